@@ -1,0 +1,63 @@
+//! The typed view of a `#[derive(Aggregate)]` input.
+
+use syn::{DeriveInput, Ident, Path};
+
+use super::attr::AggregateAttrs;
+use crate::common::Ctxt;
+
+/// A struct deriving `Aggregate`.
+pub struct Aggregate<'a> {
+    /// The input item.
+    pub input: &'a DeriveInput,
+    /// The struct's name.
+    pub ident: &'a Ident,
+    /// Its `#[aggregate(...)]` attributes.
+    pub attrs: AggregateAttrs,
+}
+
+/// One listed event: its path and the enum variant named after it.
+pub struct ListedEvent<'a> {
+    /// The path as written in `events(...)`.
+    pub path: &'a Path,
+    /// The variant: the path's last segment.
+    pub variant: &'a Ident,
+}
+
+impl<'a> Aggregate<'a> {
+    /// Reads the input.
+    pub fn from_input(cx: &Ctxt, input: &'a DeriveInput) -> Self {
+        Self {
+            input,
+            ident: &input.ident,
+            attrs: AggregateAttrs::parse(cx, &input.attrs),
+        }
+    }
+
+    /// The aggregate type name: `name = "..."` or the struct's name.
+    pub fn name(&self) -> String {
+        self.attrs
+            .name
+            .as_ref()
+            .map_or_else(|| self.ident.to_string(), |lit| lit.value())
+    }
+
+    /// The listed events.
+    pub fn events(&self) -> Vec<ListedEvent<'_>> {
+        self.attrs
+            .events
+            .iter()
+            .flat_map(|(_, list)| list)
+            .filter_map(|path| {
+                path.segments.last().map(|seg| ListedEvent {
+                    path,
+                    variant: &seg.ident,
+                })
+            })
+            .collect()
+    }
+
+    /// The event enum's name: `<Aggregate>Event`.
+    pub fn event_enum(&self) -> Ident {
+        quote::format_ident!("{}Event", self.ident)
+    }
+}

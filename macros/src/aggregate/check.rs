@@ -1,0 +1,74 @@
+//! Checks of `#[derive(Aggregate)]` input, each error at the tokens at fault.
+
+use std::collections::HashMap;
+
+use quote::ToTokens;
+use syn::Data;
+
+use super::ast::Aggregate;
+use crate::common::Ctxt;
+
+/// Reports every problem of the input to `cx`.
+pub fn check(cx: &Ctxt, agg: &Aggregate<'_>) {
+    match &agg.input.data {
+        Data::Struct(_) => {}
+        Data::Enum(e) => cx.error_at(
+            e.enum_token.span,
+            "#[derive(Aggregate)] works on structs: the aggregate's state is a struct, its events are listed in #[aggregate(events(...))]",
+        ),
+        Data::Union(u) => cx.error_at(u.union_token.span, "#[derive(Aggregate)] works on structs, not unions"),
+    }
+    if !agg.input.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &agg.input.generics,
+            "an aggregate cannot be generic: write a concrete struct",
+        );
+    }
+    if !agg.attrs.present {
+        cx.error_spanned_by(
+            agg.ident,
+            "#[derive(Aggregate)] needs #[aggregate(events(...), error = ...)]: list the aggregate's events and its command error type",
+        );
+        return;
+    }
+    match &agg.attrs.events {
+        None => cx.error_spanned_by(
+            agg.ident,
+            "missing `events(...)` in #[aggregate(...)]: list the aggregate's events, e.g. #[aggregate(events(AccountOpened, MoneyDeposited), ...)]",
+        ),
+        Some((span, list)) if list.is_empty() => {
+            cx.error_at(*span, "`events(...)` is empty: list at least one event")
+        }
+        Some(_) => {}
+    }
+    if agg.attrs.error.is_none() {
+        cx.error_spanned_by(
+            agg.ident,
+            "missing `error = ...` in #[aggregate(...)]: name the error type the commands return, e.g. #[aggregate(events(...), error = AccountError)]",
+        );
+    }
+    let mut seen_paths: HashMap<String, &syn::Path> = HashMap::new();
+    let mut seen_variants: HashMap<String, &syn::Path> = HashMap::new();
+    for ev in agg.events() {
+        let key = ev.path.to_token_stream().to_string();
+        if seen_paths.contains_key(&key) {
+            cx.error_spanned_by(
+                ev.path,
+                format!("event `{key}` is listed twice in `events(...)`: remove one"),
+            );
+            continue;
+        }
+        seen_paths.insert(key.clone(), ev.path);
+        let variant = ev.variant.to_string();
+        if let Some(first) = seen_variants.get(&variant) {
+            cx.error_spanned_by(
+                ev.path,
+                format!(
+                    "two listed events are named `{variant}` (`{}` and `{key}`): the event enum needs distinct variant names; import one under another name",
+                    first.to_token_stream()
+                ),
+            );
+        }
+        seen_variants.insert(variant, ev.path);
+    }
+}

@@ -1,0 +1,39 @@
+//! `#[eventfold::handlers]` on an aggregate's `impl` block: parse -> check
+//! -> expand.
+
+mod ast;
+mod attr;
+mod check;
+mod expand;
+
+use proc_macro2::TokenStream;
+
+use crate::common::Ctxt;
+
+/// Expands `#[eventfold::handlers(args)]` on `item`.
+pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
+    let block: syn::ItemImpl = match syn::parse2(item.clone()) {
+        Ok(block) => block,
+        Err(_) => {
+            let err = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "#[eventfold::handlers] goes on the aggregate's inherent `impl` block: `#[eventfold::handlers] impl BankAccount { ... }`",
+            );
+            let mut out = err.to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    let cx = Ctxt::new();
+    let attrs = attr::HandlersAttrs::parse(&cx, args);
+    let handlers = ast::Handlers::from_impl(&cx, attrs, &block);
+    check::check(&cx, &handlers);
+    let errors = cx.check().err();
+    // The impl block is always re-emitted (with the marker attributes
+    // stripped), so that its methods stay visible next to the errors.
+    let mut out = expand::expand(&handlers, errors.is_none());
+    if let Some(err) = errors {
+        out.extend(err.to_compile_error());
+    }
+    out
+}

@@ -1,0 +1,44 @@
+//! Procedural macros of [eventfold](https://docs.rs/eventfold). Use them
+//! through the `eventfold` crate, which re-exports them and holds the runtime
+//! items the generated code names (through `::eventfold::__private`, or
+//! `<crate>::__private` with `crate = path`).
+//!
+//! Each macro lives in its own module and runs parse -> check -> expand:
+//! `ast.rs` and `attr.rs` read the input, `check.rs` reports every problem
+//! at the tokens at fault, `expand.rs` writes thin glue over runtime traits.
+
+mod aggregate;
+mod common;
+mod event;
+mod handlers;
+
+#[cfg(test)]
+mod tests;
+
+use proc_macro::TokenStream;
+
+/// Derives `eventfold::Event` for a struct: the event type name (the struct's
+/// name, or `#[event(name = "...")]`) and its schema version
+/// (`#[event(version = N, upcast_from = PreviousVersionType)]`).
+#[proc_macro_derive(Event, attributes(event))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    event::derive(input.into()).into()
+}
+
+/// Derives `eventfold::Aggregate` for a struct:
+/// `#[aggregate(events(A, B, ...), error = ErrorType)]`, with optional
+/// `name = "..."`, `snapshot_every = N`, `schema_version = N` and
+/// `crate = path`. Generates the `<Name>Event` enum.
+#[proc_macro_derive(Aggregate, attributes(aggregate))]
+pub fn derive_aggregate(input: TokenStream) -> TokenStream {
+    aggregate::derive(input.into()).into()
+}
+
+/// Marks an aggregate's impl block whose `#[command]` methods decide and
+/// whose `#[apply]` methods evolve the state. Generates the `<Name>Command`
+/// enum and the dispatch. Optional arguments: `crate = path`, `vis = ...`
+/// (visibility of the command enum, default `pub`).
+#[proc_macro_attribute]
+pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
+    handlers::attribute(args.into(), item.into()).into()
+}

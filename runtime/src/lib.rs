@@ -1,0 +1,80 @@
+//! # eventfold
+//!
+//! Event sourcing for Rust whose front door is a set of procedural macros.
+//! Write plain structs for events and aggregates, annotate them, and get the
+//! versioned event enum, the apply dispatch, the command enum and its
+//! dispatch, checked at compile time.
+//!
+//! ```
+//! use eventfold::prelude::*;
+//!
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! pub struct Deposited { pub amount: u64 }
+//!
+//! #[derive(Debug, PartialEq, thiserror::Error)]
+//! pub enum WalletError { #[error("amount must be positive")] Zero }
+//!
+//! #[derive(Aggregate, Default, Debug)]
+//! #[aggregate(events(Deposited), error = WalletError)]
+//! pub struct Wallet { balance: u64 }
+//!
+//! #[eventfold::handlers]
+//! impl Wallet {
+//!     #[command]
+//!     fn deposit(&self, amount: u64) -> Result<Deposited, WalletError> {
+//!         if amount == 0 { return Err(WalletError::Zero) }
+//!         Ok(Deposited { amount })
+//!     }
+//!
+//!     #[apply]
+//!     fn deposited(&mut self, e: &Deposited) { self.balance += e.amount }
+//! }
+//!
+//! let wallet = Wallet::default();
+//! let events = wallet.handle(WalletCommand::deposit(5), &CommandContext::default()).unwrap();
+//! assert_eq!(events, vec![WalletEvent::Deposited(Deposited { amount: 5 })]);
+//! // Commands arrive as JSON too:
+//! let cmd: WalletCommand = serde_json::from_str(r#"{"command":"Deposit","amount":7}"#).unwrap();
+//! assert!(matches!(cmd, WalletCommand::Deposit { amount: 7 }));
+//! ```
+//!
+//! ## Commands are methods
+//!
+//! A `#[command]` is a method with arguments rather than a hand-written
+//! command struct: the macro generates the serde-ready command enum (one
+//! variant per method, its fields named after the arguments), so there is
+//! one place to read a command's inputs and its decision, and nothing to keep
+//! in sync. Where a command struct is wanted (shared with an API layer, say),
+//! take it as the method's single argument.
+
+pub mod aggregate;
+pub mod clock;
+pub mod codec;
+pub mod envelope;
+pub mod event;
+pub mod store;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use aggregate::{Aggregate, ApplyContext, CommandContext};
+pub use codec::{Codec, CodecError, JsonCodec};
+pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
+pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
+pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
+
+#[cfg(feature = "derive")]
+pub use eventfold_macros::{Aggregate, Event, handlers};
+
+/// The usual imports: the traits, the derives and serde's derives.
+pub mod prelude {
+    pub use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
+    pub use crate::codec::{Codec, JsonCodec};
+    pub use crate::envelope::{Envelope, Metadata, StreamId};
+    pub use crate::event::{Event, EventSet};
+    pub use crate::store::{EventStore, ExpectedVersion, MemoryStore};
+    #[cfg(feature = "derive")]
+    pub use eventfold_macros::{Aggregate, Event};
+    pub use serde::{Deserialize, Serialize};
+}

@@ -1,0 +1,312 @@
+//! [`MemoryStore`]: an event store in process memory, for tests and examples.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::Utc;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{
+    AppendResult, DeleteMode, EventStore, ExpectedVersion, ReadStream, StoreError, StreamInfo,
+};
+use crate::envelope::{NewEvent, RecordedEvent, StreamId};
+
+/// An event store kept in memory. Cloning shares the same store.
+///
+/// Every append runs under one lock, which assigns versions and global
+/// positions in the same step: positions are strictly increasing in commit
+/// order by construction.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+    head: Arc<watch::Sender<u64>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("events", &inner.log.len())
+            .field("streams", &inner.streams.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Every stored event by global position.
+    log: BTreeMap<u64, RecordedEvent>,
+    streams: HashMap<StreamId, StreamState>,
+    /// Event id -> (stream, version).
+    ids: HashMap<Uuid, (StreamId, u64)>,
+    head: u64,
+}
+
+#[derive(Default)]
+struct StreamState {
+    /// Stream version -> global position of the events still stored.
+    positions: BTreeMap<u64, u64>,
+    version: u64,
+    deleted: bool,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            head: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied append:
+        // appends mutate only after every check passed.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn append_sync(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let mut inner = self.lock();
+        let (current, deleted) = inner
+            .streams
+            .get(stream)
+            .map_or((0, false), |s| (s.version, s.deleted));
+        if deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        if let Some(done) = idempotent_replay(&inner, stream, &events)? {
+            return Ok(done);
+        }
+        expected.check(stream, current)?;
+        if events.is_empty() {
+            return Ok(AppendResult {
+                first_version: current,
+                next_expected_version: current,
+                last_position: 0,
+                written: false,
+            });
+        }
+        let now = Utc::now();
+        let mut version = current;
+        let mut position = inner.head;
+        let mut positions = Vec::with_capacity(events.len());
+        for e in events {
+            version += 1;
+            position += 1;
+            inner.ids.insert(e.event_id, (stream.clone(), version));
+            positions.push((version, position));
+            inner.log.insert(
+                position,
+                RecordedEvent {
+                    event_id: e.event_id,
+                    stream_id: stream.clone(),
+                    stream_version: version,
+                    global_position: position,
+                    recorded_at: now,
+                    event_type: e.event_type,
+                    schema_version: e.schema_version,
+                    payload: e.payload,
+                    metadata: e.metadata,
+                },
+            );
+        }
+        inner.head = position;
+        let state = inner.streams.entry(stream.clone()).or_default();
+        state.positions.extend(positions);
+        state.version = version;
+        drop(inner);
+        self.head.send_replace(position);
+        Ok(AppendResult {
+            first_version: current + 1,
+            next_expected_version: version,
+            last_position: position,
+            written: true,
+        })
+    }
+}
+
+/// Applies the idempotency rule of the store contract: `Some` when the whole
+/// batch is already stored in order, an error when it partly is.
+fn idempotent_replay(
+    inner: &Inner,
+    stream: &StreamId,
+    events: &[NewEvent],
+) -> Result<Option<AppendResult>, StoreError> {
+    let Some(first) = events.first() else {
+        return Ok(None);
+    };
+    let mut found = events.iter().map(|e| inner.ids.get(&e.event_id));
+    let Some(first_found) = events.first().and_then(|e| inner.ids.get(&e.event_id)) else {
+        // The first id is new: every other id must be new too.
+        if let Some((e, (s, v))) = events
+            .iter()
+            .find_map(|e| inner.ids.get(&e.event_id).map(|f| (e, f)))
+        {
+            return Err(conflict(stream, e.event_id, s, *v));
+        }
+        return Ok(None);
+    };
+    let (s0, v0) = first_found;
+    if s0 != stream {
+        return Err(conflict(stream, first.event_id, s0, *v0));
+    }
+    for (i, e) in events.iter().enumerate() {
+        match found.next().flatten() {
+            Some((s, v)) if s == stream && *v == v0 + i as u64 => {}
+            Some((s, v)) => return Err(conflict(stream, e.event_id, s, *v)),
+            None => {
+                return Err(StoreError::IdempotencyConflict {
+                    stream: stream.clone(),
+                    event_id: first.event_id,
+                    version: *v0,
+                });
+            }
+        }
+    }
+    let last = v0 + events.len() as u64 - 1;
+    let last_position = inner
+        .streams
+        .get(stream)
+        .and_then(|s| s.positions.get(&last))
+        .copied()
+        .unwrap_or(0);
+    Ok(Some(AppendResult {
+        first_version: *v0,
+        next_expected_version: last,
+        last_position,
+        written: false,
+    }))
+}
+
+fn conflict(stream: &StreamId, event_id: Uuid, existing: &StreamId, version: u64) -> StoreError {
+    if existing == stream {
+        StoreError::IdempotencyConflict {
+            stream: stream.clone(),
+            event_id,
+            version,
+        }
+    } else {
+        StoreError::DuplicateEventId {
+            stream: stream.clone(),
+            event_id,
+            existing_stream: existing.clone(),
+        }
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_sync(stream, expected, events)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.lock();
+        let Some(state) = inner.streams.get(stream) else {
+            return Ok(Vec::new());
+        };
+        if state.deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        let Some((lo, hi)) = read.window(state.version) else {
+            return Ok(Vec::new());
+        };
+        let pick = |(_, p): (&u64, &u64)| inner.log.get(p).cloned();
+        Ok(match read.direction {
+            super::Direction::Forward => state.positions.range(lo..=hi).filter_map(pick).collect(),
+            super::Direction::Backward => state
+                .positions
+                .range(lo..=hi)
+                .rev()
+                .filter_map(pick)
+                .collect(),
+        })
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .log
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.streams.get(stream).map(|s| {
+            let at = |p: Option<(&u64, &u64)>| {
+                p.and_then(|(_, p)| inner.log.get(p)).map(|e| e.recorded_at)
+            };
+            StreamInfo {
+                stream_id: stream.clone(),
+                version: s.version,
+                first_recorded_at: at(s.positions.first_key_value()),
+                last_recorded_at: at(s.positions.last_key_value()),
+                deleted: s.deleted,
+            }
+        }))
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, mode: DeleteMode) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(state) = inner.streams.get_mut(stream) else {
+            if mode == DeleteMode::Tombstone {
+                inner.streams.insert(
+                    stream.clone(),
+                    StreamState {
+                        deleted: true,
+                        ..StreamState::default()
+                    },
+                );
+            }
+            return Ok(());
+        };
+        match mode {
+            DeleteMode::Tombstone => state.deleted = true,
+            DeleteMode::Hard => {
+                for (_, p) in std::mem::take(&mut state.positions) {
+                    if let Some(e) = inner.log.remove(&p) {
+                        inner.ids.remove(&e.event_id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().head)
+    }
+
+    async fn wait_for_append(&self, position: u64) {
+        let mut rx = self.head.subscribe();
+        let _ = rx.wait_for(|head| *head > position).await;
+    }
+}

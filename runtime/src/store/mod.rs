@@ -1,0 +1,428 @@
+//! Event stores: the [`EventStore`] contract and its implementations.
+//!
+//! # The contract
+//!
+//! * **Streams** are identified by a [`StreamId`]; versions start at 1 and
+//!   have no gaps. Reading a stream that was never written returns no events
+//!   (its version is 0); reading a tombstoned stream is
+//!   [`StoreError::StreamDeleted`].
+//! * **Append** is atomic per call: every event of the batch lands, or none.
+//!   The [`ExpectedVersion`] is checked against the stream's current version
+//!   in the same atomic step.
+//! * **Global positions** start at 1 and are strictly increasing in commit
+//!   order: once a reader of all streams has seen position `p`, no event
+//!   with a position below `p` can appear later. Stores keep this by
+//!   assigning positions inside the single serialized commit step (see each
+//!   store's docs).
+//! * **Idempotent append**: if every event id of a batch is already stored,
+//!   in order and consecutively, in that stream, the append writes nothing
+//!   and returns the versions first assigned, whatever the expected version.
+//!   A batch in which only some ids are already stored, or in another order,
+//!   is refused with [`StoreError::IdempotencyConflict`]. An event id is
+//!   unique per store: reusing one in another stream is refused with
+//!   [`StoreError::DuplicateEventId`].
+//! * **Tombstones** ([`DeleteMode::Tombstone`]) keep the events but make
+//!   reads report the deletion and refuse appends forever. A **hard delete**
+//!   removes the events but keeps the stream's version: the stream reads as
+//!   empty, its id can be written again, and new events continue after the
+//!   old highest version, so deleting never lowers a version a writer saw
+//!   (`NoStream` fails on it; `Exact(old version)` succeeds).
+
+mod memory;
+mod subscription;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+pub use memory::MemoryStore;
+pub use subscription::Subscription;
+
+use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};
+
+/// What the writer believes about the stream before appending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must exist (have at least one event).
+    StreamExists,
+    /// The stream must be exactly at this version (0: does not exist).
+    Exact(u64),
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Any => f.write_str("any version"),
+            Self::NoStream => f.write_str("no stream"),
+            Self::StreamExists => f.write_str("an existing stream"),
+            Self::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+impl ExpectedVersion {
+    /// Checks the expectation against the current version of `stream`.
+    pub fn check(self, stream: &StreamId, current: u64) -> Result<(), StoreError> {
+        match self {
+            Self::Any => Ok(()),
+            Self::NoStream if current == 0 => Ok(()),
+            Self::NoStream => Err(StoreError::StreamAlreadyExists {
+                stream: stream.clone(),
+                version: current,
+            }),
+            Self::StreamExists if current > 0 => Ok(()),
+            Self::StreamExists => Err(StoreError::StreamNotFound {
+                stream: stream.clone(),
+            }),
+            Self::Exact(v) if v == current => Ok(()),
+            Self::Exact(v) => Err(StoreError::WrongExpectedVersion {
+                stream: stream.clone(),
+                expected: v,
+                actual: current,
+            }),
+        }
+    }
+}
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The stream version of the first event of the batch (for an empty
+    /// batch, the current version).
+    pub first_version: u64,
+    /// The stream's version after the append: its last event's version.
+    pub next_expected_version: u64,
+    /// The global position of the last event of the batch (0 for an empty
+    /// batch).
+    pub last_position: u64,
+    /// `false` when the batch was already stored and nothing was written.
+    pub written: bool,
+}
+
+/// Direction of a stream read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Oldest first.
+    #[default]
+    Forward,
+    /// Newest first.
+    Backward,
+}
+
+/// Which events of a stream to read.
+///
+/// ```
+/// use eventfold::store::ReadStream;
+/// let all = ReadStream::all();
+/// let window = ReadStream::all().from(3).to(10).limit(5);
+/// let last_two = ReadStream::backward().limit(2);
+/// # let _ = (all, window, last_two);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStream {
+    /// The lowest version to return (inclusive). Default 1.
+    pub from: u64,
+    /// The highest version to return (inclusive). Default: the end.
+    pub to: Option<u64>,
+    /// Return at most this many events.
+    pub limit: Option<usize>,
+    /// Forward from `from`, or backward from `to` (or the end).
+    pub direction: Direction,
+}
+
+impl Default for ReadStream {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
+impl ReadStream {
+    /// Every event, oldest first.
+    pub fn all() -> Self {
+        Self {
+            from: 1,
+            to: None,
+            limit: None,
+            direction: Direction::Forward,
+        }
+    }
+
+    /// Every event, newest first.
+    pub fn backward() -> Self {
+        Self {
+            direction: Direction::Backward,
+            ..Self::all()
+        }
+    }
+
+    /// Starts at version `v` (inclusive).
+    pub fn from(mut self, v: u64) -> Self {
+        self.from = v;
+        self
+    }
+
+    /// Stops at version `v` (inclusive).
+    pub fn to(mut self, v: u64) -> Self {
+        self.to = Some(v);
+        self
+    }
+
+    /// Returns at most `n` events.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Selects the versions this read returns from a stream whose versions
+    /// are `1..=current`, as an inclusive range in read order. Shared by the
+    /// stores so that every one interprets a read the same way.
+    pub fn window(&self, current: u64) -> Option<(u64, u64)> {
+        let lo = self.from.max(1);
+        let hi = self.to.unwrap_or(u64::MAX).min(current);
+        if lo > hi || self.limit == Some(0) {
+            return None;
+        }
+        let n = self.limit.map_or(u64::MAX, |l| l as u64);
+        Some(match self.direction {
+            Direction::Forward => (lo, hi.min(lo.saturating_add(n - 1))),
+            Direction::Backward => (hi.saturating_sub(n - 1).max(lo), hi),
+        })
+    }
+}
+
+/// What a store knows about one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// Its version: the version of its last event.
+    pub version: u64,
+    /// When its first event was recorded.
+    pub first_recorded_at: Option<DateTime<Utc>>,
+    /// When its last event was recorded.
+    pub last_recorded_at: Option<DateTime<Utc>>,
+    /// Whether it is tombstoned.
+    pub deleted: bool,
+}
+
+/// How to delete a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// Keep the events, refuse appends, make reads report the deletion.
+    Tombstone,
+    /// Remove the events; the stream may be written again, its versions
+    /// continuing after the old highest one.
+    Hard,
+}
+
+/// Where a subscription to all streams starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeFrom {
+    /// From the first event ever stored.
+    Origin,
+    /// After the event at this global position (a checkpoint).
+    After(u64),
+    /// Only events stored after the subscription started.
+    Now,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `ExpectedVersion::Exact` did not match.
+    #[error("stream `{stream}`: expected version {expected}, but it is at version {actual}")]
+    WrongExpectedVersion {
+        /// The stream.
+        stream: StreamId,
+        /// The version the writer expected.
+        expected: u64,
+        /// The stream's actual version.
+        actual: u64,
+    },
+    /// `ExpectedVersion::NoStream`, but the stream exists.
+    #[error("stream `{stream}` already exists (at version {version})")]
+    StreamAlreadyExists {
+        /// The stream.
+        stream: StreamId,
+        /// Its version.
+        version: u64,
+    },
+    /// `ExpectedVersion::StreamExists`, but the stream has no events.
+    #[error("stream `{stream}` does not exist")]
+    StreamNotFound {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The stream is tombstoned.
+    #[error("stream `{stream}` is deleted")]
+    StreamDeleted {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A retried batch only partly matches what is stored.
+    #[error(
+        "stream `{stream}`: event {event_id} is already stored at version {version}, but the batch does not match what was stored"
+    )]
+    IdempotencyConflict {
+        /// The stream.
+        stream: StreamId,
+        /// The first event id already stored.
+        event_id: uuid::Uuid,
+        /// Where it is stored.
+        version: u64,
+    },
+    /// An event id already used in another stream.
+    #[error(
+        "event id {event_id} is already stored in stream `{existing_stream}`; it cannot be appended to `{stream}`"
+    )]
+    DuplicateEventId {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The stream that holds it.
+        existing_stream: StreamId,
+    },
+    /// A stream id broke the rules.
+    #[error("invalid stream id: {0}")]
+    InvalidStreamId(#[from] InvalidStreamId),
+    /// A stored row could not be read back (corrupted metadata, an
+    /// impossible value).
+    #[error(
+        "stream `{stream}` version {version} (event type `{event_type}`) is corrupted: {reason}"
+    )]
+    Corrupted {
+        /// The stream.
+        stream: String,
+        /// The version.
+        version: u64,
+        /// The event type name.
+        event_type: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The backend failed (I/O, connection, SQL).
+    #[error("{context}: {source}")]
+    Backend {
+        /// What the store was doing.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend error with what the store was doing.
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Whether this is an optimistic concurrency conflict: reload and retry.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::WrongExpectedVersion { .. }
+                | Self::StreamAlreadyExists { .. }
+                | Self::StreamNotFound { .. }
+        )
+    }
+}
+
+/// An append-only store of event streams. See the module docs for the
+/// contract every implementation keeps.
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends a batch atomically, checking `expected` first.
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    /// Reads events of one stream.
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Reads events of all streams with a global position above `after`, in
+    /// commit order, at most `limit` of them.
+    fn read_all(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// What the store knows about a stream (`None`: never written).
+    fn stream_info(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Option<StreamInfo>, StoreError>> + Send;
+
+    /// Deletes a stream (see [`DeleteMode`]).
+    fn delete_stream(
+        &self,
+        stream: &StreamId,
+        mode: DeleteMode,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The global position of the last committed event (0: empty store).
+    fn head_position(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Waits until the head position may have moved past `position`, or a
+    /// while has passed. Used by [`Subscription`] to go live; stores that can
+    /// be notified of commits wake at once, others poll.
+    fn wait_for_append(&self, position: u64) -> impl Future<Output = ()> + Send {
+        let _ = position;
+        tokio::time::sleep(std::time::Duration::from_millis(50))
+    }
+}
+
+/// Subscribes to all streams: catches up from `from`, then follows new
+/// commits, with no gap and no duplicate across the switch.
+pub async fn subscribe<S: EventStore>(
+    store: std::sync::Arc<S>,
+    from: SubscribeFrom,
+) -> Result<Subscription<S>, StoreError> {
+    let after = match from {
+        SubscribeFrom::Origin => 0,
+        SubscribeFrom::After(p) => p,
+        SubscribeFrom::Now => store.head_position().await?,
+    };
+    Ok(Subscription::new(store, after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_windows() {
+        let all = ReadStream::all();
+        assert_eq!(all.window(0), None);
+        assert_eq!(all.window(5), Some((1, 5)));
+        assert_eq!(all.from(3).window(5), Some((3, 5)));
+        assert_eq!(all.from(3).to(3).window(5), Some((3, 3)));
+        assert_eq!(all.from(4).to(3).window(5), None);
+        assert_eq!(all.from(2).limit(2).window(5), Some((2, 3)));
+        assert_eq!(all.to(99).window(5), Some((1, 5)));
+        assert_eq!(ReadStream::backward().limit(2).window(5), Some((4, 5)));
+        assert_eq!(
+            ReadStream::backward().to(3).limit(10).window(5),
+            Some((1, 3))
+        );
+        assert_eq!(all.limit(0).window(5), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! Shared domain code for eventfold's examples, integration tests and
+//! benchmarks. Everything here is written against eventfold's public API,
+//! the way a user would write it.
+
+pub mod bank;
