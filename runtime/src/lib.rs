@@ -52,7 +52,11 @@ pub mod clock;
 pub mod codec;
 pub mod envelope;
 pub mod event;
+pub mod projection;
+pub mod repository;
+pub mod snapshot;
 pub mod store;
+pub mod testing;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -62,6 +66,7 @@ pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
+pub use snapshot::{Snapshot, SnapshotStore};
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
 #[cfg(feature = "derive")]

@@ -11,6 +11,7 @@ use super::{
     AppendResult, DeleteMode, EventStore, ExpectedVersion, ReadStream, StoreError, StreamInfo,
 };
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
+use crate::snapshot::{Snapshot, SnapshotStore};
 
 /// An event store kept in memory. Cloning shares the same store.
 ///
@@ -21,6 +22,7 @@ use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     head: Arc<watch::Sender<u64>>,
+    snapshots: MemorySnapshots,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -63,6 +65,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Mutex::new(Inner::default())),
             head: Arc::new(watch::channel(0).0),
+            snapshots: MemorySnapshots::default(),
         }
     }
 
@@ -308,5 +311,64 @@ impl EventStore for MemoryStore {
     async fn wait_for_append(&self, position: u64) {
         let mut rx = self.head.subscribe();
         let _ = rx.wait_for(|head| *head > position).await;
+    }
+}
+
+/// Snapshots kept in memory, per stream, ordered by version.
+#[derive(Clone, Default)]
+pub(super) struct MemorySnapshots {
+    by_stream: Arc<Mutex<HashMap<StreamId, BTreeMap<u64, Snapshot>>>>,
+}
+
+impl MemorySnapshots {
+    fn lock(&self) -> MutexGuard<'_, HashMap<StreamId, BTreeMap<u64, Snapshot>>> {
+        self.by_stream.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SnapshotStore for MemoryStore {
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.snapshots
+            .lock()
+            .entry(snapshot.stream_id.clone())
+            .or_default()
+            .insert(snapshot.version, snapshot);
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream: &StreamId,
+        aggregate_type: &str,
+        schema_version: u32,
+        max_version: Option<u64>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let all = self.snapshots.lock();
+        Ok(all.get(stream).and_then(|by_version| {
+            by_version
+                .range(..=max_version.unwrap_or(u64::MAX))
+                .rev()
+                .map(|(_, s)| s)
+                .find(|s| s.aggregate_type == aggregate_type && s.schema_version == schema_version)
+                .cloned()
+        }))
+    }
+
+    async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
+        let mut all = self.snapshots.lock();
+        let Some(by_version) = all.get_mut(stream) else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        while by_version.len() > keep {
+            by_version.pop_first();
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
+        self.snapshots.lock().remove(stream);
+        Ok(())
     }
 }

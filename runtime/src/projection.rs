@@ -1,0 +1,1 @@
+//! Projections: checkpointed read models fed from all streams (issue 7).

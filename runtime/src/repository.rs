@@ -1,0 +1,1 @@
+//! Repositories: load (snapshot + tail), handle, append, retry (issue 6).

@@ -1,0 +1,1 @@
+//! given-when-then testing of aggregates and projections (issue 4).
