@@ -38,19 +38,21 @@
 //!
 //! ```
 //! use eventfold::prelude::*;
-//! use eventfold::RecordedEvent;
-//! use eventfold::projection::{HandleError, MemoryCheckpointStore, Projection, ProjectionRunner};
+//! use eventfold::projection::{EventMeta, MemoryCheckpointStore, ProjectionRunner};
+//! use std::collections::HashMap;
 //! use std::sync::Arc;
 //!
-//! #[derive(Default)]
-//! struct Deposits(u64);
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! pub struct Deposited { pub amount: u64 }
 //!
-//! impl Projection for Deposits {
-//!     fn name(&self) -> &str { "Deposits" }
-//!     fn event_types(&self) -> &[&str] { &["Deposited"] }
-//!     fn handle(&mut self, e: &RecordedEvent) -> Result<(), HandleError> {
-//!         if e.event_type == "Deposited" { self.0 += 1 }
-//!         Ok(())
+//! #[derive(Default)]
+//! struct Totals { per_stream: HashMap<String, u64> }
+//!
+//! #[eventfold::projection]
+//! impl Totals {
+//!     #[handle]
+//!     fn deposited(&mut self, e: &Deposited, meta: &EventMeta) {
+//!         *self.per_stream.entry(meta.stream_id.to_string()).or_default() += e.amount;
 //!     }
 //! }
 //!
@@ -61,10 +63,11 @@
 //! store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
 //!
 //! let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()));
-//! let mut deposits = Deposits::default();
-//! let report = runner.catch_up(&mut deposits).await.unwrap();
+//! let mut totals = Totals::default();
+//! let report = runner.catch_up(&mut totals).await.unwrap();
 //! assert_eq!(report.position, 1);
-//! assert_eq!(deposits.0, 1);
+//! assert_eq!(totals.per_stream["wallet-1"], 5);
+//! assert_eq!(eventfold::Projection::event_types(&totals), ["Deposited"]);
 //! # });
 //! ```
 
