@@ -49,6 +49,8 @@ pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
 /// dispatch on the stored type name that decodes only handled events.
 /// Optional arguments: `name = "..."` (checkpoint key, default the type's
 /// name), `codec = Type`, `on_error = "stop" | "dead_letter"`, `crate = path`.
+/// Read models kept in a transactional database mark their lifecycle methods
+/// `#[checkpoint]`, `#[commit]`, `#[rollback]` and `#[reset]`.
 #[proc_macro_attribute]
 pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
     projection::attribute(args.into(), item.into()).into()

@@ -68,7 +68,7 @@ impl ProjectionAttrs {
             } else if meta.path.is_ident("crate") {
                 krate.set(cx, span, meta.value()?.parse::<Path>()?);
             } else {
-                return Err(unknown_key(&meta, "eventfold::projection", KEYS));
+                return unknown_key(cx, &meta, "eventfold::projection", KEYS);
             }
             Ok(())
         });

@@ -32,7 +32,7 @@ pub fn check(cx: &Ctxt, p: &Projection<'_>) {
             "#[eventfold::projection] needs the read model's type name here, such as `impl Balances`",
         );
     }
-    if p.handlers.is_empty() {
+    if p.handlers.is_empty() && block.trait_.is_none() {
         cx.error_spanned_by(
             &block.self_ty,
             "a projection handles at least one event type: mark a method `#[handle] fn on_event(&mut self, event: &Event)`",
@@ -115,7 +115,7 @@ fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str) {
         Receiver::RefMut => {}
         Receiver::Value | Receiver::Ref => cx.error_spanned_by(
             sig.inputs.first(),
-            format!("a {what} method takes `&mut self`: it updates the read model; {shape}"),
+            format!("a {what} method takes `&mut self`; {shape}"),
         ),
         Receiver::None => cx.error_spanned_by(
             &sig.ident,

@@ -88,7 +88,7 @@ pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
     let checkpoint = hook(Marker::Checkpoint).map(|(m, span)| {
         let call = quote_spanned!(span=> #pp::checkpoint_output(Self::#m(self)));
         quote! {
-            fn load_checkpoint(&mut self) -> ::core::result::Result<::core::option::Option<u64>, #pp::HandleError> {
+            fn load_checkpoint(&mut self) -> ::core::result::Result<::core::option::Option<::core::primitive::u64>, #pp::HandleError> {
                 #call
             }
         }
@@ -96,7 +96,7 @@ pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
     let commit = hook(Marker::Commit).map(|(m, span)| {
         let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self, position)));
         quote! {
-            fn commit(&mut self, position: u64) -> ::core::result::Result<(), #pp::HandleError> {
+            fn commit(&mut self, position: ::core::primitive::u64) -> ::core::result::Result<(), #pp::HandleError> {
                 #call
             }
         }

@@ -37,3 +37,6 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

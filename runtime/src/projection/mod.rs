@@ -25,12 +25,18 @@
 //!   write the rows of a batch in one open transaction, and in
 //!   [`Projection::commit`] write the checkpoint into the *same* transaction
 //!   and commit it; return that checkpoint from
-//!   [`Projection::load_checkpoint`]. Rows and checkpoint then move together:
+//!   [`Projection::load_checkpoint`], and undo the open transaction in
+//!   [`Projection::rollback`]. With `#[eventfold::projection]`, mark those
+//!   methods `#[commit]`, `#[checkpoint]`, `#[rollback]` (and `#[reset]`
+//!   for [`Projection::reset`]). Rows and checkpoint then move together:
 //!   after a crash the uncommitted batch is simply gone, and it is replayed
 //!   from the checkpoint that matches the rows.
 //! * **In-memory read models** lose their state with the process; give them a
 //!   checkpoint that is lost with them ([`MemoryCheckpointStore`]) or rebuild
 //!   them from zero at start.
+//! * **One instance per projection name at a time.** Two instances feeding
+//!   one read model would apply events twice; the runner does not lease
+//!   names across processes.
 //! * **The checkpoint never passes an event that was not handled.** When a
 //!   handler fails, the checkpoint is saved at the event before it; with
 //!   [`FailurePolicy::DeadLetter`] the failed event is parked (with its
