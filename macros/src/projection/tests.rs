@@ -32,7 +32,12 @@ fn projection_handlers_across_aggregates() {
 #[test]
 fn projection_with_options_and_hooks() {
     insta::assert_snapshot!(pretty(super::attribute(
-        quote!(name = "bank.balances", codec = MyCodec, on_error = "dead_letter", crate = ::my_eventfold),
+        quote!(
+            name = "bank.balances",
+            codec = MyCodec,
+            on_error = "dead_letter",
+            crate = ::my_eventfold
+        ),
         quote! {
             impl SqlBalances {
                 #[handle]
