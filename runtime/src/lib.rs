@@ -72,9 +72,12 @@ pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
 pub use projection::{EventMeta, Projection, ProjectionRunner};
-pub use snapshot::{Snapshot, SnapshotStore};
+pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
+pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
+#[cfg(feature = "derive")]
+pub use eventfold_macros::projection;
 #[cfg(feature = "derive")]
 pub use eventfold_macros::{Aggregate, Event, handlers};
 
@@ -85,6 +88,8 @@ pub mod prelude {
     pub use crate::envelope::{Envelope, Metadata, StreamId};
     pub use crate::event::{Event, EventSet};
     pub use crate::store::{EventStore, ExpectedVersion, MemoryStore};
+    pub use crate::testing::Scenario;
+    pub use crate::{error_pattern, scenario, scenarios};
     #[cfg(feature = "derive")]
     pub use eventfold_macros::{Aggregate, Event};
     pub use serde::{Deserialize, Serialize};
