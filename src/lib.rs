@@ -3,4 +3,5 @@
 //! the way a user would write it.
 
 pub mod bank;
+pub mod bank_projections;
 pub mod ledger;

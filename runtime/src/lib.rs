@@ -74,10 +74,13 @@ pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
 pub use projection::{EventMeta, Projection, ProjectionRunner};
+pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
 pub use schema::{AggregateSchema, EventSchema, FieldSchema};
-pub use snapshot::{Snapshot, SnapshotStore};
+pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
+#[cfg(feature = "derive")]
+pub use eventfold_macros::projection;
 #[cfg(feature = "derive")]
 pub use eventfold_macros::{Aggregate, Event, handlers};
 
