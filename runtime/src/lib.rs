@@ -77,6 +77,8 @@ pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
 #[cfg(feature = "derive")]
+pub use eventfold_macros::projection;
+#[cfg(feature = "derive")]
 pub use eventfold_macros::{Aggregate, Event, handlers};
 
 /// The usual imports: the traits, the derives and serde's derives.
