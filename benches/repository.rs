@@ -5,10 +5,10 @@
 //! Target: with snapshots, load time stays flat (within 2x) from 1,000 to
 //! 100,000 events. Figures are recorded in BENCHMARKS.md ("Repository").
 
+use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::repository::Repository;
 use eventfold::snapshot::SnapshotStore;
-use eventfold::NewEvent;
 use eventfold_suite::bank::{AccountOpened, BankAccount, BankAccountEvent, MoneyDeposited};
 
 fn main() {
