@@ -220,6 +220,30 @@ impl<S: SnapshotStore + Clone> SnapshotStore for Instrumented<S> {
     }
 }
 
+/// Counts the warnings the repository logs (on the current thread, while set
+/// as the default subscriber).
+#[derive(Clone, Default)]
+struct RepositoryWarnings(Arc<AtomicU64>);
+
+impl tracing::Subscriber for RepositoryWarnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let m = event.metadata();
+        if *m.level() == tracing::Level::WARN && m.target().starts_with("eventfold::repository") {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// A unique stream per test, so that tests can share a database.
 fn stream(kind: &str) -> StreamId {
     StreamId::new(format!("{kind}-{}", Uuid::now_v7())).expect("valid stream id")
@@ -523,7 +547,11 @@ mod scenarios {
             })
             .await
             .unwrap();
+        let warnings = RepositoryWarnings::default();
+        let guard = tracing::subscriber::set_default(warnings.clone());
         let loaded = repo.load(&s).await.unwrap();
+        drop(guard);
+        assert_eq!(warnings.0.load(Ordering::SeqCst), 1, "a warning was logged");
         assert_eq!(loaded.snapshot_version, None);
         assert_eq!(loaded.events_replayed, 4);
         assert_eq!(loaded.state.total, 10);
