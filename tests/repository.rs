@@ -862,6 +862,53 @@ mod scenarios {
         ));
     }
 
+    pub(super) async fn hard_deleted_stream_is_history_missing<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<Counter, _>::new(store.clone());
+        let s = stream("Counter");
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        repo.execute(&s, CounterCommand::add(2)).await.unwrap();
+        store.delete_stream(&s, DeleteMode::Hard).await.unwrap();
+        let err = repo.load(&s).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::HistoryMissing {
+                    expected: 1,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = repo.execute(&s, CounterCommand::add(3)).await.unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::HistoryMissing { .. }),
+            "{err:?}"
+        );
+        // A stream never written is simply new.
+        let fresh = repo.load(&stream("Counter")).await.unwrap();
+        assert_eq!((fresh.version, fresh.state.total), (0, 0));
+        // Tombstoned streams report the deletion.
+        let t = stream("Counter");
+        repo.execute(&t, CounterCommand::add(1)).await.unwrap();
+        store
+            .delete_stream(&t, DeleteMode::Tombstone)
+            .await
+            .unwrap();
+        let err = repo.execute(&t, CounterCommand::add(1)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::Store(StoreError::StreamDeleted { .. })
+            ),
+            "{err:?}"
+        );
+    }
+
     pub(super) async fn aggregates_without_serde_work_without_snapshots<
         S: EventStore + SnapshotStore + Clone,
     >(
@@ -901,6 +948,7 @@ macro_rules! suite {
                 keeps_the_last_k_snapshots,
                 archiving_is_opt_in_and_needs_a_snapshot,
                 aggregates_without_serde_work_without_snapshots,
+                hard_deleted_stream_is_history_missing,
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
