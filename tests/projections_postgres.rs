@@ -16,7 +16,10 @@ use tokio_postgres::{Client, NoTls};
 async fn connect() -> Option<Client> {
     let required = std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() == Ok("1");
     let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
-        assert!(!required, "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set");
+        assert!(
+            !required,
+            "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
+        );
         eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
         return None;
     };
@@ -163,12 +166,19 @@ async fn killed_mid_stream_it_resumes_without_loss_or_double_count() {
             owner: "x".into(),
             initial_balance: 0,
         };
-        write(&store, &format!("acc{a}"), BankAccountEvent::AccountOpened(opened)).await;
+        write(
+            &store,
+            &format!("acc{a}"),
+            BankAccountEvent::AccountOpened(opened),
+        )
+        .await;
         expected.insert(format!("BankAccount-acc{a}"), (0, 0));
     }
     for i in 0..200i64 {
         let acc = format!("acc{}", i % 5);
-        let e = MoneyDeposited { amount: i as u64 + 1 };
+        let e = MoneyDeposited {
+            amount: i as u64 + 1,
+        };
         write(&store, &acc, BankAccountEvent::MoneyDeposited(e)).await;
         let row = expected.get_mut(&format!("BankAccount-{acc}")).unwrap();
         row.0 += i + 1;

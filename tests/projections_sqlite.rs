@@ -178,7 +178,9 @@ async fn history(store: &MemoryStore) -> Vec<(String, i64, i64)> {
     }
     for i in 0..300i64 {
         let acc = format!("acc{}", i % 7);
-        let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: i as u64 + 1 });
+        let e = BankAccountEvent::MoneyDeposited(MoneyDeposited {
+            amount: i as u64 + 1,
+        });
         write(store, &acc, vec![e]).await;
         let row = expected
             .entry(format!("BankAccount-{acc}"))
@@ -186,10 +188,7 @@ async fn history(store: &MemoryStore) -> Vec<(String, i64, i64)> {
         row.0 += i + 1;
         row.1 += 1;
     }
-    expected
-        .into_iter()
-        .map(|(k, (b, d))| (k, b, d))
-        .collect()
+    expected.into_iter().map(|(k, (b, d))| (k, b, d)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
