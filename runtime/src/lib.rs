@@ -67,6 +67,8 @@ pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
 pub use snapshot::{Snapshot, SnapshotStore};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
 #[cfg(feature = "derive")]

@@ -29,6 +29,8 @@
 //!   (`NoStream` fails on it; `Exact(old version)` succeeds).
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod subscription;
 
 use std::future::Future;
@@ -36,6 +38,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use subscription::Subscription;
 
 use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};
@@ -304,6 +308,18 @@ pub enum StoreError {
         event_type: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The database server could not be reached (refused, timed out,
+    /// connection lost).
+    #[error("cannot reach the database server at {host}:{port}: {source}")]
+    Unreachable {
+        /// The server's host name or address (or socket path).
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The backend failed (I/O, connection, SQL).
     #[error("{context}: {source}")]
