@@ -58,6 +58,11 @@ pub mod snapshot;
 pub mod store;
 pub mod testing;
 
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
@@ -66,6 +71,7 @@ pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
+pub use projection::{EventMeta, Projection, ProjectionRunner};
 pub use snapshot::{Snapshot, SnapshotStore};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;

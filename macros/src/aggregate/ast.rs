@@ -41,8 +41,8 @@ impl<'a> Aggregate<'a> {
             .map_or_else(|| self.ident.to_string(), |lit| lit.value())
     }
 
-    /// The listed events.
-    pub fn events(&self) -> Vec<ListedEvent<'_>> {
+    /// Every listed event, as written (duplicates included).
+    pub fn listed(&self) -> Vec<ListedEvent<'_>> {
         self.attrs
             .events
             .iter()
@@ -54,6 +54,29 @@ impl<'a> Aggregate<'a> {
                 })
             })
             .collect()
+    }
+
+    /// The listed events, each variant name once (the first occurrence wins;
+    /// `check` reports the others).
+    pub fn events(&self) -> Vec<ListedEvent<'_>> {
+        let mut seen = std::collections::HashSet::new();
+        self.listed()
+            .into_iter()
+            .filter(|e| seen.insert(e.variant.to_string()))
+            .collect()
+    }
+
+    /// Whether the input is complete enough to expand despite errors: a
+    /// plain struct with events and an error type.
+    pub fn expandable(&self) -> bool {
+        matches!(self.input.data, syn::Data::Struct(_))
+            && self.input.generics.params.is_empty()
+            && self.attrs.error.is_some()
+            && self
+                .attrs
+                .events
+                .as_ref()
+                .is_some_and(|(_, l)| !l.is_empty())
     }
 
     /// The event enum's name: `<Aggregate>Event`.

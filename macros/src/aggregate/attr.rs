@@ -84,7 +84,7 @@ impl AggregateAttrs {
                 } else if meta.path.is_ident("crate") {
                     krate.set(cx, span, meta.value()?.parse::<Path>()?);
                 } else {
-                    return Err(unknown_key(&meta, "aggregate", KEYS));
+                    unknown_key(cx, &meta, "aggregate", KEYS)?;
                 }
                 Ok(())
             });

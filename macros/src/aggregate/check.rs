@@ -49,7 +49,7 @@ pub fn check(cx: &Ctxt, agg: &Aggregate<'_>) {
     }
     let mut seen_paths: HashMap<String, &syn::Path> = HashMap::new();
     let mut seen_variants: HashMap<String, &syn::Path> = HashMap::new();
-    for ev in agg.events() {
+    for ev in agg.listed() {
         let key = ev.path.to_token_stream().to_string();
         if seen_paths.contains_key(&key) {
             cx.error_spanned_by(

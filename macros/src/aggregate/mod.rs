@@ -20,6 +20,16 @@ pub fn derive(input: TokenStream) -> TokenStream {
     check::check(&cx, &aggregate);
     match cx.check() {
         Ok(()) => expand::expand(&aggregate),
-        Err(err) => err.to_compile_error(),
+        Err(err) => {
+            // Errors that leave the essentials intact (a duplicate or unknown
+            // key, an event listed twice) still get the full expansion, so
+            // the rest of the program type-checks and the user sees only the
+            // errors above, not a cascade.
+            let mut out = err.to_compile_error();
+            if aggregate.expandable() {
+                out.extend(expand::expand(&aggregate));
+            }
+            out
+        }
     }
 }

@@ -32,15 +32,28 @@ impl<T> Attr<T> {
     }
 }
 
-/// The error for a key not in `known`, with a suggestion.
-pub fn unknown_key(meta: &ParseNestedMeta<'_>, attribute: &str, known: &[&str]) -> syn::Error {
+/// Reports a key not in `known`, with a suggestion, and skips its value
+/// (`= value` or `(...)`) so that the keys after it are still read.
+pub fn unknown_key(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    attribute: &str,
+    known: &[&str],
+) -> syn::Result<()> {
     let key = meta
         .path
         .get_ident()
         .map(|i| i.to_string())
         .unwrap_or_else(|| "?".into());
-    meta.error(format!(
+    cx.syn_error(meta.error(format!(
         "unknown key `{key}` in #[{attribute}(...)]{}",
         did_you_mean(&key, known)
-    ))
+    )));
+    if meta.input.peek(syn::Token![=]) {
+        meta.input.parse::<syn::Token![=]>()?;
+    }
+    while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        meta.input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
 }

@@ -47,7 +47,7 @@ impl EventAttrs {
                 } else if meta.path.is_ident("crate") {
                     krate.set(cx, span, meta.value()?.parse::<Path>()?);
                 } else {
-                    return Err(unknown_key(&meta, "event", KEYS));
+                    unknown_key(cx, &meta, "event", KEYS)?;
                 }
                 Ok(())
             });

@@ -34,7 +34,7 @@ impl HandlersAttrs {
             } else if meta.path.is_ident("vis") {
                 vis.set(cx, span, meta.value()?.parse::<Visibility>()?);
             } else {
-                return Err(unknown_key(&meta, "eventfold::handlers", KEYS));
+                unknown_key(cx, &meta, "eventfold::handlers", KEYS)?;
             }
             Ok(())
         });

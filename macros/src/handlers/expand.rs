@@ -35,6 +35,9 @@ pub fn expand(h: &Handlers<'_>, valid: bool) -> TokenStream {
     );
 
     if !valid {
+        if h.block.trait_.is_some() {
+            return quote!(#block);
+        }
         return quote! {
             #block
             #[doc = #enum_doc]
@@ -67,12 +70,23 @@ pub fn expand(h: &Handlers<'_>, valid: bool) -> TokenStream {
         .map(|m| format_ident!("{}", pascal_case(&m.ident().to_string())))
         .collect();
     let enum_variants = h.commands.iter().zip(&variants).map(|(m, v)| {
-        let docs = m.item.attrs.iter().filter(|a| a.path().is_ident("doc"));
+        let docs: Vec<_> = m
+            .item
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("doc"))
+            .collect();
+        let default_doc = format!("The `{v}` command: see [`{self_ident}::{}`].", m.ident());
+        let docs = if docs.is_empty() {
+            quote!(#[doc = #default_doc])
+        } else {
+            quote!(#(#docs)*)
+        };
         let fields = args(m).map(|(ident, ty)| quote!(#[allow(missing_docs)] #ident: #ty));
         if args(m).next().is_none() {
-            quote!(#(#docs)* #v,)
+            quote!(#docs #v,)
         } else {
-            quote!(#(#docs)* #v { #(#fields,)* },)
+            quote!(#docs #v { #(#fields,)* },)
         }
     });
     let constructors = h.commands.iter().zip(&variants).map(|(m, v)| {

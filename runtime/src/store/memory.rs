@@ -81,6 +81,7 @@ impl MemoryStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
+        check_batch(stream, &events)?;
         let mut inner = self.lock();
         let (current, deleted) = inner
             .streams
@@ -139,6 +140,18 @@ impl MemoryStore {
             last_position: position,
             written: true,
         })
+    }
+}
+
+/// Refuses a batch that holds one event id twice.
+pub(super) fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
+    match events.iter().find(|e| !seen.insert(e.event_id)) {
+        Some(e) => Err(StoreError::DuplicateEventInBatch {
+            stream: stream.clone(),
+            event_id: e.event_id,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -2,32 +2,58 @@
 //!
 //! # The contract
 //!
+//! Every store keeps these rules; the conformance suite (feature
+//! `conformance`, module `store::conformance`) checks each of them against every store.
+//!
 //! * **Streams** are identified by a [`StreamId`]; versions start at 1 and
 //!   have no gaps. Reading a stream that was never written returns no events
-//!   (its version is 0); reading a tombstoned stream is
-//!   [`StoreError::StreamDeleted`].
-//! * **Append** is atomic per call: every event of the batch lands, or none.
-//!   The [`ExpectedVersion`] is checked against the stream's current version
-//!   in the same atomic step.
+//!   (its version is 0, [`EventStore::stream_info`] is `None`): not an
+//!   error. Reading a tombstoned stream is [`StoreError::StreamDeleted`].
+//! * **Append** is atomic per call: every event of the batch lands, or none,
+//!   with consecutive versions and positions and one recorded time. The
+//!   checks run in this order, in the same atomic step as the write:
+//!   a batch repeating an event id is [`StoreError::DuplicateEventInBatch`];
+//!   a tombstoned stream is [`StoreError::StreamDeleted`]; then the
+//!   idempotency rule below; then the [`ExpectedVersion`]. An empty batch
+//!   writes nothing and changes no version, but still answers whether the
+//!   expectation holds. A refused append changes nothing at all.
 //! * **Global positions** start at 1 and are strictly increasing in commit
 //!   order: once a reader of all streams has seen position `p`, no event
-//!   with a position below `p` can appear later. Stores keep this by
-//!   assigning positions inside the single serialized commit step (see each
-//!   store's docs).
+//!   with a position below `p` can appear later. Positions need not be
+//!   consecutive (a hard delete leaves holes). Stores keep the rule by
+//!   assigning positions inside one serialized commit step: [`MemoryStore`]
+//!   under its lock; `SqliteStore` in its single writer thread, inside the
+//!   write transaction.
 //! * **Idempotent append**: if every event id of a batch is already stored,
 //!   in order and consecutively, in that stream, the append writes nothing
-//!   and returns the versions first assigned, whatever the expected version.
-//!   A batch in which only some ids are already stored, or in another order,
-//!   is refused with [`StoreError::IdempotencyConflict`]. An event id is
-//!   unique per store: reusing one in another stream is refused with
-//!   [`StoreError::DuplicateEventId`].
+//!   and returns the versions and last position first assigned (with
+//!   `written: false`), whatever the expected version: a client that lost
+//!   the answer to an append can safely send it again. A batch in which only
+//!   some ids are already stored, or in another order, is refused with
+//!   [`StoreError::IdempotencyConflict`]. An event id is unique per store:
+//!   reusing one in another stream is refused with
+//!   [`StoreError::DuplicateEventId`]. A hard delete frees the ids of the
+//!   events it removes.
 //! * **Tombstones** ([`DeleteMode::Tombstone`]) keep the events but make
-//!   reads report the deletion and refuse appends forever. A **hard delete**
-//!   removes the events but keeps the stream's version: the stream reads as
-//!   empty, its id can be written again, and new events continue after the
-//!   old highest version, so deleting never lowers a version a writer saw
-//!   (`NoStream` fails on it; `Exact(old version)` succeeds).
+//!   stream reads report the deletion and refuse appends forever (retries of
+//!   stored batches too). The events stay in [`EventStore::read_all`] and
+//!   subscriptions: they are history that projections may already have
+//!   seen. Tombstoning a stream that was never written reserves its id as
+//!   deleted; deleting twice is not an error.
+//! * A **hard delete** removes the events (from stream reads and read-all)
+//!   but keeps the stream's version: the stream reads as empty, its id can
+//!   be written again, and new events continue after the old highest
+//!   version, so deleting never lowers a version a writer saw (`NoStream`
+//!   and `Exact(0)` fail on it; `Exact(old version)` succeeds). The head
+//!   position never goes back. A hard delete of a tombstoned stream removes
+//!   its events and keeps the tombstone. Snapshots are not deleted with the
+//!   events ([`crate::SnapshotStore::delete_snapshots`] does that).
+//! * **Subscriptions** ([`subscribe`]) read through [`EventStore::read_all`]
+//!   from a checkpoint, so catch-up and live are the same query: no gap and
+//!   no duplicate across the switch.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -278,6 +304,14 @@ pub enum StoreError {
         event_id: uuid::Uuid,
         /// Where it is stored.
         version: u64,
+    },
+    /// A batch holds the same event id twice.
+    #[error("stream `{stream}`: the batch holds event id {event_id} more than once")]
+    DuplicateEventInBatch {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The repeated event id.
+        event_id: uuid::Uuid,
     },
     /// An event id already used in another stream.
     #[error(

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{EventStore, StoreError};
-use crate::envelope::RecordedEvent;
+use crate::envelope::{RecordedEvent, StreamId};
 
 /// How many events a subscription reads per page.
 const PAGE: usize = 512;
@@ -20,6 +20,7 @@ pub struct Subscription<S> {
     store: Arc<S>,
     after: u64,
     buffer: VecDeque<RecordedEvent>,
+    only: Option<StreamId>,
 }
 
 impl<S: EventStore> Subscription<S> {
@@ -28,39 +29,68 @@ impl<S: EventStore> Subscription<S> {
             store,
             after,
             buffer: VecDeque::new(),
+            only: None,
         }
     }
 
-    /// The global position of the last event delivered (the checkpoint).
+    /// Narrows the subscription to one stream: events of other streams are
+    /// skipped, though [`Subscription::position`] still moves past them, so
+    /// a checkpoint taken from it never re-reads them.
+    pub fn only_stream(mut self, stream: StreamId) -> Self {
+        self.buffer.retain(|e| e.stream_id == stream);
+        self.only = Some(stream);
+        self
+    }
+
+    /// Buffers one page after the last position read; `false` when there
+    /// was nothing new. Events of other streams (see
+    /// [`Subscription::only_stream`]) are skipped but advance the position.
+    async fn fill(&mut self) -> Result<bool, StoreError> {
+        let page = self.store.read_all(self.after, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(false);
+        };
+        self.after = last.global_position;
+        match &self.only {
+            Some(stream) => self
+                .buffer
+                .extend(page.into_iter().filter(|e| e.stream_id == *stream)),
+            None => self.buffer.extend(page),
+        }
+        Ok(true)
+    }
+
+    /// The checkpoint: the global position up to which every event has
+    /// been delivered (or skipped, for a subscription of one stream).
+    /// Resubscribing with [`super::SubscribeFrom::After`] this position
+    /// continues exactly after it.
     pub fn position(&self) -> u64 {
-        self.after
+        self.buffer
+            .front()
+            .map_or(self.after, |e| e.global_position - 1)
     }
 
     /// The next event, waiting for one to be committed if needed.
     pub async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
         loop {
             if let Some(e) = self.buffer.pop_front() {
-                self.after = e.global_position;
                 return Ok(e);
             }
-            let page = self.store.read_all(self.after, PAGE).await?;
-            if page.is_empty() {
+            if !self.fill().await? {
                 self.store.wait_for_append(self.after).await;
-            } else {
-                self.buffer.extend(page);
             }
         }
     }
 
     /// The next event if one is already committed, without waiting.
     pub async fn try_next(&mut self) -> Result<Option<RecordedEvent>, StoreError> {
-        if self.buffer.is_empty() {
-            let page = self.store.read_all(self.after, PAGE).await?;
-            self.buffer.extend(page);
+        loop {
+            if let Some(e) = self.buffer.pop_front() {
+                return Ok(Some(e));
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
         }
-        Ok(self
-            .buffer
-            .pop_front()
-            .inspect(|e| self.after = e.global_position))
     }
 }

@@ -1,1 +1,0 @@
-//! Projections: checkpointed read models fed from all streams (issue 7).

@@ -1,0 +1,127 @@
+//! [`CheckpointStore`]: where projections keep their position and their
+//! dead letters, and [`MemoryCheckpointStore`], its in-memory version.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::envelope::StreamId;
+use crate::store::StoreError;
+
+/// An event a projection failed to handle, parked under
+/// [`super::FailurePolicy::DeadLetter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The projection.
+    pub projection: String,
+    /// The event's global position.
+    pub position: u64,
+    /// The event id.
+    pub event_id: Uuid,
+    /// Its stream.
+    pub stream_id: StreamId,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its type name.
+    pub event_type: String,
+    /// The handler's error, as text.
+    pub error: String,
+    /// When it was parked.
+    pub parked_at: DateTime<Utc>,
+}
+
+/// Durable storage of projection checkpoints (the global position of the
+/// last event a projection handled) and of parked events, keyed by
+/// projection name.
+pub trait CheckpointStore: Send + Sync + 'static {
+    /// The saved checkpoint (`None`: never saved).
+    fn load(
+        &self,
+        projection: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Saves the checkpoint.
+    fn save(
+        &self,
+        projection: &str,
+        position: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets the checkpoint and the dead letters (for a rebuild).
+    fn reset(&self, projection: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Parks a failed event.
+    fn park(&self, letter: DeadLetter) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The parked events of a projection, by position.
+    fn dead_letters(
+        &self,
+        projection: &str,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+}
+
+/// Checkpoints and dead letters in process memory. Cloning shares them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCheckpointStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    positions: HashMap<String, u64>,
+    dead: HashMap<String, Vec<DeadLetter>>,
+}
+
+impl MemoryCheckpointStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CheckpointStore for MemoryCheckpointStore {
+    async fn load(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock().positions.get(projection).copied())
+    }
+
+    async fn save(&self, projection: &str, position: u64) -> Result<(), StoreError> {
+        self.lock()
+            .positions
+            .insert(projection.to_owned(), position);
+        Ok(())
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.positions.remove(projection);
+        inner.dead.remove(projection);
+        Ok(())
+    }
+
+    async fn park(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let list = inner.dead.entry(letter.projection.clone()).or_default();
+        // Parking is idempotent: a replayed batch parks the same event again.
+        if !list.iter().any(|l| l.position == letter.position) {
+            list.push(letter);
+            list.sort_by_key(|l| l.position);
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self
+            .lock()
+            .dead
+            .get(projection)
+            .cloned()
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,518 @@
+//! [`ProjectionRunner`]: feeds projections from a store, batch by batch,
+//! saving checkpoints; catch-up, rebuild, and live tails in tasks.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{Mutex, watch};
+
+use super::checkpoint::{CheckpointStore, DeadLetter};
+use super::{FailurePolicy, HandleError, Projection, ProjectionError};
+use crate::envelope::RecordedEvent;
+use crate::store::{EventStore, StoreError, SubscribeFrom, subscribe};
+
+/// How many events a batch holds by default (one checkpoint save per batch).
+pub const DEFAULT_BATCH_SIZE: usize = 512;
+
+/// Runs projections against one event store and one checkpoint store.
+/// Cloning shares both.
+pub struct ProjectionRunner<S, C> {
+    store: Arc<S>,
+    checkpoints: Arc<C>,
+    batch_size: usize,
+}
+
+impl<S, C> Clone for ProjectionRunner<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            checkpoints: Arc::clone(&self.checkpoints),
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+/// The outcome of [`ProjectionRunner::catch_up`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// The checkpoint reached: the global position of the last event read.
+    pub position: u64,
+    /// How many events were read (handled or skipped).
+    pub events: u64,
+    /// How many events were parked as dead letters.
+    pub parked: u64,
+}
+
+/// Where a running projection is.
+#[derive(Debug, Clone)]
+pub enum ProjectionStatus {
+    /// Reading the events committed before it started.
+    CatchingUp,
+    /// Caught up; waiting for new commits.
+    Live,
+    /// Stopped by an error; the checkpoint is before the event at fault.
+    Failed(Arc<ProjectionError>),
+    /// Stopped on request.
+    Stopped,
+}
+
+impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
+    /// A runner reading from `store`, keeping checkpoints in `checkpoints`.
+    pub fn new(store: Arc<S>, checkpoints: Arc<C>) -> Self {
+        Self {
+            store,
+            checkpoints,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// Sets how many events are handled between two checkpoint saves
+    /// (at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The checkpoint store.
+    pub fn checkpoints(&self) -> &Arc<C> {
+        &self.checkpoints
+    }
+
+    /// The checkpoint a projection resumes from: the read model's own
+    /// ([`Projection::load_checkpoint`]) if it keeps one, else the
+    /// checkpoint store's, else 0.
+    pub async fn checkpoint<P: Projection>(
+        &self,
+        projection: &mut P,
+    ) -> Result<u64, ProjectionError> {
+        let name = projection.name().to_owned();
+        if let Some(p) =
+            projection
+                .load_checkpoint()
+                .map_err(|source| ProjectionError::ReadModel {
+                    projection: name.clone(),
+                    action: "loading the checkpoint".into(),
+                    source,
+                })?
+        {
+            return Ok(p);
+        }
+        Ok(self
+            .checkpoints
+            .load(&name)
+            .await
+            .map_err(|source| store_err(&name, source))?
+            .unwrap_or(0))
+    }
+
+    /// How far the projection named `projection` is behind: the store's head
+    /// position minus its saved checkpoint.
+    pub async fn lag(&self, projection: &str) -> Result<u64, StoreError> {
+        let head = self.store.head_position().await?;
+        let at = self.checkpoints.load(projection).await?.unwrap_or(0);
+        Ok(head.saturating_sub(at))
+    }
+
+    /// Handles every event committed after the projection's checkpoint, up to
+    /// the head position at the time of the call (and whatever was committed
+    /// meanwhile in the last page), then returns.
+    pub async fn catch_up<P: Projection>(
+        &self,
+        projection: &mut P,
+    ) -> Result<CatchUp, ProjectionError> {
+        let start = self.checkpoint(projection).await?;
+        self.catch_up_from(projection, start).await
+    }
+
+    /// Rebuilds from zero: [`Projection::reset`], forgets the checkpoint and
+    /// dead letters, and catches up from the first event.
+    pub async fn rebuild<P: Projection>(
+        &self,
+        projection: &mut P,
+    ) -> Result<CatchUp, ProjectionError> {
+        let name = projection.name().to_owned();
+        projection
+            .reset()
+            .map_err(|source| ProjectionError::ReadModel {
+                projection: name.clone(),
+                action: "reset".into(),
+                source,
+            })?;
+        self.checkpoints
+            .reset(&name)
+            .await
+            .map_err(|source| store_err(&name, source))?;
+        self.catch_up_from(projection, 0).await
+    }
+
+    async fn catch_up_from<P: Projection>(
+        &self,
+        projection: &mut P,
+        start: u64,
+    ) -> Result<CatchUp, ProjectionError> {
+        let name = projection.name().to_owned();
+        let head = self
+            .store
+            .head_position()
+            .await
+            .map_err(|source| store_err(&name, source))?;
+        let mut report = CatchUp {
+            position: start,
+            events: 0,
+            parked: 0,
+        };
+        while report.position < head {
+            let page = self
+                .store
+                .read_all(report.position, self.batch_size)
+                .await
+                .map_err(|source| store_err(&name, source))?;
+            if page.is_empty() {
+                break;
+            }
+            let (position, parked) = self.process(projection, &name, &page).await?;
+            report.position = position;
+            report.events += page.len() as u64;
+            report.parked += parked;
+        }
+        Ok(report)
+    }
+
+    /// Handles one batch of events (in commit order) and saves the
+    /// checkpoint. Returns the new checkpoint and how many events were
+    /// parked. On a handler failure under [`FailurePolicy::Stop`], commits
+    /// and saves the checkpoint at the event before it, then fails.
+    async fn process<P: Projection>(
+        &self,
+        projection: &mut P,
+        name: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(u64, u64), ProjectionError> {
+        let Some(last) = batch.last() else {
+            return Ok((0, 0));
+        };
+        // Events before `start` are committed; `start..i` are handled but
+        // not committed yet.
+        let mut start = 0;
+        let mut i = 0;
+        let mut parked = 0;
+        while i < batch.len() {
+            let event = &batch[i];
+            let Err(err) = projection.handle(event) else {
+                i += 1;
+                continue;
+            };
+            if projection.rollback()
+                && let Some(redo) = batch[start..i]
+                    .iter()
+                    .find_map(|e| projection.handle(e).err().map(|err| (e, err)))
+            {
+                // A handler that succeeded once failed on replay: stop at it,
+                // leaving the checkpoint where the last commit put it.
+                projection.rollback();
+                return Err(handler_err(name, redo.0, redo.1));
+            }
+            match projection.failure_policy() {
+                FailurePolicy::Stop => {
+                    if i > start {
+                        self.commit(projection, name, batch[i - 1].global_position)
+                            .await?;
+                    }
+                    return Err(handler_err(name, event, err));
+                }
+                FailurePolicy::DeadLetter => {
+                    tracing::warn!(projection = name, position = event.global_position, error = %err, "parking event");
+                    self.checkpoints
+                        .park(dead_letter(name, event, &err))
+                        .await
+                        .map_err(|source| store_err(name, source))?;
+                    parked += 1;
+                    self.commit(projection, name, event.global_position).await?;
+                    i += 1;
+                    start = i;
+                }
+            }
+        }
+        if start < batch.len() {
+            self.commit(projection, name, last.global_position).await?;
+        }
+        Ok((last.global_position, parked))
+    }
+
+    async fn commit<P: Projection>(
+        &self,
+        projection: &mut P,
+        name: &str,
+        position: u64,
+    ) -> Result<(), ProjectionError> {
+        projection
+            .commit(position)
+            .map_err(|source| ProjectionError::ReadModel {
+                projection: name.to_owned(),
+                action: format!("commit at position {position}"),
+                source,
+            })?;
+        self.checkpoints
+            .save(name, position)
+            .await
+            .map_err(|source| store_err(name, source))
+    }
+
+    /// Starts the projection in a task: it catches up from its checkpoint,
+    /// then follows new commits by subscription until stopped or failed.
+    /// Needs a Tokio runtime.
+    pub fn spawn<P: Projection>(&self, projection: P) -> ProjectionHandle<P, S, C> {
+        let name = projection.name().to_owned();
+        let shared = Arc::new(Mutex::new(projection));
+        let (progress, progress_rx) = watch::channel(Progress {
+            position: 0,
+            status: ProjectionStatus::CatchingUp,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(self.clone().run(Arc::clone(&shared), progress, stop_rx));
+        ProjectionHandle {
+            name,
+            runner: self.clone(),
+            projection: shared,
+            progress: progress_rx,
+            stop,
+            task,
+        }
+    }
+
+    async fn run<P: Projection>(
+        self,
+        projection: Arc<Mutex<P>>,
+        progress: watch::Sender<Progress>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let status = match self.follow(&projection, &progress, &mut stop).await {
+            Ok(()) => ProjectionStatus::Stopped,
+            Err(e) => {
+                tracing::error!(error = %e, "projection stopped");
+                ProjectionStatus::Failed(Arc::new(e))
+            }
+        };
+        progress.send_modify(|p| p.status = status);
+    }
+
+    async fn follow<P: Projection>(
+        &self,
+        projection: &Mutex<P>,
+        progress: &watch::Sender<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), ProjectionError> {
+        let (name, start) = {
+            let mut p = projection.lock().await;
+            let name = p.name().to_owned();
+            let start = self.checkpoint(&mut *p).await?;
+            (name, start)
+        };
+        progress.send_modify(|p| p.position = start);
+        let mut sub = subscribe(Arc::clone(&self.store), SubscribeFrom::After(start))
+            .await
+            .map_err(|source| store_err(&name, source))?;
+        let mut batch = Vec::with_capacity(self.batch_size);
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            // Fill a batch with what is already committed.
+            while batch.len() < self.batch_size {
+                match sub
+                    .try_next()
+                    .await
+                    .map_err(|source| store_err(&name, source))?
+                {
+                    Some(e) => batch.push(e),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                progress.send_if_modified(|p| {
+                    let was_live = matches!(p.status, ProjectionStatus::Live);
+                    p.status = ProjectionStatus::Live;
+                    !was_live
+                });
+                tokio::select! {
+                    next = sub.next() => batch.push(next.map_err(|source| store_err(&name, source))?),
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
+                continue;
+            }
+            let mut p = projection.lock().await;
+            let outcome = self.process(&mut *p, &name, &batch).await;
+            drop(p);
+            let position = match &outcome {
+                Ok((position, _)) => *position,
+                Err(_) => self
+                    .checkpoints
+                    .load(&name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+            };
+            progress.send_modify(|p| p.position = p.position.max(position));
+            outcome?;
+            batch.clear();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Progress {
+    position: u64,
+    status: ProjectionStatus,
+}
+
+/// A projection running in a task, started by [`ProjectionRunner::spawn`].
+pub struct ProjectionHandle<P, S, C> {
+    name: String,
+    runner: ProjectionRunner<S, C>,
+    projection: Arc<Mutex<P>>,
+    progress: watch::Receiver<Progress>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<P: Projection, S: EventStore, C: CheckpointStore> ProjectionHandle<P, S, C> {
+    /// The projection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where it is: catching up, live, failed (with the error) or stopped.
+    pub fn status(&self) -> ProjectionStatus {
+        self.progress.borrow().status.clone()
+    }
+
+    /// Its checkpoint: the global position of the last event it handled
+    /// (or skipped) and committed.
+    pub fn position(&self) -> u64 {
+        self.progress.borrow().position
+    }
+
+    /// How far it is behind: the store's head position minus its checkpoint.
+    pub async fn lag(&self) -> Result<u64, StoreError> {
+        let head = self.runner.store.head_position().await?;
+        Ok(head.saturating_sub(self.position()))
+    }
+
+    /// Waits until the checkpoint reaches `position`; fails if the projection
+    /// fails or stops first.
+    pub async fn wait_for(&self, position: u64) -> Result<(), Arc<ProjectionError>> {
+        let mut rx = self.progress.clone();
+        let seen = rx
+            .wait_for(|p| {
+                p.position >= position
+                    || matches!(
+                        p.status,
+                        ProjectionStatus::Failed(_) | ProjectionStatus::Stopped
+                    )
+            })
+            .await
+            .map(|p| p.clone());
+        match seen {
+            Ok(p) if p.position >= position => Ok(()),
+            Ok(Progress {
+                status: ProjectionStatus::Failed(e),
+                ..
+            }) => Err(e),
+            _ => Err(Arc::new(ProjectionError::Store {
+                projection: self.name.clone(),
+                source: StoreError::backend(
+                    "waiting for the projection",
+                    format!("it stopped before reaching position {position}"),
+                ),
+            })),
+        }
+    }
+
+    /// Waits until it has caught up with the store's current head.
+    pub async fn wait_caught_up(&self) -> Result<(), Arc<ProjectionError>> {
+        let head = self.runner.store.head_position().await.map_err(|source| {
+            Arc::new(ProjectionError::Store {
+                projection: self.name.clone(),
+                source,
+            })
+        })?;
+        self.wait_for(head).await
+    }
+
+    /// Runs `f` on the projection, between two batches.
+    pub async fn read<R>(&self, f: impl FnOnce(&P) -> R) -> R {
+        f(&*self.projection.lock().await)
+    }
+
+    /// The events it parked as dead letters.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.runner.checkpoints.dead_letters(&self.name).await
+    }
+
+    /// Waits until the task ends by itself (a failure) and returns the error.
+    pub async fn failed(&self) -> Arc<ProjectionError> {
+        match self.wait_for(u64::MAX).await {
+            Err(e) => e,
+            Ok(()) => unreachable!("no checkpoint reaches u64::MAX"),
+        }
+    }
+
+    /// Stops it after the batch in progress (whose checkpoint is saved) and
+    /// returns the projection, with the error it failed with, if any.
+    pub async fn stop(self) -> (P, Option<Arc<ProjectionError>>) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+        let error = match &self.progress.borrow().status {
+            ProjectionStatus::Failed(e) => Some(Arc::clone(e)),
+            _ => None,
+        };
+        let projection = match Arc::try_unwrap(self.projection) {
+            Ok(m) => m.into_inner(),
+            Err(_) => unreachable!("the task holding the projection has ended"),
+        };
+        (projection, error)
+    }
+
+    /// Aborts the task at once, as a crash would: the batch in progress is
+    /// neither committed nor checkpointed, and the projection is dropped.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+fn store_err(name: &str, source: StoreError) -> ProjectionError {
+    ProjectionError::Store {
+        projection: name.to_owned(),
+        source,
+    }
+}
+
+fn handler_err(name: &str, event: &RecordedEvent, source: HandleError) -> ProjectionError {
+    ProjectionError::Handler {
+        projection: name.to_owned(),
+        position: event.global_position,
+        stream_id: event.stream_id.clone(),
+        stream_version: event.stream_version,
+        event_type: event.event_type.clone(),
+        source,
+    }
+}
+
+fn dead_letter(name: &str, event: &RecordedEvent, err: &HandleError) -> DeadLetter {
+    DeadLetter {
+        projection: name.to_owned(),
+        position: event.global_position,
+        event_id: event.event_id,
+        stream_id: event.stream_id.clone(),
+        stream_version: event.stream_version,
+        event_type: event.event_type.clone(),
+        error: err.to_string(),
+        parked_at: Utc::now(),
+    }
+}

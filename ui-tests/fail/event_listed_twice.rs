@@ -1,0 +1,26 @@
+use eventfold::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Opened { pub owner: String }
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Deposited { pub amount: u64 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("rejected")]
+pub struct Rejected;
+
+#[derive(Aggregate, Default)]
+#[aggregate(events(Opened, Deposited, Opened), error = Rejected)]
+pub struct Account { balance: u64 }
+
+#[eventfold::handlers]
+impl Account {
+    #[apply]
+    fn opened(&mut self, _: &Opened) {}
+
+    #[apply]
+    fn deposited(&mut self, _: &Deposited) {}
+}
+
+fn main() {}

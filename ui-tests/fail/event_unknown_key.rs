@@ -1,0 +1,17 @@
+use eventfold::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Opened { pub owner: String }
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Deposited { pub amount: u64 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("rejected")]
+pub struct Rejected;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[event(nmae = "Closed")]
+pub struct Closed;
+
+fn main() {}

@@ -1,0 +1,22 @@
+use eventfold::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Opened { pub owner: String }
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Deposited { pub amount: u64 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("rejected")]
+pub struct Rejected;
+
+pub trait Banking {
+    fn noop(&self);
+}
+
+#[eventfold::handlers]
+impl Banking for Opened {
+    fn noop(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,30 @@
+use eventfold::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Opened { pub owner: String }
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Deposited { pub amount: u64 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("rejected")]
+pub struct Rejected;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[event(name = "Opened")]
+pub struct Reopened;
+
+#[derive(Aggregate, Default)]
+#[aggregate(events(Opened, Reopened), error = Rejected)]
+pub struct Account;
+
+#[eventfold::handlers]
+impl Account {
+    #[apply]
+    fn opened(&mut self, _: &Opened) {}
+
+    #[apply]
+    fn reopened(&mut self, _: &Reopened) {}
+}
+
+fn main() {}
