@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use eventfold::store::conformance::Fixture;
 use eventfold::store::{
     DeleteMode, EventStore, ExpectedVersion, PostgresStore, ReadStream, StoreError, SubscribeFrom,
     subscribe,
@@ -27,41 +28,99 @@ fn url() -> Option<String> {
     }
 }
 
+/// A fresh schema name for one test.
+fn schema_name(test: &str) -> String {
+    let suffix = Uuid::now_v7().simple().to_string();
+    format!("t_{}_{}", &test[..test.len().min(20)], &suffix[20..])
+}
+
+async fn connect(url: &str, schema: &str) -> PostgresStore {
+    match PostgresStore::options(url).schema(schema).connect().await {
+        Ok(store) => store,
+        Err(e) => panic!("EVENTFOLD_POSTGRES_URL is set but the store does not connect: {e}"),
+    }
+}
+
 /// A store in a fresh schema named after the test.
 async fn store(test: &str) -> Option<PostgresStore> {
     let url = url()?;
-    let suffix = Uuid::now_v7().simple().to_string();
-    let schema = format!("t_{}_{}", &test[..test.len().min(20)], &suffix[20..]);
-    match PostgresStore::options(url).schema(schema).connect().await {
-        Ok(store) => Some(store),
-        Err(e) => panic!("EVENTFOLD_POSTGRES_URL is set but the store does not connect: {e}"),
-    }
+    Some(connect(&url, &schema_name(test)).await)
+}
+
+/// Runs SQL on its own connection, bypassing the store.
+async fn sql(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("raw sql");
 }
 
 /// Drops the test's schema (left in place when a test fails, to inspect).
 async fn drop_schema(store: &PostgresStore) {
     let Some(url) = url() else { return };
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
-        .await
-        .expect("drop schema");
+    sql(&url, &format!("DROP SCHEMA \"{}\" CASCADE", store.schema())).await;
 }
 
 /// Runs SQL against the test's schema, bypassing the store.
-async fn raw_sql(store: &PostgresStore, sql: &str) {
+async fn raw_sql(store: &PostgresStore, statement: &str) {
     let url = url().expect("url");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("SET search_path TO \"{}\"; {sql}", store.schema()))
-        .await
-        .expect("raw sql");
+    let search_path = format!("SET search_path TO \"{}\"; {statement}", store.schema());
+    sql(&url, &search_path).await;
+}
+
+/// Drops a conformance case's schema when the case ends, pass or fail.
+struct SchemaDropper {
+    url: String,
+    schema: String,
+}
+
+impl Drop for SchemaDropper {
+    fn drop(&mut self) {
+        let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
+        let url = self.url.clone();
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(sql(&url, &statement));
+        })
+        .join();
+    }
+}
+
+/// A conformance fixture: a store in its own schema, reopenable, with a
+/// corrupter that breaks a row's metadata; `None` (skip) without a server.
+async fn fixture() -> Option<Fixture<PostgresStore>> {
+    let url = url()?;
+    let schema = schema_name("conf");
+    let store = connect(&url, &schema).await;
+    let (reopen_url, reopen_schema) = (url.clone(), schema.clone());
+    let (corrupt_url, corrupt_schema) = (url.clone(), schema.clone());
+    Some(
+        Fixture::new(store)
+            .with_reopen(move || {
+                let (url, schema) = (reopen_url.clone(), reopen_schema.clone());
+                async move { connect(&url, &schema).await }
+            })
+            .with_corrupter(move |stream: StreamId, version: u64| {
+                let statement = format!(
+                    "UPDATE \"{corrupt_schema}\".events SET metadata = '{{\"correlation_id\": 42}}' \
+                     WHERE stream_id = '{}' AND stream_version = {version}",
+                    stream.as_str().replace('\'', "''")
+                );
+                let url = corrupt_url.clone();
+                async move { sql(&url, &statement).await }
+            })
+            .with_guard(SchemaDropper { url, schema }),
+    )
+}
+
+/// The shared store conformance suite, each case in its own schema.
+mod conformance {
+    eventfold::store_conformance_tests!(super::fixture().await);
 }
 
 fn sid(s: &str) -> StreamId {
@@ -185,7 +244,10 @@ async fn a_refused_batch_writes_nothing() {
         .append(&sid("a"), ExpectedVersion::Any, vec![dup.clone(), dup])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::DuplicateEventId { .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::DuplicateEventInBatch { .. }),
+        "{err}"
+    );
     // The next append continues without a gap.
     let r = s
         .append(&sid("a"), ExpectedVersion::Exact(2), evs(1))

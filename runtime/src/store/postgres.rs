@@ -59,9 +59,8 @@
 //! arrays (`UNNEST ... WITH ORDINALITY`) and calls `pg_notify`; `COMMIT`.
 //! Idempotency follows the store contract ([`super`]): the event ids are
 //! looked up (under the stream lock) when the expected version does not
-//! match or when the insert hits the unique index on `event_id`; a batch
-//! that repeats one event id is refused with
-//! [`StoreError::DuplicateEventId`] naming the stream itself.
+//! match or when the insert hits the unique index on `event_id` (then in a
+//! fresh transaction, which sees the conflicting commit).
 //!
 //! # Waiting for appends
 //!
@@ -77,7 +76,7 @@
 //! impossible version) is [`StoreError::Corrupted`] naming the stream, the
 //! version and the event type, and fails only the read that met it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -882,16 +881,7 @@ impl EventStore for PostgresStore {
         if events.is_empty() {
             return self.append_nothing(stream, expected).await;
         }
-        if events.len() > 1 {
-            let mut seen = HashSet::with_capacity(events.len());
-            if let Some(e) = events.iter().find(|e| !seen.insert(e.event_id)) {
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream.clone(),
-                    event_id: e.event_id,
-                    existing_stream: stream.clone(),
-                });
-            }
-        }
+        super::memory::check_batch(stream, &events)?;
         let batch = Batch::new(stream, &events)?;
         let mut client = self.client().await?;
         for attempt in 0..APPEND_ATTEMPTS {
