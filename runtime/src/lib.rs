@@ -72,7 +72,8 @@ pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
 pub use projection::{EventMeta, Projection, ProjectionRunner};
-pub use snapshot::{Snapshot, SnapshotStore};
+pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
+pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};

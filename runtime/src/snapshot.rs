@@ -65,3 +65,100 @@ pub trait SnapshotStore: Send + Sync + 'static {
         stream: &StreamId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// What a [`SnapshotPolicy`] is asked after a command appended events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotContext<'a> {
+    /// The stream written to.
+    pub stream_id: &'a StreamId,
+    /// The stream version the command was decided on.
+    pub previous_version: u64,
+    /// The stream version after the append.
+    pub version: u64,
+    /// The version of the snapshot the state was loaded from (`None`: it was
+    /// replayed from the first event).
+    pub snapshot_version: Option<u64>,
+}
+
+impl SnapshotContext<'_> {
+    /// Events applied since the snapshot the state was loaded from (or since
+    /// the beginning of the stream).
+    pub fn events_since_snapshot(&self) -> u64 {
+        self.version - self.snapshot_version.unwrap_or(0)
+    }
+}
+
+/// When a repository saves a snapshot after appending events.
+///
+/// ```
+/// use eventfold::snapshot::{SnapshotContext, SnapshotPolicy};
+/// use eventfold::StreamId;
+/// let stream = StreamId::new("Counter-1").unwrap();
+/// let ctx = |previous_version, version| SnapshotContext {
+///     stream_id: &stream,
+///     previous_version,
+///     version,
+///     snapshot_version: None,
+/// };
+/// let every_100 = SnapshotPolicy::every(100);
+/// assert!(!every_100.should_snapshot(&ctx(98, 99)));
+/// assert!(every_100.should_snapshot(&ctx(99, 100)));
+/// // A batch that jumps over a multiple still triggers one snapshot.
+/// assert!(every_100.should_snapshot(&ctx(198, 203)));
+///
+/// let custom = SnapshotPolicy::custom(|c| c.events_since_snapshot() >= 10);
+/// assert!(custom.should_snapshot(&ctx(9, 10)));
+/// assert!(!SnapshotPolicy::Never.should_snapshot(&ctx(99, 100)));
+/// ```
+#[derive(Clone, Default)]
+pub enum SnapshotPolicy {
+    /// Never save snapshots (existing ones are still used on load).
+    #[default]
+    Never,
+    /// Save one whenever the stream version reaches or passes a multiple of
+    /// N (N = 0 behaves like [`SnapshotPolicy::Never`]).
+    Every(u64),
+    /// Save one whenever the function says so.
+    Custom(std::sync::Arc<dyn Fn(&SnapshotContext<'_>) -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for SnapshotPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Never => f.write_str("Never"),
+            Self::Every(n) => f.debug_tuple("Every").field(n).finish(),
+            Self::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+impl SnapshotPolicy {
+    /// A snapshot every `n` events.
+    pub fn every(n: u64) -> Self {
+        Self::Every(n)
+    }
+
+    /// A snapshot whenever `decide` returns `true`.
+    pub fn custom(decide: impl Fn(&SnapshotContext<'_>) -> bool + Send + Sync + 'static) -> Self {
+        Self::Custom(std::sync::Arc::new(decide))
+    }
+
+    /// The policy of the aggregate's attribute
+    /// (`#[aggregate(snapshot_every = N)]`), or [`SnapshotPolicy::Never`].
+    pub fn from_aggregate<A: crate::Aggregate>() -> Self {
+        A::SNAPSHOT_EVERY.map_or(Self::Never, Self::Every)
+    }
+
+    /// Whether to save a snapshot of the state after the append described by
+    /// `ctx`.
+    pub fn should_snapshot(&self, ctx: &SnapshotContext<'_>) -> bool {
+        if ctx.version <= ctx.previous_version {
+            return false;
+        }
+        match self {
+            Self::Never | Self::Every(0) => false,
+            Self::Every(n) => ctx.previous_version / n < ctx.version / n,
+            Self::Custom(decide) => decide(ctx),
+        }
+    }
+}

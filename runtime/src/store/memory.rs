@@ -317,6 +317,31 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(state) = inner.streams.get_mut(stream) else {
+            return Ok(0);
+        };
+        if state.deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        let kept = state.positions.split_off(&before);
+        let removed = std::mem::replace(&mut state.positions, kept);
+        for p in removed.values() {
+            if let Some(e) = inner.log.remove(p) {
+                inner.ids.remove(&e.event_id);
+            }
+        }
+        Ok(removed.len() as u64)
+    }
+
     async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(self.lock().head)
     }

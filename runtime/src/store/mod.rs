@@ -356,6 +356,14 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store does not implement an optional operation.
+    #[error("stream `{stream}`: this store does not support {operation}")]
+    Unsupported {
+        /// The stream.
+        stream: StreamId,
+        /// The operation asked for.
+        operation: &'static str,
+    },
     /// The backend failed (I/O, connection, SQL).
     #[error("{context}: {source}")]
     Backend {
@@ -428,6 +436,25 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &StreamId,
         mode: DeleteMode,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the events of `stream` whose version is below `before`, keeping
+    /// the stream's version and the events from `before` on; returns how many
+    /// were deleted. Used to archive history that a snapshot covers (see
+    /// `Repository::archive_before_snapshot`): **dangerous**, the deleted
+    /// events are gone for good, and the stream can then only be loaded from
+    /// a snapshot. Stores that cannot do it keep this default, which fails
+    /// with [`StoreError::Unsupported`].
+    fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = before;
+        std::future::ready(Err(StoreError::Unsupported {
+            stream: stream.clone(),
+            operation: "deleting events below a version",
+        }))
+    }
 
     /// The global position of the last committed event (0: empty store).
     fn head_position(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;

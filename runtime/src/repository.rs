@@ -1,1 +1,0 @@
-//! Repositories: load (snapshot + tail), handle, append, retry (issue 6).

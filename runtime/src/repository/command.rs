@@ -1,0 +1,366 @@
+//! Commands: load, decide, append with the loaded version as expected
+//! version, retry on conflict; metadata flow and idempotency by command id.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::load::{RawLoad, decode_event};
+use super::{Repository, RepositoryError};
+use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
+use crate::codec::Codec;
+use crate::envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
+use crate::event::EventSet;
+use crate::snapshot::{SnapshotContext, SnapshotStore};
+use crate::store::{EventStore, ExpectedVersion, ReadStream};
+
+type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Error>>;
+
+/// What travels with a command besides its arguments.
+///
+/// ```
+/// use eventfold::repository::CommandOptions;
+/// let request = uuid::Uuid::now_v7();
+/// let opts = CommandOptions::new()
+///     .command_id(uuid::Uuid::now_v7()) // makes the command idempotent
+///     .correlation_id(request)
+///     .actor("alice")
+///     .with("tenant", "acme");
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommandOptions {
+    command_id: Option<Uuid>,
+    metadata: Metadata,
+}
+
+impl CommandOptions {
+    /// No command id (a fresh one per call), empty metadata.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The command's id. A command id already processed for the stream
+    /// returns the original outcome without appending again (see the
+    /// [module docs](super) for the rule).
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id of the request (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.metadata.correlation_id = Some(id);
+        self
+    }
+
+    /// Who issued the command.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.metadata.actor = Some(actor.into());
+        self
+    }
+
+    /// One free-form metadata key, stored with every event.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.extra.insert(key.into(), value.into());
+        self
+    }
+
+    /// Replaces the metadata (its causation id is replaced by the command
+    /// id).
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutcome<A: Aggregate> {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// The command's id (the causation id of its events).
+    pub command_id: Uuid,
+    /// The events the command appended, as stored (empty when it decided
+    /// nothing).
+    pub events: Vec<Envelope<A::Event>>,
+    /// The stream version after the command's events.
+    pub version: u64,
+    /// The aggregate's state after this call: after the new events, or for a
+    /// duplicate, the current state.
+    pub state: A,
+    /// How many times the command was decided (1 without conflicts).
+    pub attempts: u32,
+    /// `true` when the command id had been processed already: `events` and
+    /// `version` are the original outcome, nothing was appended.
+    pub duplicate: bool,
+}
+
+impl<A, S, C> Repository<A, S, C>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    /// Handles `command` on the aggregate of `stream` with a fresh command id
+    /// and no metadata. See [`Repository::execute_with`].
+    pub async fn execute(
+        &self,
+        stream: &StreamId,
+        command: A::Command,
+    ) -> Result<CommandOutcome<A>, A> {
+        self.execute_with(stream, command, CommandOptions::new())
+            .await
+    }
+
+    /// Loads the aggregate, handles `command`, appends the events with the
+    /// loaded version as expected version, and on a conflict reloads and
+    /// decides again, up to [`super::RetryPolicy::max_attempts`] times.
+    ///
+    /// Every event carries the metadata of `options`, the command id as
+    /// causation id, and the correlation id given (default: the command id).
+    pub async fn execute_with(
+        &self,
+        stream: &StreamId,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<CommandOutcome<A>, A> {
+        let supplied_id = options.command_id.is_some();
+        let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+        let mut metadata = options.metadata;
+        metadata.causation_id = Some(command_id);
+        metadata.correlation_id.get_or_insert(command_id);
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let RawLoad { loaded, tail } = self.load_raw(stream, None).await?;
+            if supplied_id
+                && let Some(original) = self
+                    .find_command(stream, command_id, loaded.version, &tail)
+                    .await?
+            {
+                let version = original.last().map_or(loaded.version, |e| e.stream_version);
+                return Ok(CommandOutcome {
+                    stream_id: stream.clone(),
+                    command_id,
+                    events: original,
+                    version,
+                    state: loaded.state,
+                    attempts: attempt,
+                    duplicate: true,
+                });
+            }
+            let ctx = CommandContext::new(self.clock.clone())
+                .with_command_id(command_id)
+                .for_stream(stream.as_str(), loaded.version)
+                .with_metadata(metadata.clone());
+            let mut state = loaded.state;
+            let decided = state.handle(command.clone(), &ctx).map_err(|source| {
+                RepositoryError::Rejected {
+                    stream: stream.clone(),
+                    source,
+                }
+            })?;
+            if decided.is_empty() {
+                return Ok(CommandOutcome {
+                    stream_id: stream.clone(),
+                    command_id,
+                    events: Vec::new(),
+                    version: loaded.version,
+                    state,
+                    attempts: attempt,
+                    duplicate: false,
+                });
+            }
+            let new = decided
+                .iter()
+                .map(|e| {
+                    NewEvent::encode(e, &self.codec, metadata.clone()).map_err(|source| {
+                        RepositoryError::Encode {
+                            stream: stream.clone(),
+                            event_type: e.event_type(),
+                            source,
+                        }
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let ids: Vec<Uuid> = new.iter().map(|e| e.event_id).collect();
+            let appended = match self
+                .store
+                .append(stream, ExpectedVersion::Exact(loaded.version), new)
+                .await
+            {
+                Ok(appended) => appended,
+                Err(conflict) if conflict.is_conflict() => {
+                    if attempt >= max_attempts {
+                        return Err(RepositoryError::Conflict {
+                            stream: stream.clone(),
+                            attempts: attempt,
+                            last: conflict,
+                        });
+                    }
+                    self.back_off().await;
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            };
+            let events = self
+                .recorded_envelopes(stream, decided, &ids, &appended, &metadata, &ctx)
+                .await?;
+            for envelope in &events {
+                let apply = ApplyContext {
+                    stream_id: envelope.stream_id.as_str(),
+                    stream_version: envelope.stream_version,
+                    recorded_at: envelope.recorded_at,
+                    metadata: &envelope.metadata,
+                };
+                state.apply(&envelope.event, &apply);
+            }
+            let version = appended.next_expected_version;
+            let snapshot_ctx = SnapshotContext {
+                stream_id: stream,
+                previous_version: loaded.version,
+                version,
+                snapshot_version: loaded.snapshot_version,
+            };
+            if self.snapshots.is_some() && self.policy.should_snapshot(&snapshot_ctx) {
+                self.save_snapshot_logged(stream, &state, version).await;
+            }
+            return Ok(CommandOutcome {
+                stream_id: stream.clone(),
+                command_id,
+                events,
+                version,
+                state,
+                attempts: attempt,
+                duplicate: false,
+            });
+        }
+    }
+
+    /// Waits a random part of the retry policy's backoff.
+    async fn back_off(&self) {
+        let max = self.retry.max_backoff;
+        if max.is_zero() {
+            tokio::task::yield_now().await;
+            return;
+        }
+        // The low 16 bits of a UUID v7 are random.
+        let fraction = (Uuid::now_v7().as_u128() & 0xFFFF) as f64 / 65_535.0;
+        tokio::time::sleep(max.mul_f64(fraction).max(Duration::from_micros(1))).await;
+    }
+
+    /// The envelopes of the events just appended, as the store recorded them
+    /// (read back for their positions and times).
+    async fn recorded_envelopes(
+        &self,
+        stream: &StreamId,
+        decided: Vec<A::Event>,
+        ids: &[Uuid],
+        appended: &crate::store::AppendResult,
+        metadata: &Metadata,
+        ctx: &CommandContext,
+    ) -> Result<Vec<Envelope<A::Event>>, A> {
+        let recorded = self
+            .store
+            .read_stream(
+                stream,
+                ReadStream::all()
+                    .from(appended.first_version)
+                    .to(appended.next_expected_version),
+            )
+            .await?;
+        let matches = recorded.len() == ids.len()
+            && recorded.iter().zip(ids).all(|(r, id)| r.event_id == *id);
+        let n = decided.len() as u64;
+        Ok(decided
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| match recorded.get(i).filter(|_| matches) {
+                Some(r) => Envelope {
+                    event_id: r.event_id,
+                    stream_id: r.stream_id.clone(),
+                    stream_version: r.stream_version,
+                    global_position: r.global_position,
+                    recorded_at: r.recorded_at,
+                    metadata: r.metadata.clone(),
+                    event,
+                },
+                // Gone already (deleted concurrently): what the append said.
+                None => Envelope {
+                    event_id: ids[i],
+                    stream_id: stream.clone(),
+                    stream_version: appended.first_version + i as u64,
+                    global_position: appended.last_position.saturating_sub(n - 1 - i as u64),
+                    recorded_at: ctx.now(),
+                    metadata: metadata.clone(),
+                    event,
+                },
+            })
+            .collect())
+    }
+
+    /// The events an earlier run of `command_id` appended to the stream, if
+    /// they are among `tail` (the events the load read) or the
+    /// `idempotency_window` events before it.
+    async fn find_command(
+        &self,
+        stream: &StreamId,
+        command_id: Uuid,
+        version: u64,
+        tail: &[RecordedEvent],
+    ) -> Result<Option<Vec<Envelope<A::Event>>>, A> {
+        let caused = |e: &RecordedEvent| e.metadata.causation_id == Some(command_id);
+        let mut found: Vec<RecordedEvent> = tail.iter().filter(|e| caused(e)).cloned().collect();
+        let below = tail
+            .first()
+            .map_or(version, |e| e.stream_version.saturating_sub(1));
+        let window = self.idempotency_window.saturating_sub(tail.len());
+        if found.is_empty() && window > 0 && below > 0 {
+            let before = self
+                .store
+                .read_stream(stream, ReadStream::backward().to(below).limit(window))
+                .await?;
+            found = before.into_iter().rev().filter(|e| caused(e)).collect();
+        }
+        let Some(first) = found.first() else {
+            return Ok(None);
+        };
+        // A batch cut by the window's lower edge: take the rest of it.
+        let mut lowest = first.stream_version;
+        let mut earlier = Vec::new();
+        while lowest > 1 {
+            let prev = self
+                .store
+                .read_stream(stream, ReadStream::all().from(lowest - 1).to(lowest - 1))
+                .await?;
+            match prev.into_iter().next() {
+                Some(e) if caused(&e) => {
+                    lowest = e.stream_version;
+                    earlier.push(e);
+                }
+                _ => break,
+            }
+        }
+        earlier.reverse();
+        earlier.extend(found);
+        earlier
+            .iter()
+            .map(|r| {
+                let event = decode_event::<A, C>(&self.codec, r)?;
+                Ok(Envelope {
+                    event_id: r.event_id,
+                    stream_id: r.stream_id.clone(),
+                    stream_version: r.stream_version,
+                    global_position: r.global_position,
+                    recorded_at: r.recorded_at,
+                    metadata: r.metadata.clone(),
+                    event,
+                })
+            })
+            .collect::<Result<Vec<_>, A>>()
+            .map(Some)
+    }
+}

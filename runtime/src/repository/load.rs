@@ -1,0 +1,266 @@
+//! Loading: the current state (newest usable snapshot plus the events after
+//! it) and the temporal queries (state at a version, state as of a time, the
+//! events between two versions).
+
+use chrono::{DateTime, Utc};
+
+use super::{Repository, RepositoryError};
+use crate::aggregate::{Aggregate, ApplyContext};
+use crate::codec::Codec;
+use crate::envelope::{Envelope, EnvelopeDecodeError, RecordedEvent, StreamId};
+use crate::event::EventSet;
+use crate::snapshot::SnapshotStore;
+use crate::store::{EventStore, ReadStream};
+
+/// An aggregate's state as loaded, with where it stands in its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedAggregate<A> {
+    /// The state.
+    pub state: A,
+    /// The stream version the state includes: the version of the last event
+    /// applied (0: none).
+    pub version: u64,
+    /// The version of the snapshot the load started from (`None`: it replayed
+    /// from the first event).
+    pub snapshot_version: Option<u64>,
+    /// How many events were applied on top of the snapshot (or of the
+    /// default state).
+    pub events_replayed: u64,
+}
+
+type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Error>>;
+
+/// A load plus the stored events it applied (the idempotency check reads
+/// their metadata).
+pub(super) struct RawLoad<A> {
+    pub(super) loaded: LoadedAggregate<A>,
+    pub(super) tail: Vec<RecordedEvent>,
+}
+
+impl<A, S, C> Repository<A, S, C>
+where
+    A: Aggregate,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    /// Loads the current state of `stream`: the newest usable snapshot (when
+    /// snapshots are on) and the events after it. A stream never written
+    /// loads as the default state at version 0.
+    ///
+    /// A snapshot that does not decode is skipped with a `tracing` warning
+    /// and the stream is replayed from its first event.
+    pub async fn load(&self, stream: &StreamId) -> Result<LoadedAggregate<A>, A> {
+        Ok(self.load_raw(stream, None).await?.loaded)
+    }
+
+    /// The state of `stream` right after the event at `version` (0: the
+    /// default state), from the newest usable snapshot at or below it.
+    pub async fn load_at(&self, stream: &StreamId, version: u64) -> Result<LoadedAggregate<A>, A> {
+        let current = self.current_version(stream).await?;
+        if version > current {
+            return Err(RepositoryError::VersionNotFound {
+                stream: stream.clone(),
+                requested: version,
+                current,
+            });
+        }
+        if version == 0 {
+            return Ok(LoadedAggregate {
+                state: A::default(),
+                version: 0,
+                snapshot_version: None,
+                events_replayed: 0,
+            });
+        }
+        Ok(self.load_raw(stream, Some(version)).await?.loaded)
+    }
+
+    /// The state of `stream` as of `time`: after every event recorded at or
+    /// before it.
+    ///
+    /// The version is found by a binary search on the events' `recorded_at`,
+    /// which relies on record times not decreasing along a stream (stores
+    /// stamp events as they commit them); then the state is loaded as
+    /// [`Repository::load_at`] does, from a snapshot when one fits.
+    pub async fn load_as_of(
+        &self,
+        stream: &StreamId,
+        time: DateTime<Utc>,
+    ) -> Result<LoadedAggregate<A>, A> {
+        let current = self.current_version(stream).await?;
+        let first = self
+            .store
+            .read_stream(stream, ReadStream::all().limit(1))
+            .await?;
+        let Some(first) = first.into_iter().next() else {
+            if current == 0 {
+                return self.load_at(stream, 0).await;
+            }
+            return Err(RepositoryError::HistoryMissing {
+                stream: stream.clone(),
+                expected: 1,
+                found: current + 1,
+            });
+        };
+        if first.recorded_at > time {
+            return self.load_at(stream, first.stream_version - 1).await;
+        }
+        // Invariant: `lo` was recorded at or before `time`; everything above
+        // `hi` after it.
+        let (mut lo, mut hi) = (first.stream_version, current);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let at = self
+                .store
+                .read_stream(stream, ReadStream::all().from(mid).to(mid))
+                .await?;
+            match at.first() {
+                Some(e) if e.recorded_at > time => hi = mid - 1,
+                _ => lo = mid,
+            }
+        }
+        self.load_at(stream, lo).await
+    }
+
+    /// The events of `stream` from version `from` to version `to`
+    /// (inclusive), decoded, with their envelopes: the audit trail of who did
+    /// what and when. Versions no longer stored are left out.
+    pub async fn events_between(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Envelope<A::Event>>, A> {
+        let recorded = self
+            .store
+            .read_stream(stream, ReadStream::all().from(from).to(to))
+            .await?;
+        recorded
+            .iter()
+            .map(|r| r.decode::<A::Event, C>(&self.codec).map_err(Into::into))
+            .collect()
+    }
+
+    /// The stream's version as the store reports it (0: never written).
+    pub(super) async fn current_version(&self, stream: &StreamId) -> Result<u64, A> {
+        Ok(self
+            .store
+            .stream_info(stream)
+            .await?
+            .map_or(0, |info| info.version))
+    }
+
+    /// The newest usable snapshot at or below `max_version`, decoded: `None`
+    /// when snapshots are off, when there is none, or when it does not
+    /// decode (with a warning).
+    async fn usable_snapshot(
+        &self,
+        stream: &StreamId,
+        max_version: Option<u64>,
+    ) -> Result<Option<(A, u64)>, A> {
+        let Some(codec) = self.snapshots else {
+            return Ok(None);
+        };
+        let Some(snapshot) = self
+            .store
+            .load_snapshot(stream, A::TYPE_NAME, A::SCHEMA_VERSION, max_version)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match (codec.decode)(&self.codec, &snapshot.payload) {
+            Ok(state) => Ok(Some((state, snapshot.version))),
+            Err(error) => {
+                tracing::warn!(
+                    stream = %stream,
+                    version = snapshot.version,
+                    aggregate = A::TYPE_NAME,
+                    schema_version = A::SCHEMA_VERSION,
+                    %error,
+                    "snapshot does not decode; replaying the stream from its first event"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Loads the state up to `upto` (`None`: the end of the stream).
+    pub(super) async fn load_raw(
+        &self,
+        stream: &StreamId,
+        upto: Option<u64>,
+    ) -> Result<RawLoad<A>, A> {
+        let snapshot = self.usable_snapshot(stream, upto).await?;
+        let snapshot_version = snapshot.as_ref().map(|(_, v)| *v);
+        let (mut state, start) = match snapshot {
+            Some((state, v)) => (state, v + 1),
+            None => (A::default(), 1),
+        };
+        let mut read = ReadStream::all().from(start);
+        if let Some(upto) = upto {
+            read = read.to(upto);
+        }
+        let tail = self.store.read_stream(stream, read).await?;
+        let missing = |found| RepositoryError::HistoryMissing {
+            stream: stream.clone(),
+            expected: start,
+            found,
+        };
+        match tail.first() {
+            Some(first) if first.stream_version != start => {
+                return Err(missing(first.stream_version));
+            }
+            None if upto.is_some_and(|u| u >= start) => {
+                return Err(missing(upto.unwrap_or(0) + 1));
+            }
+            _ => {}
+        }
+        for recorded in &tail {
+            let event = decode_event::<A, C>(&self.codec, recorded)?;
+            let ctx = ApplyContext {
+                stream_id: recorded.stream_id.as_str(),
+                stream_version: recorded.stream_version,
+                recorded_at: recorded.recorded_at,
+                metadata: &recorded.metadata,
+            };
+            state.apply(&event, &ctx);
+        }
+        let version = match tail.last() {
+            Some(last) => last.stream_version,
+            // Nothing after the snapshot: the stream may still be further on
+            // (a hard delete keeps its version), and appends must expect it.
+            None if upto.is_none() => self
+                .current_version(stream)
+                .await?
+                .max(snapshot_version.unwrap_or(0)),
+            None => snapshot_version.unwrap_or(0),
+        };
+        Ok(RawLoad {
+            loaded: LoadedAggregate {
+                state,
+                version,
+                snapshot_version,
+                events_replayed: tail.len() as u64,
+            },
+            tail,
+        })
+    }
+}
+
+/// Decodes one stored event of `A`, naming where it sits on failure.
+pub(super) fn decode_event<A: Aggregate, C: Codec>(
+    codec: &C,
+    recorded: &RecordedEvent,
+) -> std::result::Result<A::Event, EnvelopeDecodeError> {
+    A::Event::decode(
+        codec,
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.payload,
+    )
+    .map_err(|source| EnvelopeDecodeError {
+        stream_id: recorded.stream_id.to_string(),
+        stream_version: recorded.stream_version,
+        source,
+    })
+}

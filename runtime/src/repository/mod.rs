@@ -1,0 +1,299 @@
+//! Repositories: the loop every request runs (load, decide, append), with
+//! retries on conflict, idempotent commands, snapshots and temporal queries.
+//!
+//! ```
+//! use eventfold::prelude::*;
+//! use eventfold::repository::{CommandOptions, Repository};
+//!
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! pub struct Deposited { pub amount: u64 }
+//!
+//! #[derive(Debug, PartialEq, thiserror::Error)]
+//! pub enum WalletError { #[error("amount must be positive")] Zero }
+//!
+//! #[derive(Aggregate, Default, Debug, Serialize, Deserialize)]
+//! #[aggregate(events(Deposited), error = WalletError, snapshot_every = 2)]
+//! pub struct Wallet { balance: u64 }
+//!
+//! #[eventfold::handlers]
+//! impl Wallet {
+//!     #[command]
+//!     fn deposit(&self, amount: u64) -> Result<Deposited, WalletError> {
+//!         if amount == 0 { return Err(WalletError::Zero) }
+//!         Ok(Deposited { amount })
+//!     }
+//!     #[apply]
+//!     fn deposited(&mut self, e: &Deposited) { self.balance += e.amount }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // Snapshots need the state to be serde-ready; `Repository::new` works without.
+//! let repo = Repository::<Wallet, _>::with_snapshots(MemoryStore::new());
+//! let stream = repo.stream_id("alice").unwrap();
+//!
+//! let done = repo.execute(&stream, WalletCommand::deposit(5)).await.unwrap();
+//! assert_eq!(done.version, 1);
+//! assert_eq!(done.state.balance, 5);
+//!
+//! // The same command id again: the original outcome, nothing appended.
+//! let id = uuid::Uuid::now_v7();
+//! let opts = CommandOptions::new().command_id(id).actor("alice");
+//! let first = repo.execute_with(&stream, WalletCommand::deposit(7), opts.clone()).await.unwrap();
+//! let again = repo.execute_with(&stream, WalletCommand::deposit(7), opts).await.unwrap();
+//! assert!(again.duplicate);
+//! assert_eq!(again.version, first.version);
+//! assert_eq!(repo.load(&stream).await.unwrap().state.balance, 12);
+//!
+//! // Rejections are typed.
+//! let err = repo.execute(&stream, WalletCommand::deposit(0)).await.unwrap_err();
+//! assert_eq!(err.rejection(), Some(&WalletError::Zero));
+//!
+//! // Temporal queries.
+//! assert_eq!(repo.load_at(&stream, 1).await.unwrap().state.balance, 5);
+//! assert_eq!(repo.events_between(&stream, 1, 2).await.unwrap().len(), 2);
+//! # });
+//! ```
+//!
+//! # Idempotent commands
+//!
+//! Every event a command appends carries the command's id as its causation
+//! id ([`crate::Metadata::causation_id`]). When the caller supplies a command
+//! id ([`CommandOptions::command_id`]), the repository looks for events caused
+//! by it before deciding: among the events the load read (everything after
+//! the snapshot) and, beyond those, among the last
+//! [`Repository::idempotency_window`] events of the stream (default
+//! 1,000). If it finds them, it returns the original outcome (those events and
+//! the version after them, with [`CommandOutcome::duplicate`] set) and
+//! appends nothing. The rule's limits: a command whose events lie further back
+//! than the window is decided again, and a command that appended nothing (a
+//! rejection, or a decision without events) leaves no trace and is decided
+//! again against the current state. Without a caller-supplied id, each call
+//! gets a fresh UUID v7 and no lookup is done.
+
+mod command;
+mod error;
+mod load;
+mod retention;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use command::{CommandOptions, CommandOutcome};
+pub use error::RepositoryError;
+pub use load::LoadedAggregate;
+
+use crate::aggregate::Aggregate;
+use crate::clock::{Clock, SystemClock};
+use crate::codec::{Codec, CodecError, JsonCodec};
+use crate::envelope::{InvalidStreamId, StreamId};
+use crate::snapshot::{SnapshotPolicy, SnapshotStore};
+use crate::store::EventStore;
+
+/// How often a command is retried when another writer got to the stream
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub max_attempts: u32,
+    /// The longest pause before a retry; each pause is a random fraction of
+    /// it, so that contending writers spread out. Zero: retry at once.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            max_backoff: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Encodes and decodes snapshots of `A`: set up only by the methods that
+/// require `A: Serialize + DeserializeOwned`, so that aggregates without
+/// serde work with snapshots off.
+struct SnapshotCodec<A, C> {
+    encode: fn(&C, &A) -> Result<Vec<u8>, CodecError>,
+    decode: fn(&C, &[u8]) -> Result<A, CodecError>,
+}
+
+impl<A, C> Clone for SnapshotCodec<A, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, C> Copy for SnapshotCodec<A, C> {}
+
+fn encode_state<A: Serialize, C: Codec>(codec: &C, state: &A) -> Result<Vec<u8>, CodecError> {
+    codec.encode(state)
+}
+
+fn decode_state<A: DeserializeOwned, C: Codec>(codec: &C, bytes: &[u8]) -> Result<A, CodecError> {
+    codec.decode(bytes)
+}
+
+/// Loads aggregates of type `A` from a store `S` (events and snapshots),
+/// handles commands on them and appends what they decide. See the
+/// [module docs](self) for an example and the idempotency rule.
+///
+/// Cheap to share: wrap it in an [`Arc`] to use it from many tasks.
+pub struct Repository<A, S, C = JsonCodec> {
+    store: S,
+    codec: C,
+    clock: Arc<dyn Clock>,
+    retry: RetryPolicy,
+    idempotency_window: usize,
+    snapshots: Option<SnapshotCodec<A, C>>,
+    policy: SnapshotPolicy,
+    keep_snapshots: Option<usize>,
+    _aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            codec: self.codec.clone(),
+            clock: self.clock.clone(),
+            retry: self.retry,
+            idempotency_window: self.idempotency_window,
+            snapshots: self.snapshots,
+            policy: self.policy.clone(),
+            keep_snapshots: self.keep_snapshots,
+            _aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A, S, C> std::fmt::Debug for Repository<A, S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("aggregate", &std::any::type_name::<A>())
+            .field("retry", &self.retry)
+            .field("idempotency_window", &self.idempotency_window)
+            .field("snapshots", &self.snapshots.is_some())
+            .field("policy", &self.policy)
+            .field("keep_snapshots", &self.keep_snapshots)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A, S> Repository<A, S, JsonCodec>
+where
+    A: Aggregate,
+    S: EventStore + SnapshotStore,
+{
+    /// A repository with the JSON codec and snapshots off: every load replays
+    /// the stream from its first event. Works for any aggregate.
+    pub fn new(store: S) -> Self {
+        Self::with_codec(store, JsonCodec)
+    }
+}
+
+impl<A, S> Repository<A, S, JsonCodec>
+where
+    A: Aggregate + Serialize + DeserializeOwned,
+    S: EventStore + SnapshotStore,
+{
+    /// A repository with the JSON codec that loads from snapshots and saves
+    /// them as the aggregate's attribute says
+    /// (`#[aggregate(snapshot_every = N)]`; without it, none are saved but
+    /// existing ones are used).
+    pub fn with_snapshots(store: S) -> Self {
+        Self::new(store).snapshot_policy(SnapshotPolicy::from_aggregate::<A>())
+    }
+}
+
+impl<A, S, C> Repository<A, S, C>
+where
+    A: Aggregate,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    /// A repository encoding events (and snapshots) with `codec`, snapshots
+    /// off.
+    pub fn with_codec(store: S, codec: C) -> Self {
+        Self {
+            store,
+            codec,
+            clock: Arc::new(SystemClock),
+            retry: RetryPolicy::default(),
+            idempotency_window: 1_000,
+            snapshots: None,
+            policy: SnapshotPolicy::Never,
+            keep_snapshots: None,
+            _aggregate: PhantomData,
+        }
+    }
+
+    /// Sets the clock handed to command handlers (and stamped on snapshots).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets how conflicts are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets how many of a stream's latest events are searched for a
+    /// caller-supplied command id, beyond those read for the load (see the
+    /// [module docs](self)). 0: only the events read for the load.
+    pub fn idempotency_window(mut self, events: usize) -> Self {
+        self.idempotency_window = events;
+        self
+    }
+
+    /// Keeps only the newest `k` snapshots of a stream: older ones are deleted
+    /// after each new snapshot. Off by default (every snapshot is kept).
+    pub fn keep_snapshots(mut self, k: usize) -> Self {
+        self.keep_snapshots = Some(k.max(1));
+        self
+    }
+
+    /// The stream id of the aggregate instance `id`: `"{TYPE_NAME}-{id}"`.
+    pub fn stream_id(&self, id: impl std::fmt::Display) -> Result<StreamId, InvalidStreamId> {
+        StreamId::for_aggregate(A::TYPE_NAME, id)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.codec
+    }
+
+    /// Whether loads use snapshots (and commands may save them).
+    pub fn snapshots_enabled(&self) -> bool {
+        self.snapshots.is_some()
+    }
+}
+
+impl<A, S, C> Repository<A, S, C>
+where
+    A: Aggregate + Serialize + DeserializeOwned,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    /// Turns snapshots on: loads start from the newest usable snapshot, and
+    /// commands save new ones as `policy` says ([`SnapshotPolicy::Never`]:
+    /// only [`Repository::snapshot_now`] saves).
+    pub fn snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshots = Some(SnapshotCodec {
+            encode: encode_state::<A, C>,
+            decode: decode_state::<A, C>,
+        });
+        self.policy = policy;
+        self
+    }
+}

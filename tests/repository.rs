@@ -1,0 +1,898 @@
+//! The repository through the public API, on every store: load (snapshot +
+//! tail), decide, append, retry; metadata; idempotent commands; snapshots;
+//! temporal queries; retention and archiving.
+//!
+//! Every scenario is generic over the store; `suite!` instantiates them once
+//! per store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use eventfold::prelude::*;
+use eventfold::repository::{CommandOptions, Repository, RepositoryError, RetryPolicy};
+use eventfold::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+use eventfold::store::{AppendResult, DeleteMode, ReadStream, StoreError, StreamInfo};
+use eventfold::{NewEvent, RecordedEvent};
+use eventfold_suite::bank::{AccountError, BankAccount, BankAccountCommand, BankAccountEvent};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------
+// A small aggregate in two schema versions (same type name), for snapshots.
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Added {
+    n: u64,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum CounterError {
+    #[error("n must be positive")]
+    Zero,
+}
+
+#[derive(Aggregate, Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[aggregate(events(Added), error = CounterError, name = "Counter", schema_version = 1)]
+struct Counter {
+    total: u64,
+    applied: u64,
+}
+
+#[eventfold::handlers]
+impl Counter {
+    /// Adds `n`.
+    #[command]
+    fn add(&self, n: u64) -> Result<Added, CounterError> {
+        if n == 0 {
+            return Err(CounterError::Zero);
+        }
+        Ok(Added { n })
+    }
+
+    /// Two events in one batch.
+    #[command]
+    fn add_twice(&self, n: u64) -> Result<(Added, Added), CounterError> {
+        Ok((Added { n }, Added { n }))
+    }
+
+    #[apply]
+    fn added(&mut self, e: &Added) {
+        self.total += e.n;
+        self.applied += 1;
+    }
+}
+
+/// The same aggregate after a change of its state's shape.
+#[derive(Aggregate, Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[aggregate(events(Added), error = CounterError, name = "Counter", schema_version = 2)]
+struct CounterV2 {
+    sum: u64,
+}
+
+#[eventfold::handlers]
+impl CounterV2 {
+    /// Adds `n`.
+    #[command]
+    fn add(&self, n: u64) -> Result<Added, CounterError> {
+        Ok(Added { n })
+    }
+
+    #[apply]
+    fn added(&mut self, e: &Added) {
+        self.sum += e.n;
+    }
+}
+
+/// An aggregate without serde: works with snapshots off.
+#[derive(Aggregate, Default, Debug)]
+#[aggregate(events(Added), error = CounterError, name = "Plain")]
+struct Plain {
+    total: u64,
+}
+
+#[eventfold::handlers]
+impl Plain {
+    /// Adds `n`.
+    #[command]
+    fn add(&self, n: u64) -> Result<Added, CounterError> {
+        Ok(Added { n })
+    }
+
+    #[apply]
+    fn added(&mut self, e: &Added) {
+        self.total += e.n;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Store wrappers: count the events read, widen race windows, interfere.
+
+/// Delegates to `inner`, counting the events every read returns; optionally
+/// yields to the scheduler after each read so that concurrent commands
+/// interleave between load and append; optionally appends a foreign event
+/// before every append (so every append of a command conflicts).
+#[derive(Clone)]
+struct Instrumented<S> {
+    inner: S,
+    events_read: Arc<AtomicU64>,
+    yield_after_read: bool,
+    interfere: bool,
+}
+
+impl<S> Instrumented<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            events_read: Arc::new(AtomicU64::new(0)),
+            yield_after_read: false,
+            interfere: false,
+        }
+    }
+
+    fn take_read(&self) -> u64 {
+        self.events_read.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl<S: EventStore + Clone> EventStore for Instrumented<S> {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        if self.interfere {
+            let foreign = NewEvent::encode(
+                &CounterEvent::Added(Added { n: 1000 }),
+                &JsonCodec,
+                Metadata::default(),
+            )
+            .expect("encodes");
+            self.inner
+                .append(stream, ExpectedVersion::Any, vec![foreign])
+                .await?;
+        }
+        self.inner.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self.inner.read_stream(stream, read).await?;
+        self.events_read
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        if self.yield_after_read {
+            tokio::task::yield_now().await;
+        }
+        Ok(events)
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
+        self.inner.stream_info(stream).await
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, mode: DeleteMode) -> Result<(), StoreError> {
+        self.inner.delete_stream(stream, mode).await
+    }
+
+    async fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_events_before(stream, before).await
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        self.inner.head_position().await
+    }
+}
+
+impl<S: SnapshotStore + Clone> SnapshotStore for Instrumented<S> {
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream: &StreamId,
+        aggregate_type: &str,
+        schema_version: u32,
+        max_version: Option<u64>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        self.inner
+            .load_snapshot(stream, aggregate_type, schema_version, max_version)
+            .await
+    }
+
+    async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
+        self.inner.prune_snapshots(stream, keep).await
+    }
+
+    async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
+        self.inner.delete_snapshots(stream).await
+    }
+}
+
+/// A unique stream per test, so that tests can share a database.
+fn stream(kind: &str) -> StreamId {
+    StreamId::new(format!("{kind}-{}", Uuid::now_v7())).expect("valid stream id")
+}
+
+async fn open_account<S: EventStore + SnapshotStore>(
+    repo: &Repository<BankAccount, S>,
+    stream: &StreamId,
+    initial: u64,
+) {
+    repo.execute(stream, BankAccountCommand::open("Alice".into(), initial))
+        .await
+        .expect("opens");
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios, generic over the store.
+
+mod scenarios {
+    use super::*;
+
+    pub(super) async fn decides_appends_and_returns_envelopes<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<BankAccount, _>::new(store.clone());
+        let s = stream("BankAccount");
+        let opened = repo
+            .execute(&s, BankAccountCommand::open("Alice".into(), 100))
+            .await
+            .unwrap();
+        assert_eq!(opened.version, 1);
+        assert_eq!(opened.attempts, 1);
+        assert!(!opened.duplicate);
+        let done = repo
+            .execute(&s, BankAccountCommand::deposit(50))
+            .await
+            .unwrap();
+        assert_eq!(done.version, 2);
+        assert_eq!(done.state.balance, 150);
+        assert_eq!(done.state.version, 2);
+        assert_eq!(done.events.len(), 1);
+        let e = &done.events[0];
+        assert_eq!(e.stream_version, 2);
+        assert_eq!(e.stream_id, s);
+        assert_eq!(
+            e.event,
+            BankAccountEvent::MoneyDeposited(eventfold_suite::bank::MoneyDeposited { amount: 50 })
+        );
+        // The envelope is what the store recorded.
+        let stored = store
+            .read_stream(&s, ReadStream::all().from(2).to(2))
+            .await
+            .unwrap();
+        assert_eq!(stored[0].event_id, e.event_id);
+        assert_eq!(stored[0].global_position, e.global_position);
+        assert_eq!(stored[0].recorded_at, e.recorded_at);
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!(loaded.state, done.state);
+        assert_eq!(loaded.version, 2);
+        assert_eq!(loaded.snapshot_version, None);
+    }
+
+    pub(super) async fn metadata_flows_through<S: EventStore + SnapshotStore + Clone>(store: S) {
+        let repo = Repository::<BankAccount, _>::new(store.clone());
+        let s = stream("BankAccount");
+        let correlation = Uuid::now_v7();
+        let command_id = Uuid::now_v7();
+        let done = repo
+            .execute_with(
+                &s,
+                BankAccountCommand::open("Alice".into(), 10),
+                CommandOptions::new()
+                    .command_id(command_id)
+                    .correlation_id(correlation)
+                    .actor("alice@example.com")
+                    .with("tenant", "acme"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.command_id, command_id);
+        let stored = store.read_stream(&s, ReadStream::all()).await.unwrap();
+        for m in [&done.events[0].metadata, &stored[0].metadata] {
+            assert_eq!(m.correlation_id, Some(correlation));
+            assert_eq!(m.causation_id, Some(command_id));
+            assert_eq!(m.actor.as_deref(), Some("alice@example.com"));
+            assert_eq!(m.extra.get("tenant"), Some(&serde_json::json!("acme")));
+        }
+        // Without a correlation id, it defaults to the command id.
+        let done = repo
+            .execute_with(
+                &s,
+                BankAccountCommand::deposit(1),
+                CommandOptions::new().actor("bob"),
+            )
+            .await
+            .unwrap();
+        let m = &done.events[0].metadata;
+        assert_eq!(m.causation_id, Some(done.command_id));
+        assert_eq!(m.correlation_id, Some(done.command_id));
+        assert_eq!(m.actor.as_deref(), Some("bob"));
+    }
+
+    pub(super) async fn rejection_is_typed_and_appends_nothing<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<BankAccount, _>::new(store.clone());
+        let s = stream("BankAccount");
+        open_account(&repo, &s, 100).await;
+        let err = repo
+            .execute(&s, BankAccountCommand::withdraw(500))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.rejection(),
+            Some(&AccountError::InsufficientFunds {
+                balance: 100,
+                requested: 500
+            })
+        );
+        assert!(err.to_string().contains(s.as_str()), "{err}");
+        assert!(matches!(err, RepositoryError::Rejected { .. }));
+        assert_eq!(repo.load(&s).await.unwrap().version, 1);
+    }
+
+    pub(super) async fn undecodable_event_is_a_typed_error<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<BankAccount, _>::new(store.clone());
+        let s = stream("BankAccount");
+        open_account(&repo, &s, 100).await;
+        let bad = NewEvent::new(
+            "MoneyDeposited",
+            1,
+            b"{\"amount\":\"x\"}".to_vec(),
+            Metadata::default(),
+        );
+        store
+            .append(&s, ExpectedVersion::Exact(1), vec![bad])
+            .await
+            .unwrap();
+        let err = repo.load(&s).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, RepositoryError::Decode(_)), "{err:?}");
+        assert!(
+            msg.contains(s.as_str()) && msg.contains("version 2"),
+            "{msg}"
+        );
+        assert!(msg.contains("MoneyDeposited"), "{msg}");
+    }
+
+    pub(super) async fn snapshotted_load_reads_only_the_tail<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let store = Instrumented::new(store);
+        // BankAccount says `snapshot_every = 100`.
+        let repo = Repository::<BankAccount, _>::with_snapshots(store.clone());
+        let s = stream("BankAccount");
+        open_account(&repo, &s, 0).await;
+        for _ in 0..104 {
+            repo.execute(&s, BankAccountCommand::deposit(2))
+                .await
+                .unwrap();
+        }
+        store.take_read();
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!(store.take_read(), 5, "only the events after the snapshot");
+        assert_eq!(loaded.snapshot_version, Some(100));
+        assert_eq!(loaded.events_replayed, 5);
+        assert_eq!(loaded.version, 105);
+        assert_eq!(loaded.state.balance, 208);
+        assert_eq!(loaded.state.version, 105);
+
+        // The same stream without snapshots reads everything, to the same state.
+        let plain = Repository::<BankAccount, _>::new(store.clone());
+        let replayed = plain.load(&s).await.unwrap();
+        assert_eq!(store.take_read(), 105);
+        assert_eq!(replayed.state, loaded.state);
+        assert_eq!(replayed.snapshot_version, None);
+    }
+
+    pub(super) async fn snapshot_policy_every_n_and_custom<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo =
+            Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::every(3));
+        let s = stream("Counter");
+        for n in 1..=7 {
+            repo.execute(&s, CounterCommand::add(n)).await.unwrap();
+        }
+        let snap = |max| store.load_snapshot(&s, "Counter", 1, max);
+        assert_eq!(snap(None).await.unwrap().unwrap().version, 6);
+        assert_eq!(snap(Some(5)).await.unwrap().unwrap().version, 3);
+        assert!(snap(Some(2)).await.unwrap().is_none());
+        let saved: Counter =
+            serde_json::from_slice(&snap(None).await.unwrap().unwrap().payload).unwrap();
+        assert_eq!(saved.total, 21);
+
+        // A custom policy: snapshot after any batch of two events.
+        let repo = Repository::<Counter, _>::new(store.clone()).snapshot_policy(
+            SnapshotPolicy::custom(|c| c.version - c.previous_version >= 2),
+        );
+        let s = stream("Counter");
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        assert!(
+            store
+                .load_snapshot(&s, "Counter", 1, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        repo.execute(&s, CounterCommand::add_twice(1))
+            .await
+            .unwrap();
+        let snap = store
+            .load_snapshot(&s, "Counter", 1, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(snap.version, 3);
+        assert_eq!(snap.aggregate_type, "Counter");
+        assert_eq!(snap.schema_version, 1);
+
+        // Snapshots off: nothing saved even with an attribute.
+        let repo = Repository::<BankAccount, _>::new(store.clone());
+        let s = stream("BankAccount");
+        open_account(&repo, &s, 0).await;
+        for _ in 0..100 {
+            repo.execute(&s, BankAccountCommand::deposit(1))
+                .await
+                .unwrap();
+        }
+        assert!(
+            store
+                .load_snapshot(
+                    &s,
+                    BankAccount::TYPE_NAME,
+                    BankAccount::SCHEMA_VERSION,
+                    None
+                )
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    pub(super) async fn snapshot_of_another_schema_version_is_ignored<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let v1 =
+            Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::every(2));
+        let s = stream("Counter");
+        for n in 1..=5 {
+            v1.execute(&s, CounterCommand::add(n)).await.unwrap();
+        }
+        assert_eq!(v1.load(&s).await.unwrap().snapshot_version, Some(4));
+        // The changed aggregate (schema version 2) replays instead.
+        let v2 = Repository::<CounterV2, _>::new(store.clone())
+            .snapshot_policy(SnapshotPolicy::every(2));
+        let loaded = v2.load(&s).await.unwrap();
+        assert_eq!(loaded.snapshot_version, None);
+        assert_eq!(loaded.events_replayed, 5);
+        assert_eq!(loaded.state.sum, 15);
+        // ...and its own snapshots are then used by it, not by v1.
+        v2.execute(&s, CounterV2Command::add(1)).await.unwrap();
+        assert_eq!(v2.load(&s).await.unwrap().snapshot_version, Some(6));
+        assert_eq!(v1.load(&s).await.unwrap().snapshot_version, Some(4));
+        assert_eq!(v1.load(&s).await.unwrap().state.total, 16);
+    }
+
+    pub(super) async fn corrupted_snapshot_falls_back_to_replay<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo =
+            Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::Never);
+        let s = stream("Counter");
+        for n in 1..=4 {
+            repo.execute(&s, CounterCommand::add(n)).await.unwrap();
+        }
+        store
+            .save_snapshot(Snapshot {
+                stream_id: s.clone(),
+                aggregate_type: "Counter".into(),
+                schema_version: 1,
+                version: 3,
+                payload: b"{\"total\": \"not a number\"".to_vec(),
+                taken_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!(loaded.snapshot_version, None);
+        assert_eq!(loaded.events_replayed, 4);
+        assert_eq!(loaded.state.total, 10);
+        // Commands still work on top of it.
+        let done = repo.execute(&s, CounterCommand::add(5)).await.unwrap();
+        assert_eq!(done.state.total, 15);
+        // A good snapshot taken now is used again.
+        assert_eq!(repo.snapshot_now(&s).await.unwrap(), 5);
+        assert_eq!(repo.load(&s).await.unwrap().snapshot_version, Some(5));
+    }
+
+    pub(super) async fn idempotent_command_returns_the_original_outcome<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo =
+            Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::every(10));
+        let s = stream("Counter");
+        let id = Uuid::now_v7();
+        let opts = CommandOptions::new().command_id(id).actor("alice");
+        let first = repo
+            .execute_with(&s, CounterCommand::add_twice(3), opts.clone())
+            .await
+            .unwrap();
+        assert!(!first.duplicate);
+        assert_eq!(first.version, 2);
+        let again = repo
+            .execute_with(&s, CounterCommand::add_twice(3), opts.clone())
+            .await
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.version, 2);
+        assert_eq!(again.events, first.events);
+        assert_eq!(repo.load(&s).await.unwrap().state.total, 6);
+
+        // Still recognized after the stream moved on and a snapshot covers it
+        // (found in the window before the snapshot's tail).
+        for n in 1..=12 {
+            repo.execute(&s, CounterCommand::add(n)).await.unwrap();
+        }
+        assert_eq!(repo.load(&s).await.unwrap().snapshot_version, Some(10));
+        let late = repo
+            .execute_with(&s, CounterCommand::add_twice(3), opts.clone())
+            .await
+            .unwrap();
+        assert!(late.duplicate);
+        assert_eq!(late.events, first.events);
+        assert_eq!(late.version, 2);
+        assert_eq!(late.state.total, 6 + 78);
+        assert_eq!(repo.load(&s).await.unwrap().version, 14);
+
+        // The documented limit: beyond the window, the command is decided again.
+        let narrow = repo.clone().idempotency_window(0);
+        let redone = narrow
+            .execute_with(&s, CounterCommand::add_twice(3), opts)
+            .await
+            .unwrap();
+        assert!(!redone.duplicate);
+        assert_eq!(redone.version, 16);
+
+        // A rejected command leaves no trace: the same id may succeed later.
+        let id = Uuid::now_v7();
+        let opts = CommandOptions::new().command_id(id);
+        assert!(
+            repo.execute_with(&s, CounterCommand::add(0), opts.clone())
+                .await
+                .is_err()
+        );
+        let ok = repo
+            .execute_with(&s, CounterCommand::add(1), opts)
+            .await
+            .unwrap();
+        assert!(!ok.duplicate);
+    }
+
+    pub(super) async fn retries_under_real_contention<S: EventStore + SnapshotStore + Clone>(
+        store: S,
+    ) {
+        let mut store = Instrumented::new(store);
+        store.yield_after_read = true;
+        let repo = Arc::new(
+            Repository::<BankAccount, _>::with_snapshots(store.clone()).retry(RetryPolicy {
+                max_attempts: 64,
+                max_backoff: Duration::from_millis(1),
+            }),
+        );
+        let s = stream("BankAccount");
+        open_account(&repo, &s, 0).await;
+        let tasks: Vec<_> = (1..=40u64)
+            .map(|amount| {
+                let repo = repo.clone();
+                let s = s.clone();
+                tokio::spawn(async move {
+                    (
+                        amount,
+                        repo.execute(&s, BankAccountCommand::deposit(amount)).await,
+                    )
+                })
+            })
+            .collect();
+        let mut accepted = 0;
+        let mut accepted_count = 0;
+        let mut retried = 0;
+        for task in tasks {
+            let (amount, result) = task.await.unwrap();
+            match result {
+                Ok(done) => {
+                    accepted += amount;
+                    accepted_count += 1;
+                    if done.attempts > 1 {
+                        retried += 1;
+                    }
+                }
+                Err(RepositoryError::Conflict { attempts, .. }) => assert_eq!(attempts, 64),
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+        assert!(retried > 0, "the tasks did contend");
+        assert!(accepted_count > 0);
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!(loaded.state.balance, accepted);
+        assert_eq!(loaded.version, 1 + accepted_count);
+    }
+
+    pub(super) async fn conflict_after_retries_names_stream_and_attempts<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let mut store = Instrumented::new(store);
+        store.interfere = true;
+        let repo = Repository::<Counter, _>::new(store.clone()).retry(RetryPolicy {
+            max_attempts: 3,
+            max_backoff: Duration::ZERO,
+        });
+        let s = stream("Counter");
+        let err = repo.execute(&s, CounterCommand::add(1)).await.unwrap_err();
+        let RepositoryError::Conflict {
+            stream, attempts, ..
+        } = &err
+        else {
+            panic!("expected a conflict, got {err:?}");
+        };
+        assert_eq!(stream, &s);
+        assert_eq!(*attempts, 3);
+        assert!(
+            err.to_string().contains(s.as_str()) && err.to_string().contains('3'),
+            "{err}"
+        );
+        // The foreign writer's three events are all there is.
+        let loaded = Repository::<Counter, _>::new(store.inner.clone())
+            .load(&s)
+            .await
+            .unwrap();
+        assert_eq!(loaded.state.total, 3000);
+    }
+
+    pub(super) async fn temporal_queries<S: EventStore + SnapshotStore + Clone>(store: S) {
+        let repo =
+            Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::every(2));
+        let s = stream("Counter");
+        let mut times = Vec::new();
+        for n in 1..=5 {
+            let done = repo
+                .execute_with(
+                    &s,
+                    CounterCommand::add(n),
+                    CommandOptions::new().actor(format!("user{n}")),
+                )
+                .await
+                .unwrap();
+            times.push(done.events[0].recorded_at);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // State at a version (from a snapshot at or below it).
+        let at3 = repo.load_at(&s, 3).await.unwrap();
+        assert_eq!((at3.state.total, at3.version), (6, 3));
+        assert_eq!(at3.snapshot_version, Some(2));
+        let at4 = repo.load_at(&s, 4).await.unwrap();
+        assert_eq!((at4.state.total, at4.snapshot_version), (10, Some(4)));
+        assert_eq!(repo.load_at(&s, 0).await.unwrap().state, Counter::default());
+        let err = repo.load_at(&s, 6).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::VersionNotFound {
+                    requested: 6,
+                    current: 5,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        // State as of a time.
+        let before_all = times[0] - chrono::Duration::seconds(1);
+        assert_eq!(repo.load_as_of(&s, before_all).await.unwrap().version, 0);
+        for (i, t) in times.iter().enumerate() {
+            let at = repo.load_as_of(&s, *t).await.unwrap();
+            assert_eq!(at.version, i as u64 + 1, "as of event {}", i + 1);
+            let between = *t + chrono::Duration::milliseconds(2);
+            let at = repo.load_as_of(&s, between).await.unwrap();
+            assert_eq!(at.version, i as u64 + 1);
+            assert_eq!(at.state.total, (1..=i as u64 + 1).sum::<u64>());
+        }
+
+        // The audit trail.
+        let trail = repo.events_between(&s, 2, 4).await.unwrap();
+        assert_eq!(
+            trail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert_eq!(trail[0].event, CounterEvent::Added(Added { n: 2 }));
+        assert_eq!(trail[2].metadata.actor.as_deref(), Some("user4"));
+        assert_eq!(trail[1].recorded_at, times[2]);
+        assert!(repo.events_between(&s, 4, 2).await.unwrap().is_empty());
+        assert_eq!(repo.events_between(&s, 4, 99).await.unwrap().len(), 2);
+    }
+
+    pub(super) async fn keeps_the_last_k_snapshots<S: EventStore + SnapshotStore + Clone>(
+        store: S,
+    ) {
+        let repo = Repository::<Counter, _>::new(store.clone())
+            .snapshot_policy(SnapshotPolicy::every(2))
+            .keep_snapshots(2);
+        let s = stream("Counter");
+        for n in 1..=8 {
+            repo.execute(&s, CounterCommand::add(n)).await.unwrap();
+        }
+        let snap = |max| store.load_snapshot(&s, "Counter", 1, max);
+        assert_eq!(snap(None).await.unwrap().unwrap().version, 8);
+        assert_eq!(snap(Some(7)).await.unwrap().unwrap().version, 6);
+        assert!(
+            snap(Some(5)).await.unwrap().is_none(),
+            "2 and 4 were pruned"
+        );
+        // State at an old version replays from the start instead.
+        let at3 = repo.load_at(&s, 3).await.unwrap();
+        assert_eq!((at3.state.total, at3.snapshot_version), (6, None));
+    }
+
+    pub(super) async fn archiving_is_opt_in_and_needs_a_snapshot<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo =
+            Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::every(4));
+        let s = stream("Counter");
+        for n in 1..=6 {
+            repo.execute(&s, CounterCommand::add(n)).await.unwrap();
+        }
+        // Nothing is archived by itself.
+        assert_eq!(
+            store
+                .read_stream(&s, ReadStream::all())
+                .await
+                .unwrap()
+                .len(),
+            6
+        );
+        // Without snapshots there is nothing to archive against.
+        let plain = Repository::<Counter, _>::new(store.clone());
+        let err = plain.archive_before_snapshot(&s).await.unwrap_err();
+        assert!(matches!(err, RepositoryError::NoSnapshot { .. }), "{err:?}");
+
+        match repo.archive_before_snapshot(&s).await {
+            Ok(deleted) => assert_eq!(deleted, 4),
+            Err(RepositoryError::Store(StoreError::Unsupported { .. })) => {
+                eprintln!("this store does not archive; skipping the rest");
+                return;
+            }
+            Err(other) => panic!("archive failed: {other}"),
+        }
+        let left = store.read_stream(&s, ReadStream::all()).await.unwrap();
+        assert_eq!(
+            left.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+            vec![5, 6]
+        );
+        // Loads from the snapshot still work, and so do commands.
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!((loaded.state.total, loaded.version), (21, 6));
+        let done = repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        assert_eq!((done.state.total, done.version), (22, 7));
+        // The danger: without a usable snapshot, loads fail loudly.
+        let err = plain.load(&s).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::HistoryMissing {
+                    expected: 1,
+                    found: 5,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let v2 =
+            Repository::<CounterV2, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::Never);
+        assert!(matches!(
+            v2.load(&s).await,
+            Err(RepositoryError::HistoryMissing { .. })
+        ));
+        assert!(matches!(
+            repo.load_at(&s, 2).await,
+            Err(RepositoryError::HistoryMissing { .. })
+        ));
+    }
+
+    pub(super) async fn aggregates_without_serde_work_without_snapshots<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<Plain, _>::new(store);
+        assert!(!repo.snapshots_enabled());
+        let s = repo.stream_id(Uuid::now_v7()).unwrap();
+        assert!(s.as_str().starts_with("Plain-"));
+        repo.execute(&s, PlainCommand::add(2)).await.unwrap();
+        repo.execute(&s, PlainCommand::add(3)).await.unwrap();
+        assert_eq!(repo.load(&s).await.unwrap().state.total, 5);
+        assert_eq!(repo.load_at(&s, 1).await.unwrap().state.total, 2);
+    }
+}
+
+/// Instantiates every scenario for one store. `$make` is an async block
+/// evaluating to `Option<store>` (`None`: skip, the store is unavailable).
+macro_rules! suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            suite!(@tests $make;
+                decides_appends_and_returns_envelopes,
+                metadata_flows_through,
+                rejection_is_typed_and_appends_nothing,
+                undecodable_event_is_a_typed_error,
+                snapshotted_load_reads_only_the_tail,
+                snapshot_policy_every_n_and_custom,
+                snapshot_of_another_schema_version_is_ignored,
+                corrupted_snapshot_falls_back_to_replay,
+                idempotent_command_returns_the_original_outcome,
+                conflict_after_retries_names_stream_and_attempts,
+                temporal_queries,
+                keeps_the_last_k_snapshots,
+                archiving_is_opt_in_and_needs_a_snapshot,
+                aggregates_without_serde_work_without_snapshots,
+            );
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn retries_under_real_contention() {
+                if let Some(store) = $make.await {
+                    super::scenarios::retries_under_real_contention(store).await;
+                }
+            }
+        }
+    };
+    (@tests $make:expr; $($test:ident,)+) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                if let Some(store) = $make.await {
+                    super::scenarios::$test(store).await;
+                }
+            }
+        )+
+    };
+}
+
+suite!(memory, async { Some(MemoryStore::new()) });
