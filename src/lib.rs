@@ -3,3 +3,4 @@
 //! the way a user would write it.
 
 pub mod bank;
+pub mod bank_projections;

@@ -11,6 +11,7 @@ mod aggregate;
 mod common;
 mod event;
 mod handlers;
+mod projection;
 
 #[cfg(test)]
 mod tests;
@@ -41,4 +42,16 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
     handlers::attribute(args.into(), item.into()).into()
+}
+
+/// Marks a read model's impl block whose `#[handle]` methods (one per event
+/// type, from any aggregate) update it. Generates the `Projection` impl: a
+/// dispatch on the stored type name that decodes only handled events.
+/// Optional arguments: `name = "..."` (checkpoint key, default the type's
+/// name), `codec = Type`, `on_error = "stop" | "dead_letter"`, `crate = path`.
+/// Read models kept in a transactional database mark their lifecycle methods
+/// `#[checkpoint]`, `#[commit]`, `#[rollback]` and `#[reset]`.
+#[proc_macro_attribute]
+pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
+    projection::attribute(args.into(), item.into()).into()
 }

@@ -79,6 +79,8 @@ pub use store::PostgresStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
 #[cfg(feature = "derive")]
+pub use eventfold_macros::projection;
+#[cfg(feature = "derive")]
 pub use eventfold_macros::{Aggregate, Event, handlers};
 
 /// The usual imports: the traits, the derives and serde's derives.

@@ -166,3 +166,80 @@ impl<P, T: From<P>> Upcast<P> for T {}
 
 /// Asserts at compile time that `T` can be upcast from `P`.
 pub const fn assert_upcast<P, T: Upcast<P>>() {}
+
+// ---- #[eventfold::projection] -------------------------------------------
+
+pub use crate::codec::JsonCodec;
+pub use crate::envelope::RecordedEvent;
+pub use crate::projection::{BoxError, EventMeta, FailurePolicy, HandleError, Projection};
+
+/// Decodes the payload of a stored event a projection handles.
+#[inline]
+pub fn decode_handled<T: Event, C: Codec>(
+    codec: &C,
+    event: &RecordedEvent,
+) -> Result<T, HandleError> {
+    T::decode_payload(codec, event.schema_version, &event.payload).map_err(HandleError::Decode)
+}
+
+/// What a `#[handle]` method may return: `()` or `Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "a #[handle] method returns `()` or `Result<(), E>`, not `{Self}`",
+    label = "this return type",
+    note = "return nothing, or `Result<(), E>` where `E` is an error type (`E: std::error::Error + Send + Sync + 'static`)"
+)]
+pub trait HandleOutput {
+    /// Turns the output into the runner's result.
+    fn into_handled(self) -> Result<(), HandleError>;
+}
+
+impl HandleOutput for () {
+    #[inline]
+    fn into_handled(self) -> Result<(), HandleError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError>> HandleOutput for Result<(), E> {
+    #[inline]
+    fn into_handled(self) -> Result<(), HandleError> {
+        self.map_err(|e| HandleError::Handler(e.into()))
+    }
+}
+
+/// Calls [`HandleOutput::into_handled`].
+#[inline]
+pub fn handle_output<O: HandleOutput>(output: O) -> Result<(), HandleError> {
+    output.into_handled()
+}
+
+/// What a `#[checkpoint]` method may return: `Option<u64>` or
+/// `Result<Option<u64>, E>`.
+#[diagnostic::on_unimplemented(
+    message = "a #[checkpoint] method returns `Option<u64>` or `Result<Option<u64>, E>`, not `{Self}`",
+    label = "this return type"
+)]
+pub trait CheckpointOutput {
+    /// Turns the output into the runner's result.
+    fn into_checkpoint(self) -> Result<Option<u64>, HandleError>;
+}
+
+impl CheckpointOutput for Option<u64> {
+    #[inline]
+    fn into_checkpoint(self) -> Result<Option<u64>, HandleError> {
+        Ok(self)
+    }
+}
+
+impl<E: Into<BoxError>> CheckpointOutput for Result<Option<u64>, E> {
+    #[inline]
+    fn into_checkpoint(self) -> Result<Option<u64>, HandleError> {
+        self.map_err(|e| HandleError::Handler(e.into()))
+    }
+}
+
+/// Calls [`CheckpointOutput::into_checkpoint`].
+#[inline]
+pub fn checkpoint_output<O: CheckpointOutput>(output: O) -> Result<Option<u64>, HandleError> {
+    output.into_checkpoint()
+}

@@ -25,12 +25,18 @@
 //!   write the rows of a batch in one open transaction, and in
 //!   [`Projection::commit`] write the checkpoint into the *same* transaction
 //!   and commit it; return that checkpoint from
-//!   [`Projection::load_checkpoint`]. Rows and checkpoint then move together:
+//!   [`Projection::load_checkpoint`], and undo the open transaction in
+//!   [`Projection::rollback`]. With `#[eventfold::projection]`, mark those
+//!   methods `#[commit]`, `#[checkpoint]`, `#[rollback]` (and `#[reset]`
+//!   for [`Projection::reset`]). Rows and checkpoint then move together:
 //!   after a crash the uncommitted batch is simply gone, and it is replayed
 //!   from the checkpoint that matches the rows.
 //! * **In-memory read models** lose their state with the process; give them a
 //!   checkpoint that is lost with them ([`MemoryCheckpointStore`]) or rebuild
 //!   them from zero at start.
+//! * **One instance per projection name at a time.** Two instances feeding
+//!   one read model would apply events twice; the runner does not lease
+//!   names across processes.
 //! * **The checkpoint never passes an event that was not handled.** When a
 //!   handler fails, the checkpoint is saved at the event before it; with
 //!   [`FailurePolicy::DeadLetter`] the failed event is parked (with its
@@ -38,19 +44,21 @@
 //!
 //! ```
 //! use eventfold::prelude::*;
-//! use eventfold::RecordedEvent;
-//! use eventfold::projection::{HandleError, MemoryCheckpointStore, Projection, ProjectionRunner};
+//! use eventfold::projection::{EventMeta, MemoryCheckpointStore, ProjectionRunner};
+//! use std::collections::HashMap;
 //! use std::sync::Arc;
 //!
-//! #[derive(Default)]
-//! struct Deposits(u64);
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! pub struct Deposited { pub amount: u64 }
 //!
-//! impl Projection for Deposits {
-//!     fn name(&self) -> &str { "Deposits" }
-//!     fn event_types(&self) -> &[&str] { &["Deposited"] }
-//!     fn handle(&mut self, e: &RecordedEvent) -> Result<(), HandleError> {
-//!         if e.event_type == "Deposited" { self.0 += 1 }
-//!         Ok(())
+//! #[derive(Default)]
+//! struct Totals { per_stream: HashMap<String, u64> }
+//!
+//! #[eventfold::projection]
+//! impl Totals {
+//!     #[handle]
+//!     fn deposited(&mut self, e: &Deposited, meta: &EventMeta) {
+//!         *self.per_stream.entry(meta.stream_id.to_string()).or_default() += e.amount;
 //!     }
 //! }
 //!
@@ -61,10 +69,11 @@
 //! store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
 //!
 //! let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()));
-//! let mut deposits = Deposits::default();
-//! let report = runner.catch_up(&mut deposits).await.unwrap();
+//! let mut totals = Totals::default();
+//! let report = runner.catch_up(&mut totals).await.unwrap();
 //! assert_eq!(report.position, 1);
-//! assert_eq!(deposits.0, 1);
+//! assert_eq!(totals.per_stream["wallet-1"], 5);
+//! assert_eq!(eventfold::Projection::event_types(&totals), ["Deposited"]);
 //! # });
 //! ```
 

@@ -479,10 +479,15 @@ impl<P: Projection, S: EventStore, C: CheckpointStore> ProjectionHandle<P, S, C>
         (projection, error)
     }
 
-    /// Aborts the task at once, as a crash would: the batch in progress is
-    /// neither committed nor checkpointed, and the projection is dropped.
-    pub fn kill(self) {
+    /// Aborts the task as a crash would, and waits until it is gone: the
+    /// batch in progress is neither committed nor checkpointed (unless it was
+    /// between its commit and its checkpoint save), and the projection is
+    /// dropped. Only when this returns may another instance of the same
+    /// projection start: two instances writing one read model at once would
+    /// apply the same events twice.
+    pub async fn kill(self) {
         self.task.abort();
+        let _ = self.task.await;
     }
 }
 

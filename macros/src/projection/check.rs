@@ -1,0 +1,168 @@
+//! Checks of an `#[eventfold::projection]` block, each error at the tokens
+//! at fault.
+
+use std::collections::HashMap;
+
+use quote::ToTokens;
+
+use super::ast::{Handler, Param, Projection, Receiver};
+use super::attr::Marker;
+use crate::common::Ctxt;
+
+const SHAPE: &str = "a #[handle] method has the shape `fn name(&mut self, event: &Event)` or `fn name(&mut self, event: &Event, meta: &EventMeta)`, returning `()` or `Result<(), E>`";
+
+/// Reports every problem of the block to `cx`.
+pub fn check(cx: &Ctxt, p: &Projection<'_>) {
+    let block = p.block;
+    if let Some((path, _)) = &block.trait_ {
+        cx.error_spanned_by(
+            path,
+            "#[eventfold::projection] goes on the read model's inherent impl block (`impl Balances { ... }`), not on a trait impl",
+        );
+    }
+    if !block.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &block.generics,
+            "#[eventfold::projection] does not support generic impl blocks",
+        );
+    }
+    if p.self_ident.is_none() {
+        cx.error_spanned_by(
+            &block.self_ty,
+            "#[eventfold::projection] needs the read model's type name here, such as `impl Balances`",
+        );
+    }
+    if p.handlers.is_empty() && block.trait_.is_none() {
+        cx.error_spanned_by(
+            &block.self_ty,
+            "a projection handles at least one event type: mark a method `#[handle] fn on_event(&mut self, event: &Event)`",
+        );
+    }
+    let mut hooks: HashMap<Marker, &syn::Ident> = HashMap::new();
+    for (marker, h) in &p.hooks {
+        check_hook(cx, *marker, h);
+        if let Some(first) = hooks.get(marker) {
+            cx.error_spanned_by(
+                h.ident(),
+                format!(
+                    "{} is already on `{first}`: mark one method",
+                    marker.as_str()
+                ),
+            );
+        } else {
+            hooks.insert(*marker, h.ident());
+        }
+    }
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for h in &p.handlers {
+        if let Some(ty) = check_handler(cx, h) {
+            let key = ty.to_token_stream().to_string();
+            if let Some(first) = seen.get(&key) {
+                cx.error_spanned_by(
+                    ty,
+                    format!("event `{key}` is already handled by `{first}`: a projection has one #[handle] method per event type"),
+                );
+            } else {
+                seen.insert(key, h.ident());
+            }
+        }
+    }
+}
+
+/// Checks a lifecycle method: `&mut self`, synchronous, not generic, and
+/// its parameters.
+fn check_hook(cx: &Ctxt, marker: Marker, h: &Handler<'_>) {
+    let shape = match marker {
+        Marker::Checkpoint => {
+            "a #[checkpoint] method has the shape `fn name(&mut self) -> Option<u64>` (or `Result<Option<u64>, E>`): the checkpoint stored with the read model"
+        }
+        Marker::Commit => {
+            "a #[commit] method has the shape `fn name(&mut self, position: u64)` (or returning `Result<(), E>`): store `position` and commit"
+        }
+        Marker::Rollback => {
+            "a #[rollback] method has the shape `fn name(&mut self) -> bool`: undo the uncommitted changes and return `true`"
+        }
+        Marker::Reset => {
+            "a #[reset] method has the shape `fn name(&mut self)` (or returning `Result<(), E>`): clear the read model and its checkpoint"
+        }
+        Marker::Handle => unreachable!("handlers are checked by check_handler"),
+    };
+    check_fn(cx, h, marker.as_str(), shape);
+    let want = usize::from(marker == Marker::Commit);
+    if h.params.len() != want {
+        cx.error_spanned_by(&h.item.sig.inputs, format!("wrong parameters; {shape}"));
+    }
+    if marker == Marker::Rollback && matches!(h.item.sig.output, syn::ReturnType::Default) {
+        cx.error_at(
+            h.item.sig.paren_token.span.close(),
+            format!("missing `-> bool`; {shape}"),
+        );
+    }
+}
+
+fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str) {
+    let sig = &h.item.sig;
+    if let Some(a) = &sig.asyncness {
+        cx.error_spanned_by(
+            a,
+            format!("{what} methods are synchronous: a projection applies events to its read model in order, one at a time"),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(&sig.generics, format!("{what} methods cannot be generic"));
+    }
+    match h.receiver {
+        Receiver::RefMut => {}
+        Receiver::Value | Receiver::Ref => cx.error_spanned_by(
+            sig.inputs.first(),
+            format!("a {what} method takes `&mut self`; {shape}"),
+        ),
+        Receiver::None => cx.error_spanned_by(
+            &sig.ident,
+            format!("a {what} method takes `&mut self`; {shape}"),
+        ),
+    }
+}
+
+/// Checks one `#[handle]` method; returns the event type it handles.
+fn check_handler<'a>(cx: &Ctxt, h: &Handler<'a>) -> Option<&'a syn::Type> {
+    let sig = &h.item.sig;
+    check_fn(cx, h, "#[handle]", SHAPE);
+    let mut params = h.params.iter();
+    let event = match params.next() {
+        Some(Param::Ref { elem, .. }) => Some(*elem),
+        Some(Param::Meta(param)) => {
+            cx.error_spanned_by(param, format!("the event comes first; {SHAPE}"));
+            None
+        }
+        Some(Param::Other(param)) => {
+            cx.error_spanned_by(
+                &param.ty,
+                format!(
+                    "take the event by reference (`&{}`) and bind it to a plain name; {SHAPE}",
+                    param.ty.to_token_stream()
+                ),
+            );
+            None
+        }
+        None => {
+            cx.error_at(
+                sig.paren_token.span.close(),
+                format!("a #[handle] method takes the event it handles; {SHAPE}"),
+            );
+            None
+        }
+    };
+    match params.next() {
+        None | Some(Param::Meta(_)) => {}
+        Some(Param::Ref { param, .. } | Param::Other(param)) => cx.error_spanned_by(
+            param,
+            format!("the second parameter, if any, is `meta: &EventMeta`; {SHAPE}"),
+        ),
+    }
+    for extra in params {
+        let (Param::Ref { param, .. } | Param::Meta(param) | Param::Other(param)) = extra;
+        cx.error_spanned_by(param, format!("too many parameters; {SHAPE}"));
+    }
+    event
+}
