@@ -90,6 +90,8 @@ pub mod prelude {
     pub use crate::envelope::{Envelope, Metadata, StreamId};
     pub use crate::event::{Event, EventSet};
     pub use crate::store::{EventStore, ExpectedVersion, MemoryStore};
+    pub use crate::testing::Scenario;
+    pub use crate::{error_pattern, scenario, scenarios};
     #[cfg(feature = "derive")]
     pub use eventfold_macros::{Aggregate, Event};
     pub use serde::{Deserialize, Serialize};

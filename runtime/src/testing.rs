@@ -1,1 +1,0 @@
-//! given-when-then testing of aggregates and projections (issue 4).
