@@ -4,3 +4,4 @@
 
 pub mod bank;
 pub mod bank_projections;
+pub mod ledger;

@@ -32,7 +32,15 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// `crate = path`. Generates the `<Name>Event` enum.
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
-    aggregate::derive(input.into()).into()
+    let source_dir = proc_macro::Span::call_site().local_file().and_then(|file| {
+        let file = if file.is_relative() {
+            std::env::current_dir().ok()?.join(file)
+        } else {
+            file
+        };
+        file.parent().map(std::path::Path::to_path_buf)
+    });
+    aggregate::derive(input.into(), source_dir).into()
 }
 
 /// Marks an aggregate's impl block whose `#[command]` methods decide and

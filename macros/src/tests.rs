@@ -29,24 +29,30 @@ fn event_renamed_versioned_with_upcaster() {
 
 #[test]
 fn aggregate_with_options() {
-    insta::assert_snapshot!(pretty(crate::aggregate::derive(quote! {
-        #[aggregate(
-            events(AccountOpened, events::MoneyDeposited),
-            error = AccountError,
-            name = "account",
-            snapshot_every = 100,
-            schema_version = 2
-        )]
-        pub struct BankAccount { balance: u64 }
-    })));
+    insta::assert_snapshot!(pretty(crate::aggregate::derive(
+        quote! {
+            #[aggregate(
+                events(AccountOpened, events::MoneyDeposited),
+                error = AccountError,
+                name = "account",
+                snapshot_every = 100,
+                schema_version = 2
+            )]
+            pub struct BankAccount { balance: u64 }
+        },
+        None
+    )));
 }
 
 #[test]
 fn aggregate_with_renamed_crate() {
-    insta::assert_snapshot!(pretty(crate::aggregate::derive(quote! {
-        #[aggregate(events(Ticked), error = Never, crate = ::my_eventfold)]
-        struct Counter;
-    })));
+    insta::assert_snapshot!(pretty(crate::aggregate::derive(
+        quote! {
+            #[aggregate(events(Ticked), error = Never, crate = ::my_eventfold)]
+            struct Counter;
+        },
+        None
+    )));
 }
 
 #[test]
@@ -89,4 +95,37 @@ fn handlers_error_keeps_the_block_and_adds_a_fallback() {
             }
         },
     )));
+}
+
+#[test]
+fn aggregate_with_payload_upcasters_and_schema_lock() {
+    insta::assert_snapshot!(pretty(crate::aggregate::derive(
+        quote! {
+            #[aggregate(
+                events(FundsAdded, FundsRemoved),
+                error = LedgerError,
+                upcasters(
+                    rename("CashDeposited" => FundsAdded),
+                    split(TransferRecorded => split_transfer),
+                    retire("AuditPinged", "Heartbeat"),
+                ),
+                schema_lock = "ledger.lock"
+            )]
+            pub struct Ledger { cents: u64 }
+        },
+        None,
+    )));
+}
+
+#[test]
+fn type_text_is_compact_and_stable() {
+    let t = |s: &str| crate::event::type_text_for_tests(&syn::parse_str(s).unwrap());
+    assert_eq!(t("Vec<Option<u64>>"), "Vec<Option<u64>>");
+    assert_eq!(
+        t("std::collections::HashMap<String, u64>"),
+        "std::collections::HashMap<String, u64>"
+    );
+    assert_eq!(t("&'static str"), "&'static str");
+    assert_eq!(t("[u8; 4]"), "[u8; 4]");
+    assert_eq!(t("(u8, String)"), "(u8, String)");
 }

@@ -43,6 +43,60 @@ pub trait Aggregate: Default + Send + Sync + 'static {
         command: Self::Command,
         ctx: &CommandContext,
     ) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Every event of the aggregate, every version, their fields.
+    fn schema() -> crate::schema::AggregateSchema {
+        crate::schema::AggregateSchema {
+            name: Self::TYPE_NAME,
+            events: <Self::Event as EventSet>::SCHEMAS,
+        }
+    }
+}
+
+/// What [`replay_recorded`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Stored records read.
+    pub records: u64,
+    /// Events applied (after upcasting).
+    pub applied: u64,
+    /// Records of retired event types, skipped.
+    pub retired: u64,
+    /// Records split into several events.
+    pub split: u64,
+    /// The stream version of the last record read.
+    pub version: u64,
+}
+
+/// Applies stored records to `state` through the upcasters: retired events
+/// are skipped and counted, split events applied in order.
+pub fn replay_recorded<'r, A: Aggregate, C: crate::Codec>(
+    state: &mut A,
+    records: impl IntoIterator<Item = &'r crate::envelope::RecordedEvent>,
+    codec: &C,
+) -> Result<ReplayStats, crate::envelope::EnvelopeDecodeError> {
+    let mut stats = ReplayStats::default();
+    for record in records {
+        let envelopes = record.upcast::<A::Event, C>(codec)?;
+        stats.records += 1;
+        stats.version = record.stream_version;
+        match envelopes.len() {
+            0 => stats.retired += 1,
+            1 => {}
+            _ => stats.split += 1,
+        }
+        for env in &envelopes {
+            let ctx = ApplyContext {
+                stream_id: env.stream_id.as_str(),
+                stream_version: env.stream_version,
+                recorded_at: env.recorded_at,
+                metadata: &env.metadata,
+            };
+            state.apply(&env.event, &ctx);
+            stats.applied += 1;
+        }
+    }
+    Ok(stats)
 }
 
 /// What an `#[apply]` handler may learn about the event besides its payload.

@@ -264,6 +264,34 @@ pub struct EnvelopeDecodeError {
 }
 
 impl RecordedEvent {
+    /// Decodes the payload through the upcasters into the current events it
+    /// stands for: usually one, none for a retired event type, several for a
+    /// split one. Each envelope keeps this record's ids and positions.
+    pub fn upcast<E: crate::EventSet, C: crate::Codec>(
+        &self,
+        codec: &C,
+    ) -> Result<Vec<Envelope<E>>, EnvelopeDecodeError> {
+        let upcasted = E::upcast(codec, &self.event_type, self.schema_version, &self.payload)
+            .map_err(|source| EnvelopeDecodeError {
+                stream_id: self.stream_id.to_string(),
+                stream_version: self.stream_version,
+                source,
+            })?;
+        Ok(upcasted
+            .into_vec()
+            .into_iter()
+            .map(|event| Envelope {
+                event_id: self.event_id,
+                stream_id: self.stream_id.clone(),
+                stream_version: self.stream_version,
+                global_position: self.global_position,
+                recorded_at: self.recorded_at,
+                metadata: self.metadata.clone(),
+                event,
+            })
+            .collect())
+    }
+
     /// Decodes the payload into an event set, keeping the envelope fields.
     pub fn decode<E: crate::EventSet, C: crate::Codec>(
         &self,

@@ -26,9 +26,12 @@ pub trait Event:
     const NAME: &'static str;
     /// The schema version of this struct (1 for a new event).
     const VERSION: u32;
+    /// This version's fields and the schema of the version it upcasts from.
+    const SCHEMA: crate::schema::EventSchema;
 
     /// Decodes a payload stored at schema `version` into this (the current)
-    /// version, running the upcaster chain for older versions.
+    /// version, running the upcaster chain for older versions: a payload of
+    /// version 1 reaches version 4 through the `From` impls 1→2→3→4.
     fn decode_payload<C: Codec>(
         codec: &C,
         version: u32,
@@ -70,6 +73,19 @@ pub enum DecodeError {
         /// The newest version this code knows.
         current: u32,
     },
+    /// A stored event that upcasts to zero (retired) or several (split)
+    /// current events, read where exactly one was required.
+    #[error(
+        "event `{event_type}` version {version} upcasts to {produced} events, not one; read it with `EventSet::upcast`"
+    )]
+    NotOneEvent {
+        /// The stored type name.
+        event_type: String,
+        /// The stored schema version.
+        version: u32,
+        /// How many events it became.
+        produced: usize,
+    },
     /// The payload does not deserialize into the event struct of that version.
     #[error("event `{event_type}` version {version}: payload does not decode: {source}")]
     Payload {
@@ -97,14 +113,76 @@ pub trait EventSet: Clone + Debug + PartialEq + Send + Sync + Sized + 'static {
     /// Encodes the payload.
     fn encode<C: Codec>(&self, codec: &C) -> Result<EncodedEvent, CodecError>;
 
-    /// Decodes a stored event (type name, schema version, payload), upcasting
-    /// older versions. Unknown names and too-new versions are typed errors.
+    /// The schema of every event of the set (current versions, each with its
+    /// history).
+    const SCHEMAS: &'static [&'static crate::schema::EventSchema];
+
+    /// Decodes a stored event (type name, schema version, payload) through
+    /// the typed upcaster chains and the aggregate's payload-level upcasters
+    /// (renamed, split and retired event types). Unknown names and too-new
+    /// versions are typed errors.
+    fn upcast<C: Codec>(
+        codec: &C,
+        event_type: &str,
+        version: u32,
+        payload: &[u8],
+    ) -> Result<Upcasted<Self>, DecodeError>;
+
+    /// Decodes a stored event that maps to exactly one current event. A
+    /// retired event, or one split into several, is a
+    /// [`DecodeError::NotOneEvent`]: use [`EventSet::upcast`] to read those.
     fn decode<C: Codec>(
         codec: &C,
         event_type: &str,
         version: u32,
         payload: &[u8],
-    ) -> Result<Self, DecodeError>;
+    ) -> Result<Self, DecodeError> {
+        match Self::upcast(codec, event_type, version, payload)? {
+            Upcasted::One(e) => Ok(e),
+            Upcasted::Many(mut v) if v.len() == 1 => Ok(v.remove(0)),
+            other => Err(DecodeError::NotOneEvent {
+                event_type: event_type.to_owned(),
+                version,
+                produced: other.len(),
+            }),
+        }
+    }
+}
+
+/// What one stored event became after upcasting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upcasted<E> {
+    /// One current event (the usual case, renamed types included).
+    One(E),
+    /// Several current events: an old event split by a `split` upcaster.
+    Many(Vec<E>),
+    /// Nothing: the event type is retired; readers skip it (and count it).
+    Retired,
+}
+
+impl<E> Upcasted<E> {
+    /// How many current events it became.
+    pub fn len(&self) -> usize {
+        match self {
+            Upcasted::One(_) => 1,
+            Upcasted::Many(v) => v.len(),
+            Upcasted::Retired => 0,
+        }
+    }
+
+    /// Whether it became no event.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The events, in order.
+    pub fn into_vec(self) -> Vec<E> {
+        match self {
+            Upcasted::One(e) => vec![e],
+            Upcasted::Many(v) => v,
+            Upcasted::Retired => Vec::new(),
+        }
+    }
 }
 
 /// Conversion of a command's successful output into the aggregate's events.
@@ -114,8 +192,8 @@ pub trait EventSet: Clone + Debug + PartialEq + Send + Sync + Sized + 'static {
 /// up to six such values.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot become events of `{E}`",
-    label = "a `#[command]` must return events of its own aggregate",
-    note = "return an event listed in this aggregate's `#[aggregate(events(...))]`, or an `Option`, a `Vec` or a tuple of them, inside `Result<_, Error>`"
+    label = "not an event of this aggregate",
+    note = "a `#[command]` (or a `split` upcaster) returns events listed in its aggregate's `#[aggregate(events(...))]`, or an `Option`, a `Vec` or a tuple of them; a command wraps them in `Result<_, Error>`"
 )]
 pub trait IntoEvents<E> {
     /// Appends the events to `out`, in order.

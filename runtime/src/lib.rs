@@ -52,8 +52,10 @@ pub mod clock;
 pub mod codec;
 pub mod envelope;
 pub mod event;
+pub mod guide;
 pub mod projection;
 pub mod repository;
+pub mod schema;
 pub mod snapshot;
 pub mod store;
 pub mod testing;
@@ -70,9 +72,10 @@ pub mod __private;
 pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
-pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents};
+pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
 pub use projection::{EventMeta, Projection, ProjectionRunner};
 pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
+pub use schema::{AggregateSchema, EventSchema, FieldSchema};
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
@@ -90,8 +93,10 @@ pub mod prelude {
     pub use crate::envelope::{Envelope, Metadata, StreamId};
     pub use crate::event::{Event, EventSet};
     pub use crate::store::{EventStore, ExpectedVersion, MemoryStore};
-    pub use crate::testing::Scenario;
-    pub use crate::{error_pattern, scenario, scenarios};
+    pub use crate::testing::{ProjectionScenario, Scenario};
+    pub use crate::{
+        error_pattern, projection_scenario, projection_scenarios, scenario, scenarios,
+    };
     #[cfg(feature = "derive")]
     pub use eventfold_macros::{Aggregate, Event};
     pub use serde::{Deserialize, Serialize};

@@ -13,6 +13,8 @@ pub struct Aggregate<'a> {
     pub ident: &'a Ident,
     /// Its `#[aggregate(...)]` attributes.
     pub attrs: AggregateAttrs,
+    /// The directory of the source file, for the schema lock path.
+    pub source_dir: Option<std::path::PathBuf>,
 }
 
 /// One listed event: its path and the enum variant named after it.
@@ -25,11 +27,16 @@ pub struct ListedEvent<'a> {
 
 impl<'a> Aggregate<'a> {
     /// Reads the input.
-    pub fn from_input(cx: &Ctxt, input: &'a DeriveInput) -> Self {
+    pub fn from_input(
+        cx: &Ctxt,
+        input: &'a DeriveInput,
+        source_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         Self {
             input,
             ident: &input.ident,
             attrs: AggregateAttrs::parse(cx, &input.attrs),
+            source_dir,
         }
     }
 

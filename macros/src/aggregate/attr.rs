@@ -13,8 +13,37 @@ const KEYS: &[&str] = &[
     "name",
     "snapshot_every",
     "schema_version",
+    "schema_lock",
+    "upcasters",
     "crate",
 ];
+
+const UPCASTER_KINDS: &[&str] = &["rename", "split", "retire"];
+
+/// One payload-level upcaster from `upcasters(...)`.
+pub enum PayloadUpcaster {
+    /// `rename("OldName" => CurrentEvent)`: stored events of an old type
+    /// name decode as `CurrentEvent` (through its version chain).
+    Rename {
+        /// The old type name.
+        from: LitStr,
+        /// The listed event it now is.
+        to: Path,
+    },
+    /// `split(LegacyEvent => function)`: a legacy event type (a struct
+    /// deriving `Event`, not listed) becomes what `function` returns.
+    Split {
+        /// The legacy event struct.
+        legacy: Path,
+        /// `fn(LegacyEvent) -> impl IntoEvents<Event enum>`.
+        function: Path,
+    },
+    /// `retire("Name", ...)`: stored events of these type names are skipped.
+    Retire {
+        /// The retired names.
+        names: Vec<LitStr>,
+    },
+}
 
 /// The parsed `#[aggregate(...)]` attributes.
 pub struct AggregateAttrs {
@@ -28,6 +57,10 @@ pub struct AggregateAttrs {
     pub snapshot_every: Option<(u64, LitInt)>,
     /// `schema_version = N`.
     pub schema_version: Option<(u32, LitInt)>,
+    /// `schema_lock = "file"`.
+    pub schema_lock: Option<LitStr>,
+    /// `upcasters(...)`.
+    pub upcasters: Vec<PayloadUpcaster>,
     /// `crate = path`.
     pub krate: Option<Path>,
     /// Whether any `#[aggregate]` attribute was present.
@@ -43,6 +76,8 @@ impl AggregateAttrs {
         let mut snapshot_every = Attr::none("snapshot_every");
         let mut schema_version = Attr::none("schema_version");
         let mut krate = Attr::none("crate");
+        let mut schema_lock = Attr::none("schema_lock");
+        let mut upcasters = Vec::new();
         let mut present = false;
         for attr in attrs.iter().filter(|a| a.path().is_ident("aggregate")) {
             present = true;
@@ -81,6 +116,43 @@ impl AggregateAttrs {
                         cx.error_spanned_by(&lit, "`schema_version` starts at 1");
                     }
                     schema_version.set(cx, span, (n, lit));
+                } else if meta.path.is_ident("schema_lock") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    if lit.value().trim().is_empty() {
+                        cx.error_spanned_by(&lit, "`schema_lock` names a file, such as \"events.lock\"");
+                    }
+                    schema_lock.set(cx, span, lit);
+                } else if meta.path.is_ident("upcasters") {
+                    meta.parse_nested_meta(|kind| {
+                        let content;
+                        syn::parenthesized!(content in kind.input);
+                        if kind.path.is_ident("rename") {
+                            let from: LitStr = content.parse()?;
+                            content.parse::<Token![=>]>()?;
+                            let to: Path = content.parse()?;
+                            upcasters.push(PayloadUpcaster::Rename { from, to });
+                        } else if kind.path.is_ident("split") {
+                            let legacy: Path = content.parse()?;
+                            content.parse::<Token![=>]>()?;
+                            let function: Path = content.parse()?;
+                            upcasters.push(PayloadUpcaster::Split { legacy, function });
+                        } else if kind.path.is_ident("retire") {
+                            let names = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+                            upcasters.push(PayloadUpcaster::Retire {
+                                names: names.into_iter().collect(),
+                            });
+                        } else {
+                            let key = kind.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+                            cx.syn_error(kind.error(format!(
+                                "unknown upcaster `{key}`{}; write rename(\"Old\" => Event), split(LegacyEvent => function) or retire(\"Name\")",
+                                crate::common::did_you_mean(&key, UPCASTER_KINDS)
+                            )));
+                            while !content.is_empty() {
+                                content.parse::<proc_macro2::TokenTree>()?;
+                            }
+                        }
+                        Ok(())
+                    })?;
                 } else if meta.path.is_ident("crate") {
                     krate.set(cx, span, meta.value()?.parse::<Path>()?);
                 } else {
@@ -98,6 +170,8 @@ impl AggregateAttrs {
             name: name.get(),
             snapshot_every: snapshot_every.get(),
             schema_version: schema_version.get(),
+            schema_lock: schema_lock.get(),
+            upcasters,
             krate: krate.get(),
             present,
         }

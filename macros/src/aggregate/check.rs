@@ -47,6 +47,21 @@ pub fn check(cx: &Ctxt, agg: &Aggregate<'_>) {
             "missing `error = ...` in #[aggregate(...)]: name the error type the commands return, e.g. #[aggregate(events(...), error = AccountError)]",
         );
     }
+    for u in &agg.attrs.upcasters {
+        if let super::attr::PayloadUpcaster::Rename { to, .. } = u {
+            let key = to.to_token_stream().to_string();
+            if !agg
+                .listed()
+                .iter()
+                .any(|e| e.path.to_token_stream().to_string() == key)
+            {
+                cx.error_spanned_by(
+                    to,
+                    format!("rename target `{key}` is not listed in `events(...)`: a renamed event decodes as one of the aggregate's current events"),
+                );
+            }
+        }
+    }
     let mut seen_paths: HashMap<String, &syn::Path> = HashMap::new();
     let mut seen_variants: HashMap<String, &syn::Path> = HashMap::new();
     for ev in agg.listed() {

@@ -6,6 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::ast::Aggregate;
+use super::attr::PayloadUpcaster;
 use crate::common::private_path;
 
 /// Everything the derive generates.
@@ -64,12 +65,15 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
         let variant = e.variant;
         quote! {
             if event_type == <#path as #p::Event>::NAME {
-                return <#path as #p::Event>::decode_payload(codec, version, payload).map(#enum_ident::#variant);
+                return <#path as #p::Event>::decode_payload(codec, version, payload)
+                    .map(|e| #p::Upcasted::One(#enum_ident::#variant(e)));
             }
         }
     });
+    let payload_upcasters = payload_upcasters(agg, &p, &enum_ident);
 
     let unique_names = unique_name_asserts(agg, &p);
+    let schema_lock = schema_lock(agg, &p);
 
     quote! {
         #[doc = #enum_doc]
@@ -112,13 +116,16 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
                     }
                 }
 
-                fn decode<C: #p::Codec>(
+                const SCHEMAS: &'static [&'static #p::EventSchema] = &[#(&<#paths as #p::Event>::SCHEMA),*];
+
+                fn upcast<C: #p::Codec>(
                     codec: &C,
                     event_type: &str,
                     version: u32,
                     payload: &[u8],
-                ) -> ::core::result::Result<Self, #p::DecodeError> {
+                ) -> ::core::result::Result<#p::Upcasted<Self>, #p::DecodeError> {
                     #(#decode_arms)*
+                    #payload_upcasters
                     ::core::result::Result::Err(#p::unknown_event_type(event_type, Self::EVENT_TYPES))
                 }
             }
@@ -149,6 +156,8 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
 
             #unique_names
         };
+
+        #schema_lock
     }
 }
 
@@ -161,18 +170,166 @@ fn unique_name_asserts(agg: &Aggregate<'_>, p: &TokenStream) -> TokenStream {
     for (i, a) in events.iter().enumerate() {
         for b in &events[i + 1..] {
             let (pa, pb) = (a.path, b.path);
-            let msg = format!(
-                "events `{}` and `{}` of aggregate `{ident}` have the same event type name: stored events could not be told apart; give one of them #[event(name = \"...\")] (or list only the current version of an event)",
-                quote!(#pa).to_string().replace(' ', ""),
-                quote!(#pb).to_string().replace(' ', ""),
+            let (a_text, b_text) = (path_text(pa), path_text(pb));
+            let old_version = format!(
+                "events `{a_text}` and `{b_text}` of aggregate `{ident}` are two versions of one event: list only the current version in `events(...)`; older versions are reached through `upcast_from`"
+            );
+            let same_name = format!(
+                "events `{a_text}` and `{b_text}` of aggregate `{ident}` have the same event type name, so stored events could not be told apart: give one of them #[event(name = \"...\")]"
             );
             out.extend(quote_spanned! {pb.span()=>
-                ::core::assert!(!#p::str_eq(<#pa as #p::Event>::NAME, <#pb as #p::Event>::NAME), #msg);
+                if #p::str_eq(<#pa as #p::Event>::NAME, <#pb as #p::Event>::NAME) {
+                    if <#pa as #p::Event>::VERSION != <#pb as #p::Event>::VERSION {
+                        ::core::panic!(#old_version);
+                    }
+                    ::core::panic!(#same_name);
+                }
             });
+        }
+    }
+    // Payload-level upcasters must not claim a current event type name.
+    for u in &agg.attrs.upcasters {
+        let claimed: Vec<(TokenStream, String)> = match u {
+            PayloadUpcaster::Rename { from, .. } => {
+                vec![(
+                    quote!(#from),
+                    format!("rename(\"{}\" => ...)", from.value()),
+                )]
+            }
+            PayloadUpcaster::Split { legacy, .. } => vec![(
+                quote!(<#legacy as #p::Event>::NAME),
+                format!("split({} => ...)", path_text(legacy)),
+            )],
+            PayloadUpcaster::Retire { names } => names
+                .iter()
+                .map(|n| (quote!(#n), format!("retire(\"{}\")", n.value())))
+                .collect(),
+        };
+        for (name, what) in claimed {
+            for e in &events {
+                let path = e.path;
+                let msg = format!(
+                    "upcaster `{what}` of aggregate `{ident}` claims the type name of the current event `{}`: stored events of that name would be read as the current event, never upcast; remove the upcaster or rename the event",
+                    path_text(path)
+                );
+                out.extend(quote_spanned! {name.span()=>
+                    if #p::str_eq(#name, <#path as #p::Event>::NAME) {
+                        ::core::panic!(#msg);
+                    }
+                });
+            }
         }
     }
     if out.is_empty() {
         return out;
     }
     quote!(const _: () = { #out };)
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
+}
+
+/// The `upcast` branches of `rename`, `split` and `retire` upcasters.
+fn payload_upcasters(agg: &Aggregate<'_>, p: &TokenStream, enum_ident: &syn::Ident) -> TokenStream {
+    let events = agg.events();
+    let mut out = TokenStream::new();
+    for u in &agg.attrs.upcasters {
+        match u {
+            PayloadUpcaster::Rename { from, to } => {
+                let Some(target) = events.iter().find(|e| path_text(e.path) == path_text(to))
+                else {
+                    continue; // reported by check
+                };
+                let variant = target.variant;
+                out.extend(quote! {
+                    if event_type == #from {
+                        return <#to as #p::Event>::decode_payload(codec, version, payload)
+                            .map(|e| #p::Upcasted::One(#enum_ident::#variant(e)));
+                    }
+                });
+            }
+            PayloadUpcaster::Split { legacy, function } => {
+                let call = quote_spanned! {function.span()=>
+                    #p::decode_split::<#legacy, _, Self, C>(codec, version, payload, #function)
+                };
+                out.extend(quote! {
+                    if event_type == <#legacy as #p::Event>::NAME {
+                        return #call;
+                    }
+                });
+            }
+            PayloadUpcaster::Retire { names } => {
+                out.extend(quote! {
+                    if #(event_type == #names)||* {
+                        return ::core::result::Result::Ok(#p::Upcasted::Retired);
+                    }
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The compile-time schema lock check and the test that writes the lock.
+fn schema_lock(agg: &Aggregate<'_>, p: &TokenStream) -> TokenStream {
+    let Some(lock) = &agg.attrs.schema_lock else {
+        return TokenStream::new();
+    };
+    let ident = agg.ident;
+    let name = agg.name();
+    let paths: Vec<_> = agg.events().iter().map(|e| e.path).collect();
+    let lock_file = lock.value();
+    let absolute = agg.source_dir.as_ref().map_or_else(
+        || lock_file.clone(),
+        |dir| dir.join(&lock_file).display().to_string(),
+    );
+    let update = std::env::var_os("EVENTFOLD_UPDATE_SCHEMA_LOCK").is_some();
+    let module = quote::format_ident!("__eventfold_schema_lock_{}", ident);
+    let test = quote! {
+        #[cfg(test)]
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        mod #module {
+            #[test]
+            fn schema_lock_matches_the_code() {
+                if let ::core::result::Result::Err(e) =
+                    <super::#ident as #p::Aggregate>::schema().write_or_check_lock(#absolute)
+                {
+                    ::core::panic!("{}", e);
+                }
+            }
+        }
+    };
+    // Depending on the variable makes Cargo rebuild when it is set or unset.
+    let tracked = quote! {
+        const _: ::core::option::Option<&str> = ::core::option_env!("EVENTFOLD_UPDATE_SCHEMA_LOCK");
+    };
+    if update {
+        return quote!(#tracked #test);
+    }
+    if agg.source_dir.is_some() && !std::path::Path::new(&absolute).exists() {
+        let msg = format!(
+            "schema lock `{lock_file}` of aggregate `{ident}` does not exist (looked for {absolute}): create it with EVENTFOLD_UPDATE_SCHEMA_LOCK=1 cargo test, then commit it"
+        );
+        return quote_spanned! {lock.span()=> ::core::compile_error!(#msg);};
+    }
+    let checks = paths.iter().map(|path| {
+        quote_spanned! {path.span()=>
+            const _: () = {
+                let msg = #p::lock_violation(LOCK, #lock_file, #name, &<#path as #p::Event>::SCHEMA);
+                if !msg.is_empty() {
+                    ::core::panic!("{}", msg.as_str());
+                }
+            };
+        }
+    });
+    quote! {
+        #tracked
+        const _: () = {
+            const LOCK: &str = ::core::include_str!(#lock);
+            #(#checks)*
+        };
+        #test
+    }
 }

@@ -9,14 +9,15 @@ use proc_macro2::TokenStream;
 
 use crate::common::Ctxt;
 
-/// Expands `#[derive(Aggregate)]` on `input`.
-pub fn derive(input: TokenStream) -> TokenStream {
+/// Expands `#[derive(Aggregate)]` on `input`; `source_dir` is the directory
+/// of the file holding it (schema lock paths are relative to it).
+pub fn derive(input: TokenStream, source_dir: Option<std::path::PathBuf>) -> TokenStream {
     let input: syn::DeriveInput = match syn::parse2(input) {
         Ok(input) => input,
         Err(err) => return err.to_compile_error(),
     };
     let cx = Ctxt::new();
-    let aggregate = ast::Aggregate::from_input(&cx, &input);
+    let aggregate = ast::Aggregate::from_input(&cx, &input, source_dir);
     check::check(&cx, &aggregate);
     match cx.check() {
         Ok(()) => expand::expand(&aggregate),

@@ -24,7 +24,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 version - 1
             );
             let version_msg = format!(
-                "`upcast_from` of event `{name}` version {version} must name version {} of `{name}` (versions go up one at a time, without gaps)",
+                "`upcast_from` of event `{name}` version {version} must name version {} of `{name}` (versions go up by one: no gaps, no duplicate versions)",
                 version - 1
             );
             let checks = quote_spanned! {prev.span()=>
@@ -32,20 +32,21 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                     ::core::assert!(#p::str_eq(<#prev as #p::Event>::NAME, #name), #name_msg);
                     ::core::assert!(<#prev as #p::Event>::VERSION + 1 == #version, #version_msg);
                 };
-                const _: () = #p::assert_upcast::<#prev, #ident>();
             };
-            (
-                quote!(#p::decode_upcast::<Self, #prev, C>(codec, version, payload)),
-                checks,
-            )
+            let decode = quote_spanned! {prev.span()=>
+                #p::decode_upcast::<Self, #prev, C>(codec, version, payload)
+            };
+            (decode, checks)
         }
     };
+    let schema = schema(event, &p, version);
     quote! {
         const _: () = {
             #[automatically_derived]
             impl #p::Event for #ident {
                 const NAME: &'static str = #name;
                 const VERSION: u32 = #version;
+                const SCHEMA: #p::EventSchema = #schema;
 
                 fn decode_payload<C: #p::Codec>(
                     codec: &C,
@@ -70,11 +71,13 @@ pub fn fallback(event: &Event<'_>) -> TokenStream {
     let p = private_path(event.attrs.krate.as_ref());
     let ident = event.ident;
     let name = event.name();
+    let schema = schema(event, &p, 1);
     quote! {
         const _: () = {
             impl #p::Event for #ident {
                 const NAME: &'static str = #name;
                 const VERSION: u32 = 1;
+                const SCHEMA: #p::EventSchema = #schema;
                 fn decode_payload<C: #p::Codec>(
                     codec: &C,
                     version: u32,
@@ -84,5 +87,31 @@ pub fn fallback(event: &Event<'_>) -> TokenStream {
                 }
             }
         };
+    }
+}
+
+/// The `EventSchema` literal: name, version, fields (serde's names, types as
+/// written) and the previous version's schema.
+fn schema(event: &Event<'_>, p: &TokenStream, version: u32) -> TokenStream {
+    let name = event.name();
+    let rust_type = event.ident.to_string();
+    let fields = event
+        .fields()
+        .into_iter()
+        .map(|(field, ty)| quote!(#p::FieldSchema { name: #field, ty: #ty }));
+    let previous = match &event.attrs.upcast_from {
+        Some(prev) if version > 1 => {
+            quote!(::core::option::Option::Some(&<#prev as #p::Event>::SCHEMA))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
+    quote! {
+        #p::EventSchema {
+            name: #name,
+            version: #version,
+            fields: &[#(#fields),*],
+            rust_type: #rust_type,
+            previous: #previous,
+        }
     }
 }

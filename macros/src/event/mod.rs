@@ -28,3 +28,9 @@ pub fn derive(input: TokenStream) -> TokenStream {
         }
     }
 }
+
+/// The compact type text used in schemas (exposed for unit tests).
+#[cfg(test)]
+pub fn type_text_for_tests(ty: &syn::Type) -> String {
+    ast::type_text(ty)
+}

@@ -342,12 +342,14 @@ impl EventSet for Probe {
         })
     }
 
-    fn decode<C: Codec>(
+    const SCHEMAS: &'static [&'static crate::schema::EventSchema] = &[];
+
+    fn upcast<C: Codec>(
         codec: &C,
         event_type: &str,
         version: u32,
         payload: &[u8],
-    ) -> Result<Self, DecodeError> {
+    ) -> Result<crate::event::Upcasted<Self>, DecodeError> {
         if event_type != "Probe" {
             return Err(DecodeError::UnknownEventType {
                 event_type: event_type.to_owned(),
@@ -356,7 +358,7 @@ impl EventSet for Probe {
         }
         codec
             .decode(payload)
-            .map(Probe)
+            .map(|v| crate::event::Upcasted::One(Probe(v)))
             .map_err(|source| DecodeError::Payload {
                 event_type: event_type.to_owned(),
                 version,

@@ -1,5 +1,7 @@
 //! The macro forms of scenarios: [`scenario!`](crate::scenario),
-//! [`scenarios!`](crate::scenarios) and [`error_pattern!`](crate::error_pattern).
+//! [`scenarios!`](crate::scenarios), [`error_pattern!`](crate::error_pattern),
+//! [`projection_scenario!`](crate::projection_scenario) and
+//! [`projection_scenarios!`](crate::projection_scenarios).
 
 /// An [`ErrorPattern`](crate::testing::ErrorPattern) from a pattern (and an
 /// optional `if` guard), for
@@ -246,6 +248,152 @@ macro_rules! scenarios {
             #[test]
             fn $name() {
                 $crate::scenario!($aggregate, $($steps)*);
+            }
+        )*
+    };
+}
+
+/// A given-then scenario of a projection, as a statement.
+///
+/// The first item is the projection value (usually `Name::default()`); then
+/// come steps, each one call on a
+/// [`ProjectionScenario`](crate::testing::ProjectionScenario):
+///
+/// | step | meaning |
+/// |------|---------|
+/// | `codec: expr` | encode with this codec (the projection's) |
+/// | `stream: "Account-7"` | the stream of the next given events |
+/// | `at: time`, `advance: duration` | the clock (the events' `recorded_at`) |
+/// | `given: [e1, e2 => metadata, ...]` | stored events, handed to the projection |
+/// | `then_state: \|p\| predicate` | the read model satisfies the predicate |
+/// | `then_state_eq: value` | the read model equals `value` |
+/// | `then_query: \|p\| query => expected` | a query returns `expected` |
+/// | `rebuild` | a rebuild from zero gives the same read model |
+///
+/// ```
+/// use eventfold::prelude::*;
+/// use eventfold::projection::EventMeta;
+///
+/// #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// pub struct Deposited { pub amount: u64 }
+///
+/// #[derive(Default, Debug, PartialEq)]
+/// struct Audit { actors: Vec<String>, total: u64 }
+///
+/// #[eventfold::projection]
+/// impl Audit {
+///     #[handle]
+///     fn deposited(&mut self, e: &Deposited, meta: &EventMeta) {
+///         self.total += e.amount;
+///         self.actors.extend(meta.metadata.actor.clone());
+///     }
+/// }
+///
+/// eventfold::projection_scenario! {
+///     Audit::default(),
+///     stream: "wallet-1",
+///     given: [
+///         Deposited { amount: 5 } => Metadata::default().with_actor("ada"),
+///         Deposited { amount: 7 },
+///     ],
+///     then_query: |a| a.total => 12,
+///     then_state: |a| a.actors == ["ada"],
+///     rebuild,
+/// }
+/// ```
+#[macro_export]
+macro_rules! projection_scenario {
+    ($projection:expr, $($steps:tt)*) => {
+        $crate::projection_scenario!(
+            @steps [$crate::testing::ProjectionScenario::new($projection)] $($steps)*
+        )
+    };
+
+    (@steps [$($acc:tt)*] $(,)?) => {
+        { let _ = $($acc)*; }
+    };
+    (@steps [$($acc:tt)*] codec: $codec:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.codec($codec)] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] stream: $stream:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.stream($stream)] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] at: $time:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.at($time)] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] advance: $by:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.advance($by)] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*]
+        given: [$($event:expr $(=> $metadata:expr)?),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*
+            $(.__given_one(
+                $event,
+                ::core::option::Option::None $(.or(::core::option::Option::Some($metadata)))?
+            ))*
+        ] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] then_state: $predicate:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.__then_state_described(
+            $predicate,
+            ::core::stringify!($predicate),
+        )] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] then_state_eq: $state:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.then_state_eq($state)] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] then_query: $query:expr => $expected:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.__then_query_described(
+            $query,
+            $expected,
+            ::core::stringify!($query),
+        )] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] rebuild $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.rebuild()] $($($rest)*)?)
+    };
+    (@steps [$($acc:tt)*] $key:ident $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "projection_scenario!: unknown step `", ::core::stringify!($key),
+            "`; the steps are codec, stream, at, advance, given, then_state, then_state_eq, ",
+            "then_query and rebuild"
+        ))
+    };
+}
+
+/// Many named `#[test]` scenarios of one projection in one block: the first
+/// item is the expression that makes a fresh projection, then each case is
+/// `name { steps }` with the steps of
+/// [`projection_scenario!`](crate::projection_scenario).
+///
+/// ```
+/// # use eventfold::prelude::*;
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// # pub struct Deposited { pub amount: u64 }
+/// # #[derive(Default, Debug, PartialEq)]
+/// # struct Total(u64);
+/// # #[eventfold::projection]
+/// # impl Total {
+/// #     #[handle]
+/// #     fn deposited(&mut self, e: &Deposited) { self.0 += e.amount }
+/// # }
+/// eventfold::projection_scenarios! {
+///     Total::default();
+///
+///     deposits_add_up {
+///         given: [Deposited { amount: 1 }, Deposited { amount: 2 }],
+///         then_state_eq: Total(3),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! projection_scenarios {
+    ($projection:expr; $($(#[$attr:meta])* $name:ident { $($steps:tt)* })*) => {
+        $(
+            $(#[$attr])*
+            #[test]
+            fn $name() {
+                $crate::projection_scenario!($projection, $($steps)*);
             }
         )*
     };

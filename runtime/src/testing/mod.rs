@@ -1,5 +1,10 @@
 //! Given-when-then testing of aggregates and projections.
 //!
+//! - [`Scenario`] (and the [`scenario!`](crate::scenario) and
+//!   [`scenarios!`](crate::scenarios) macros) for aggregates;
+//! - [`ProjectionScenario`] (and [`projection_scenario!`](crate::projection_scenario),
+//!   [`projection_scenarios!`](crate::projection_scenarios)) for projections.
+//!
 //! A [`Scenario`] plays one aggregate instance: **given** past events, **when**
 //! a command, **then** the events it produced, its rejection, or the state.
 //! The same scenario also checks what unit tests of event-sourced code tend
@@ -121,6 +126,42 @@
 //! }
 //! ```
 //!
+//! ## Projections
+//!
+//! A [`ProjectionScenario`] stores the given events (in the streams it is
+//! told, with metadata and the scenario clock's time), hands each to the
+//! projection as the runner would, and then checks the read model:
+//!
+//! ```
+//! use eventfold::prelude::*;
+//! use eventfold::projection::EventMeta;
+//! use eventfold::testing::ProjectionScenario;
+//!
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! pub struct Withdrawn { pub amount: u64 }
+//!
+//! #[derive(Default, Debug, PartialEq)]
+//! struct Largest { amount: u64, stream: String }
+//!
+//! #[eventfold::projection]
+//! impl Largest {
+//!     #[handle]
+//!     fn withdrawn(&mut self, e: &Withdrawn, meta: &EventMeta) {
+//!         if e.amount > self.amount {
+//!             self.amount = e.amount;
+//!             self.stream = meta.stream_id.to_string();
+//!         }
+//!     }
+//! }
+//!
+//! ProjectionScenario::new(Largest::default())
+//!     .given_in("Account-1", Withdrawn { amount: 30 })
+//!     .given_in("Account-2", Withdrawn { amount: 80 })
+//!     .given_in("Account-1", Withdrawn { amount: 5 })
+//!     .then_state_eq(Largest { amount: 80, stream: "Account-2".into() })
+//!     .rebuild();
+//! ```
+//!
 //! ## What a failure looks like
 //!
 //! ```text
@@ -145,9 +186,11 @@
 //! ```
 
 mod macros;
+mod projection;
 mod report;
 mod scenario;
 mod time;
 
+pub use projection::{DEFAULT_STREAM, ProjectionScenario};
 pub use scenario::{ErrorPattern, Scenario};
 pub use time::{DEFAULT_NOW, IntoTime, IntoTimeDelta};

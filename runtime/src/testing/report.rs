@@ -163,6 +163,56 @@ pub(crate) fn text_diff(expected: &str, actual: &str) -> String {
     out
 }
 
+/// How an event failed its round trip through the codec.
+pub(crate) enum RoundTripFailure<E> {
+    /// Encoding failed.
+    Encode(String),
+    /// The payload did not decode.
+    Decode { payload: String, error: String },
+    /// The payload decoded into another value.
+    Changed { payload: String, decoded: E },
+}
+
+/// The body of a round trip failure: the event, the payload, what came back.
+pub(crate) fn round_trip_report<E: Debug>(event: &E, failure: RoundTripFailure<E>) -> String {
+    let mut body = format!("event:\n    {}\n", one_line(event));
+    match failure {
+        RoundTripFailure::Encode(error) => {
+            let _ = writeln!(body, "encoding failed: {error}");
+        }
+        RoundTripFailure::Decode { payload, error } => {
+            let _ = writeln!(body, "encoded payload:\n    {payload}");
+            let _ = writeln!(body, "decoding failed: {error}");
+        }
+        RoundTripFailure::Changed { payload, decoded } => {
+            let _ = writeln!(body, "encoded payload:\n    {payload}");
+            let _ = writeln!(body, "decoded:\n    {}", one_line(&decoded));
+            let _ = write!(
+                body,
+                "event (- before, + after the round trip):\n{}",
+                value_diff(event, &decoded)
+            );
+        }
+    }
+    body += "a serde attribute (skip, default, rename, with...) or a hand-written \
+             Serialize/Deserialize impl loses or changes data: stored events would \
+             not read back as they were written\n";
+    body
+}
+
+/// A payload as text when it is UTF-8, else as bytes.
+pub(crate) fn payload_text(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("{payload:?}"),
+    }
+}
+
+/// The codec's name for messages: its content type and its Rust type.
+pub(crate) fn codec_name<C: crate::codec::Codec>() -> String {
+    format!("{} codec ({})", C::CONTENT_TYPE, std::any::type_name::<C>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::report::{count, first_difference, indent, list_diff, one_line, pretty, value_diff};
+use super::report::{
+    RoundTripFailure, codec_name, count, first_difference, indent, list_diff, one_line,
+    payload_text, pretty, round_trip_report, value_diff,
+};
 use super::time::{IntoTime, IntoTimeDelta, default_now};
 use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
 use crate::clock::{Clock, ManualClock};
@@ -644,33 +647,12 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
             Origin::Given => format!("given event #{}", index + 1),
             Origin::When(n) => format!("event #{} (produced by when #{n})", index + 1),
         };
-        let codec = format!("{} codec ({})", C::CONTENT_TYPE, std::any::type_name::<C>());
+        let codec = codec_name::<C>();
         let headline = format!(
             "{what} `{}` does not survive a round trip through the {codec}",
             event.event_type()
         );
-        let mut body = format!("event:\n    {}\n", one_line(event));
-        match failure {
-            RoundTripFailure::Encode(error) => {
-                let _ = writeln!(body, "encoding failed: {error}");
-            }
-            RoundTripFailure::Decode { payload, error } => {
-                let _ = writeln!(body, "encoded payload:\n    {payload}");
-                let _ = writeln!(body, "decoding failed: {error}");
-            }
-            RoundTripFailure::Changed { payload, decoded } => {
-                let _ = writeln!(body, "encoded payload:\n    {payload}");
-                let _ = writeln!(body, "decoded:\n    {}", one_line(&decoded));
-                let _ = write!(
-                    body,
-                    "event (- before, + after the round trip):\n{}",
-                    value_diff(event, &decoded)
-                );
-            }
-        }
-        body += "a serde attribute (skip, default, rename, with...) or a hand-written \
-                 Serialize/Deserialize impl loses or changes data: stored events would \
-                 not read back as they were written\n";
+        let body = round_trip_report(event, failure);
         // While its `when` is the current one, show that command as context.
         let context = self
             .pending
@@ -854,13 +836,6 @@ impl<A: Aggregate + std::fmt::Debug, C: Codec + std::fmt::Debug> std::fmt::Debug
     }
 }
 
-/// How an event failed its round trip through the codec.
-enum RoundTripFailure<E> {
-    Encode(String),
-    Decode { payload: String, error: String },
-    Changed { payload: String, decoded: E },
-}
-
 fn unchecked_headline<A: Aggregate>(outcome: Option<&Outcome<A>>) -> String {
     match outcome {
         Some(o) => format!(
@@ -897,12 +872,4 @@ fn error_text<E: std::fmt::Debug + std::fmt::Display>(error: &E) -> String {
 /// Metadata as compact JSON.
 fn metadata_text(metadata: &Metadata) -> String {
     serde_json::to_string(metadata).unwrap_or_else(|_| format!("{metadata:?}"))
-}
-
-/// A payload as text when it is UTF-8, else as bytes.
-fn payload_text(payload: &[u8]) -> String {
-    match std::str::from_utf8(payload) {
-        Ok(text) => text.to_owned(),
-        Err(_) => format!("{payload:?}"),
-    }
 }
