@@ -220,6 +220,30 @@ impl<S: SnapshotStore + Clone> SnapshotStore for Instrumented<S> {
     }
 }
 
+/// Counts the warnings the repository logs (on the current thread, while set
+/// as the default subscriber).
+#[derive(Clone, Default)]
+struct RepositoryWarnings(Arc<AtomicU64>);
+
+impl tracing::Subscriber for RepositoryWarnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let m = event.metadata();
+        if *m.level() == tracing::Level::WARN && m.target().starts_with("eventfold::repository") {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// A unique stream per test, so that tests can share a database.
 fn stream(kind: &str) -> StreamId {
     StreamId::new(format!("{kind}-{}", Uuid::now_v7())).expect("valid stream id")
@@ -523,7 +547,11 @@ mod scenarios {
             })
             .await
             .unwrap();
+        let warnings = RepositoryWarnings::default();
+        let guard = tracing::subscriber::set_default(warnings.clone());
         let loaded = repo.load(&s).await.unwrap();
+        drop(guard);
+        assert_eq!(warnings.0.load(Ordering::SeqCst), 1, "a warning was logged");
         assert_eq!(loaded.snapshot_version, None);
         assert_eq!(loaded.events_replayed, 4);
         assert_eq!(loaded.state.total, 10);
@@ -834,6 +862,53 @@ mod scenarios {
         ));
     }
 
+    pub(super) async fn hard_deleted_stream_is_history_missing<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<Counter, _>::new(store.clone());
+        let s = stream("Counter");
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        repo.execute(&s, CounterCommand::add(2)).await.unwrap();
+        store.delete_stream(&s, DeleteMode::Hard).await.unwrap();
+        let err = repo.load(&s).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::HistoryMissing {
+                    expected: 1,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = repo.execute(&s, CounterCommand::add(3)).await.unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::HistoryMissing { .. }),
+            "{err:?}"
+        );
+        // A stream never written is simply new.
+        let fresh = repo.load(&stream("Counter")).await.unwrap();
+        assert_eq!((fresh.version, fresh.state.total), (0, 0));
+        // Tombstoned streams report the deletion.
+        let t = stream("Counter");
+        repo.execute(&t, CounterCommand::add(1)).await.unwrap();
+        store
+            .delete_stream(&t, DeleteMode::Tombstone)
+            .await
+            .unwrap();
+        let err = repo.execute(&t, CounterCommand::add(1)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::Store(StoreError::StreamDeleted { .. })
+            ),
+            "{err:?}"
+        );
+    }
+
     pub(super) async fn aggregates_without_serde_work_without_snapshots<
         S: EventStore + SnapshotStore + Clone,
     >(
@@ -873,6 +948,7 @@ macro_rules! suite {
                 keeps_the_last_k_snapshots,
                 archiving_is_opt_in_and_needs_a_snapshot,
                 aggregates_without_serde_work_without_snapshots,
+                hard_deleted_stream_is_history_missing,
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

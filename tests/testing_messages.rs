@@ -460,3 +460,23 @@ fn the_steps_that_pass_do_not_panic() {
         })
         .then_state(|a| a.balance == 130);
 }
+
+// Attributes on `scenarios!` cases reach the generated test: these cases
+// pass because their scenarios fail with the expected message.
+eventfold::scenarios! {
+    BankAccount;
+
+    #[should_panic(expected = "first difference at index 0")]
+    a_compact_case_that_fails_on_events {
+        given: [opened()],
+        when: Cmd::deposit(5),
+        then: [MoneyDeposited { amount: 6 }],
+    }
+
+    #[should_panic(expected = "the command was rejected with another error than expected")]
+    a_compact_case_that_fails_on_the_error {
+        given: [opened(), AccountClosed],
+        when: Cmd::deposit(5),
+        then_error: AccountError::NotOpen,
+    }
+}

@@ -68,9 +68,12 @@ pub enum RepositoryError<E> {
         /// The stream's version.
         current: u64,
     },
-    /// Events the state depends on are not stored (archived, or the stream
-    /// was hard-deleted and written again) and no usable snapshot covers
-    /// them.
+    /// Events the state depends on are not stored and no usable snapshot
+    /// covers them: they were archived
+    /// ([`crate::Repository::archive_before_snapshot`]) and the snapshot is
+    /// no longer usable, or the stream was hard-deleted (a repository does
+    /// not load a hard-deleted stream, even once written again: give the new
+    /// aggregate a new stream id).
     #[error(
         "stream `{stream}`: events {expected} to {} are not stored (archived or deleted) and no usable snapshot covers them",
         found - 1

@@ -228,11 +228,16 @@ where
         let version = match tail.last() {
             Some(last) => last.stream_version,
             // Nothing after the snapshot: the stream may still be further on
-            // (a hard delete keeps its version), and appends must expect it.
-            None if upto.is_none() => self
-                .current_version(stream)
-                .await?
-                .max(snapshot_version.unwrap_or(0)),
+            // if its events were hard-deleted (a hard delete keeps the
+            // version). The state of those events is unknown: refuse, as for
+            // any other gap, rather than decide on a default state.
+            None if upto.is_none() => {
+                let current = self.current_version(stream).await?;
+                if current >= start {
+                    return Err(missing(current + 1));
+                }
+                start - 1
+            }
             None => snapshot_version.unwrap_or(0),
         };
         Ok(RawLoad {

@@ -252,7 +252,8 @@ where
     }
 
     /// Keeps only the newest `k` snapshots of a stream: older ones are deleted
-    /// after each new snapshot. Off by default (every snapshot is kept).
+    /// after each new snapshot (`k` below 1 counts as 1: the newest is always
+    /// kept). Off by default (every snapshot is kept).
     pub fn keep_snapshots(mut self, k: usize) -> Self {
         self.keep_snapshots = Some(k.max(1));
         self

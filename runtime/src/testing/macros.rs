@@ -101,6 +101,29 @@ macro_rules! error_pattern {
 ///     restart,
 /// }
 /// ```
+///
+/// A misspelled step is a compile error naming the known steps:
+///
+/// ```compile_fail
+/// # use eventfold::prelude::*;
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// # pub struct Deposited { pub amount: u64 }
+/// # #[derive(Debug, PartialEq, thiserror::Error)]
+/// # #[error("never")] pub struct Never;
+/// # #[derive(Aggregate, Default, Debug, PartialEq)]
+/// # #[aggregate(events(Deposited), error = Never)]
+/// # pub struct Wallet { balance: u64 }
+/// # #[eventfold::handlers]
+/// # impl Wallet {
+/// #     #[apply]
+/// #     fn deposited(&mut self, e: &Deposited) { self.balance += e.amount }
+/// # }
+/// eventfold::scenario! {
+///     Wallet,
+///     gvien: [Deposited { amount: 5 }], // error: unknown step `gvien`
+///     then_state: |w| w.balance == 5,
+/// }
+/// ```
 #[macro_export]
 macro_rules! scenario {
     ($aggregate:ty, $($steps:tt)*) => {
