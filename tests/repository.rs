@@ -12,6 +12,7 @@ use std::time::Duration;
 use eventfold::prelude::*;
 use eventfold::repository::{CommandOptions, Repository, RepositoryError, RetryPolicy};
 use eventfold::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+use eventfold::store::conformance::IntoFixture;
 use eventfold::store::{AppendResult, DeleteMode, ReadStream, StoreError, StreamInfo};
 use eventfold::{NewEvent, RecordedEvent};
 use eventfold_suite::bank::{AccountError, BankAccount, BankAccountCommand, BankAccountEvent};
@@ -925,8 +926,10 @@ mod scenarios {
     }
 }
 
-/// Instantiates every scenario for one store. `$make` is an async block
-/// evaluating to `Option<store>` (`None`: skip, the store is unavailable).
+/// Instantiates every scenario for one store. `$make` evaluates to anything
+/// that is a conformance [`IntoFixture`] (a store, a fixture, or an `Option`
+/// of one: `None` skips, the store is unavailable); the fixture (temporary
+/// files, schemas) lives until the scenario ends.
 macro_rules! suite {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -953,7 +956,8 @@ macro_rules! suite {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn retries_under_real_contention() {
-                if let Some(store) = $make.await {
+                if let Some(fixture) = IntoFixture::into_fixture($make) {
+                    let store = (*fixture.store()).clone();
                     super::scenarios::retries_under_real_contention(store).await;
                 }
             }
@@ -963,7 +967,8 @@ macro_rules! suite {
         $(
             #[tokio::test]
             async fn $test() {
-                if let Some(store) = $make.await {
+                if let Some(fixture) = IntoFixture::into_fixture($make) {
+                    let store = (*fixture.store()).clone();
                     super::scenarios::$test(store).await;
                 }
             }
@@ -971,4 +976,4 @@ macro_rules! suite {
     };
 }
 
-suite!(memory, async { Some(MemoryStore::new()) });
+suite!(memory, MemoryStore::new());
