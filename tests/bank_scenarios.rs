@@ -68,6 +68,13 @@ scenarios! {
         then_state: |a| a.balance == 30 && a.version == 3,
     }
 
+    /// The same, matched by a pattern with a guard.
+    withdrawing_is_recorded_with_its_amount {
+        given: [opened("Alice", 100)],
+        when: Cmd::withdraw(40),
+        then_events_match: [BankAccountEvent::MoneyWithdrawn(MoneyWithdrawn { amount })] if *amount == 40,
+    }
+
     withdrawing_the_whole_balance_leaves_zero {
         given: [opened("Alice", 100)],
         when: Cmd::withdraw(100),

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use eventfold::prelude::*;
 use eventfold::testing::Scenario;
-use eventfold::{error_pattern, scenario};
+use eventfold::{pattern, scenario};
 use eventfold_suite::bank::{
     AccountClosed, AccountError, AccountOpened, BankAccount, BankAccountCommand as Cmd,
     MoneyDeposited, MoneyWithdrawn, Status,
@@ -207,7 +207,7 @@ fn an_error_not_matching_the_pattern_shows_the_pattern_text() {
         Scenario::<BankAccount>::new()
             .given(opened())
             .when(Cmd::withdraw(200))
-            .then_error_matches(error_pattern!(
+            .then_error_matches(pattern!(
                 AccountError::InsufficientFunds { requested, .. } if *requested < 50
             ));
     });

@@ -344,3 +344,90 @@ fn checks_see_committed_read_models() {
         .then_query(|b| b.checkpoint, 3)
         .rebuild();
 }
+
+/// A read model that remembers the last version applied per stream and
+/// skips redelivered events: idempotent.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Balances {
+    balance: BTreeMap<String, (u64, u64)>,
+}
+
+impl Balances {
+    /// The row of the event's stream, when the event is new to it.
+    fn fresh(&mut self, meta: &EventMeta) -> Option<&mut u64> {
+        let (version, balance) = self.balance.entry(meta.stream_id.to_string()).or_default();
+        if meta.stream_version <= *version {
+            return None;
+        }
+        *version = meta.stream_version;
+        Some(balance)
+    }
+}
+
+#[eventfold::projection]
+impl Balances {
+    #[handle]
+    fn opened(&mut self, e: &AccountOpened, meta: &EventMeta) {
+        if let Some(b) = self.fresh(meta) {
+            *b = e.initial_balance;
+        }
+    }
+
+    #[handle]
+    fn deposited(&mut self, e: &MoneyDeposited, meta: &EventMeta) {
+        if let Some(b) = self.fresh(meta) {
+            *b += e.amount;
+        }
+    }
+}
+
+#[test]
+fn an_idempotent_read_model_survives_redelivery() {
+    projection_scenario! {
+        Balances::default(),
+        given: [opened("Ada", 10), MoneyDeposited { amount: 5 }, MoneyDeposited { amount: 1 }],
+        redeliver_last: 2,
+        then_query: |b| b.balance["stream-1"] => (3, 16),
+        redeliver_last: 3,
+        then_query: |b| b.balance["stream-1"] => (3, 16),
+    }
+}
+
+/// The counting read model, made cloneable: not idempotent.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Deposits(u64);
+
+#[eventfold::projection]
+impl Deposits {
+    #[handle]
+    fn deposited(&mut self, e: &MoneyDeposited) {
+        self.0 += e.amount;
+    }
+}
+
+#[test]
+fn redelivery_finds_handlers_that_are_not_idempotent() {
+    let message = failure(|| {
+        ProjectionScenario::new(Deposits::default())
+            .given(MoneyDeposited { amount: 5 })
+            .given(MoneyDeposited { amount: 7 })
+            .redeliver_last(1);
+    });
+    assert_eq!(
+        message,
+        "\
+projection scenario failed: delivering 1 event again (#2) changed the read model: the handlers are not idempotent
+
+projection `Deposits`
+given: 2 events
+    #1 stream-1 v1 at 2026-01-01T00:00:00Z: MoneyDeposited { amount: 5 }
+    #2 stream-1 v2 at 2026-01-01T00:00:00Z: MoneyDeposited { amount: 7 }
+
+read model (- before, + after the redelivery):
+    Deposits(
+  -     12,
+  +     19,
+    )
+remember the last stream version (or global position) applied and skip events at or below it, or write with upserts keyed by the event id"
+    );
+}

@@ -94,9 +94,7 @@ pub mod prelude {
     pub use crate::event::{Event, EventSet};
     pub use crate::store::{EventStore, ExpectedVersion, MemoryStore};
     pub use crate::testing::{ProjectionScenario, Scenario};
-    pub use crate::{
-        error_pattern, projection_scenario, projection_scenarios, scenario, scenarios,
-    };
+    pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
     #[cfg(feature = "derive")]
     pub use eventfold_macros::{Aggregate, Event};
     pub use serde::{Deserialize, Serialize};

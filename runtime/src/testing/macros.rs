@@ -1,26 +1,28 @@
 //! The macro forms of scenarios: [`scenario!`](crate::scenario),
-//! [`scenarios!`](crate::scenarios), [`error_pattern!`](crate::error_pattern),
+//! [`scenarios!`](crate::scenarios), [`pattern!`](crate::pattern),
 //! [`projection_scenario!`](crate::projection_scenario) and
 //! [`projection_scenarios!`](crate::projection_scenarios).
 
-/// An [`ErrorPattern`](crate::testing::ErrorPattern) from a pattern (and an
-/// optional `if` guard), for
+/// A [`Pattern`](crate::testing::Pattern) from a pattern (and an optional
+/// `if` guard), for
 /// [`Scenario::then_error_matches`](crate::testing::Scenario::then_error_matches).
-/// The pattern's text is kept for the failure message.
+/// The pattern's text is kept for the failure message. (For the produced
+/// events, use the `then_events_match:` step of [`scenario!`](crate::scenario)
+/// or [`Scenario::then_events_where`](crate::testing::Scenario::then_events_where).)
 ///
 /// ```
-/// # use eventfold::error_pattern;
+/// # use eventfold::pattern;
 /// #[derive(Debug)]
 /// enum AccountError { InsufficientFunds { requested: u64 } }
-/// let p = error_pattern!(AccountError::InsufficientFunds { requested } if *requested > 10);
+/// let p = pattern!(AccountError::InsufficientFunds { requested } if *requested > 10);
 /// assert!(p.matches(&AccountError::InsufficientFunds { requested: 11 }));
 /// assert!(!p.matches(&AccountError::InsufficientFunds { requested: 3 }));
 /// assert_eq!(p.text(), "AccountError::InsufficientFunds { requested } if *requested > 10");
 /// ```
 #[macro_export]
-macro_rules! error_pattern {
+macro_rules! pattern {
     ($pattern:pat $(if $guard:expr)? $(,)?) => {
-        $crate::testing::ErrorPattern::new(
+        $crate::testing::Pattern::new(
             ::core::concat!(
                 ::core::stringify!($pattern)
                 $(, " if ", ::core::stringify!($guard))?
@@ -45,6 +47,7 @@ macro_rules! error_pattern {
 /// | `when: command` or `when: command => metadata` | run a command |
 /// | `then: [e1, e2]` | exactly these events; `then: []` for none |
 /// | `then_error: value` | rejected with an error equal to `value` |
+/// | `then_events_match: [Event::A(..), ..] if guard` | the events match a slice pattern |
 /// | `then_error_matches: Pattern { .. } if guard` | rejected with an error matching the pattern |
 /// | `then_state: \|s\| predicate` | the state satisfies the predicate |
 /// | `then_state_eq: value` | the state equals `value` |
@@ -194,7 +197,17 @@ macro_rules! scenario {
     (@steps $a:ty; [$($acc:tt)*]
         then_error_matches: $pattern:pat $(if $guard:expr)? $(, $($rest:tt)*)?) => {
         $crate::scenario!(@steps $a; [$($acc)*.then_error_matches(
-            $crate::error_pattern!($pattern $(if $guard)?)
+            $crate::pattern!($pattern $(if $guard)?)
+        )] $($($rest)*)?)
+    };
+    (@steps $a:ty; [$($acc:tt)*]
+        then_events_match: $pattern:pat $(if $guard:expr)? $(, $($rest:tt)*)?) => {
+        $crate::scenario!(@steps $a; [$($acc)*.__then_events_described(
+            |events| ::core::matches!(events, $pattern $(if $guard)?),
+            ::core::concat!(
+                ::core::stringify!($pattern)
+                $(, " if ", ::core::stringify!($guard))?
+            ),
         )] $($($rest)*)?)
     };
     (@steps $a:ty; [$($acc:tt)*] then_state: $predicate:expr $(, $($rest:tt)*)?) => {
@@ -216,8 +229,8 @@ macro_rules! scenario {
     (@steps $a:ty; [$($acc:tt)*] $key:ident $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "scenario!: unknown step `", ::core::stringify!($key),
-            "`; the steps are codec, stream, at, advance, given, when, then, then_error, ",
-            "then_error_matches, then_state, then_state_eq and restart"
+            "`; the steps are codec, stream, at, advance, given, when, then, then_events_match, ",
+            "then_error, then_error_matches, then_state, then_state_eq and restart"
         ))
     };
 }
@@ -292,6 +305,7 @@ macro_rules! scenarios {
 /// | `then_state_eq: value` | the read model equals `value` |
 /// | `then_query: \|p\| query => expected` | a query returns `expected` |
 /// | `rebuild` | a rebuild from zero gives the same read model |
+/// | `redeliver_last: n` | the last `n` events delivered again change nothing |
 ///
 /// ```
 /// use eventfold::prelude::*;
@@ -372,6 +386,9 @@ macro_rules! projection_scenario {
             ::core::stringify!($query),
         )] $($($rest)*)?)
     };
+    (@steps [$($acc:tt)*] redeliver_last: $n:expr $(, $($rest:tt)*)?) => {
+        $crate::projection_scenario!(@steps [$($acc)*.redeliver_last($n)] $($($rest)*)?)
+    };
     (@steps [$($acc:tt)*] rebuild $(, $($rest:tt)*)?) => {
         $crate::projection_scenario!(@steps [$($acc)*.rebuild()] $($($rest)*)?)
     };
@@ -379,7 +396,7 @@ macro_rules! projection_scenario {
         ::core::compile_error!(::core::concat!(
             "projection_scenario!: unknown step `", ::core::stringify!($key),
             "`; the steps are codec, stream, at, advance, given, then_state, then_state_eq, ",
-            "then_query and rebuild"
+            "then_query, rebuild and redeliver_last"
         ))
     };
 }

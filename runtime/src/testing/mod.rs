@@ -28,7 +28,7 @@
 //! ```
 //! use eventfold::prelude::*;
 //! use eventfold::testing::Scenario;
-//! use eventfold::error_pattern;
+//! use eventfold::pattern;
 //!
 //! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 //! pub struct Opened { pub owner: String }
@@ -65,7 +65,7 @@
 //!     .when(AccountCommand::withdraw(30))
 //!     .then_events(Withdrawn { amount: 30 })
 //!     .when(AccountCommand::withdraw(500))
-//!     .then_error_matches(error_pattern!(AccountError::InsufficientFunds { .. }))
+//!     .then_error_matches(pattern!(AccountError::InsufficientFunds { .. }))
 //!     .then_state(|a| a.balance == 70)
 //!     .restart();
 //! ```
@@ -192,5 +192,5 @@ mod scenario;
 mod time;
 
 pub use projection::{DEFAULT_STREAM, ProjectionScenario};
-pub use scenario::{ErrorPattern, Scenario};
+pub use scenario::{Pattern, Scenario};
 pub use time::{DEFAULT_NOW, IntoTime, IntoTimeDelta};

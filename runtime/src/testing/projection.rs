@@ -285,6 +285,57 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
         self
     }
 
+    /// Delivers the last `n` given events a second time, as the runner does
+    /// after a crash between handling a batch and saving its checkpoint
+    /// (delivery is at least once), commits again, and checks that the read
+    /// model did not change. For read models whose data outlives the process
+    /// and so must be idempotent (see the [`projection`](crate::projection)
+    /// docs); an in-memory read model is rebuilt instead and need not pass.
+    #[track_caller]
+    pub fn redeliver_last(mut self, n: usize) -> Self
+    where
+        P: Clone + PartialEq + Debug,
+    {
+        self.commit();
+        let before = self.projection.clone();
+        let from = self.history.len().saturating_sub(n);
+        for i in from..self.history.len() {
+            if let Err(error) = self.projection.handle(&self.history[i].recorded) {
+                self.fail(
+                    &format!(
+                        "the projection failed to handle event #{} delivered again: {error}",
+                        i + 1
+                    ),
+                    "",
+                );
+            }
+        }
+        if let Some(last) = self.history.last()
+            && let Err(error) = self.projection.commit(last.recorded.global_position)
+        {
+            self.fail("after a redelivery, `commit` failed", &format!("{error}\n"));
+        }
+        if self.projection != before {
+            let positions = (from + 1..=self.history.len())
+                .map(|p| format!("#{p}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.fail(
+                &format!(
+                    "delivering {} again ({positions}) changed the read model: the handlers are not idempotent",
+                    count(self.history.len() - from, "event")
+                ),
+                &format!(
+                    "read model (- before, + after the redelivery):\n{}\
+                     remember the last stream version (or global position) applied and skip \
+                     events at or below it, or write with upserts keyed by the event id\n",
+                    value_diff(&before, &self.projection)
+                ),
+            );
+        }
+        self
+    }
+
     /// The read model (after committing the events given so far).
     pub fn state(&mut self) -> &P {
         self.commit_quietly();

@@ -112,21 +112,23 @@ struct Outcome<A: Aggregate> {
     checked: bool,
 }
 
-/// A pattern the error of a rejected command must match, with its source
-/// text for the failure message. Made by [`error_pattern!`](crate::error_pattern).
-pub struct ErrorPattern<E, F> {
+/// A pattern a value must match, with its source text for the failure
+/// message: the error of a rejected command, for
+/// [`then_error_matches`](Scenario::then_error_matches). Made by
+/// [`pattern!`](crate::pattern).
+pub struct Pattern<T: ?Sized, F> {
     text: &'static str,
     matches: F,
-    error: PhantomData<fn(&E)>,
+    value: PhantomData<fn(&T)>,
 }
 
-impl<E, F: Fn(&E) -> bool> ErrorPattern<E, F> {
+impl<T: ?Sized, F: Fn(&T) -> bool> Pattern<T, F> {
     /// A pattern described by `text` (shown when it does not match).
     pub fn new(text: &'static str, matches: F) -> Self {
         Self {
             text,
             matches,
-            error: PhantomData,
+            value: PhantomData,
         }
     }
 
@@ -135,9 +137,9 @@ impl<E, F: Fn(&E) -> bool> ErrorPattern<E, F> {
         self.text
     }
 
-    /// Whether `error` matches.
-    pub fn matches(&self, error: &E) -> bool {
-        (self.matches)(error)
+    /// Whether `value` matches.
+    pub fn matches(&self, value: &T) -> bool {
+        (self.matches)(value)
     }
 }
 
@@ -352,6 +354,57 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
         self.restore(outcome)
     }
 
+    /// The last command produced events satisfying `predicate`: for events
+    /// holding values a test cannot know (generated ids, the wall clock).
+    /// A slice pattern reads best:
+    /// `then_events_where(|events| matches!(events, [AccountEvent::Opened(Opened { .. })]))`;
+    /// the `then_events_match:` step of [`scenario!`](crate::scenario) writes
+    /// that for you and shows the pattern when it fails.
+    #[track_caller]
+    pub fn then_events_where(self, predicate: impl FnOnce(&[A::Event]) -> bool) -> Self {
+        self.check_events(predicate, None)
+    }
+
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __then_events_described(
+        self,
+        predicate: impl FnOnce(&[A::Event]) -> bool,
+        description: &'static str,
+    ) -> Self {
+        self.check_events(predicate, Some(description))
+    }
+
+    #[track_caller]
+    fn check_events(
+        mut self,
+        predicate: impl FnOnce(&[A::Event]) -> bool,
+        description: Option<&'static str>,
+    ) -> Self {
+        let outcome = self.take_outcome("then_events_where");
+        let what = match description {
+            Some(text) => format!("`{text}`"),
+            None => "the predicate".to_owned(),
+        };
+        match &outcome.result {
+            Ok(actual) if predicate(actual) => {}
+            Ok(actual) => self.fail(
+                Some(&outcome),
+                &format!(
+                    "the {} the command produced do not match {what}",
+                    count(actual.len(), "event"),
+                ),
+                &format!("actual events:\n{}", numbered(actual)),
+            ),
+            Err(error) => self.fail(
+                Some(&outcome),
+                &format!("expected events matching {what}, but the command was rejected"),
+                &format!("actual: rejected with\n{}", error_text(error)),
+            ),
+        }
+        self.restore(outcome)
+    }
+
     /// The last command was accepted and produced no events.
     #[track_caller]
     pub fn then_no_events(mut self) -> Self {
@@ -416,10 +469,10 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
     }
 
     /// The last command was rejected with an error matching a pattern: build
-    /// it with [`error_pattern!`](crate::error_pattern), as in
-    /// `then_error_matches(error_pattern!(AccountError::InsufficientFunds { .. }))`.
+    /// it with [`pattern!`](crate::pattern), as in
+    /// `then_error_matches(pattern!(AccountError::InsufficientFunds { .. }))`.
     #[track_caller]
-    pub fn then_error_matches<F>(mut self, pattern: ErrorPattern<A::Error, F>) -> Self
+    pub fn then_error_matches<F>(mut self, pattern: Pattern<A::Error, F>) -> Self
     where
         F: Fn(&A::Error) -> bool,
     {
