@@ -74,20 +74,20 @@ pub fn check(cx: &Ctxt, p: &Projection<'_>) {
 fn check_hook(cx: &Ctxt, marker: Marker, h: &Handler<'_>) {
     let shape = match marker {
         Marker::Checkpoint => {
-            "a #[checkpoint] method has the shape `fn name(&mut self) -> Option<u64>` (or `Result<Option<u64>, E>`): the checkpoint stored with the read model"
+            "a #[checkpoint] method has the shape `fn name(&mut self) -> Option<u64>` (or `Result<Option<u64>, E>`, sync or `async`): the checkpoint stored with the read model"
         }
         Marker::Commit => {
-            "a #[commit] method has the shape `fn name(&mut self, position: u64)` (or returning `Result<(), E>`): store `position` and commit"
+            "a #[commit] method has the shape `fn name(&mut self, position: u64)` (or returning `Result<(), E>`, sync or `async`): store `position` and commit"
         }
         Marker::Rollback => {
             "a #[rollback] method has the shape `fn name(&mut self) -> bool`: undo the uncommitted changes and return `true`"
         }
         Marker::Reset => {
-            "a #[reset] method has the shape `fn name(&mut self)` (or returning `Result<(), E>`): clear the read model and its checkpoint"
+            "a #[reset] method has the shape `fn name(&mut self)` (or returning `Result<(), E>`, sync or `async`): clear the read model and its checkpoint"
         }
         Marker::Handle => unreachable!("handlers are checked by check_handler"),
     };
-    check_fn(cx, h, marker.as_str(), shape);
+    check_fn(cx, h, marker.as_str(), shape, marker != Marker::Rollback);
     let want = usize::from(marker == Marker::Commit);
     if h.params.len() != want {
         cx.error_spanned_by(&h.item.sig.inputs, format!("wrong parameters; {shape}"));
@@ -100,13 +100,15 @@ fn check_hook(cx: &Ctxt, marker: Marker, h: &Handler<'_>) {
     }
 }
 
-fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str) {
+fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str, may_be_async: bool) {
     let sig = &h.item.sig;
-    if let Some(a) = &sig.asyncness {
-        cx.error_spanned_by(
-            a,
-            format!("{what} methods are synchronous: a projection applies events to its read model in order, one at a time"),
-        );
+    if let (Some(a), false) = (&sig.asyncness, may_be_async) {
+        let why = if what == "#[handle]" {
+            "a projection applies events to its read model in order, one at a time; stage the changes and write them in an `async` #[commit] method"
+        } else {
+            "it only undoes staged changes"
+        };
+        cx.error_spanned_by(a, format!("{what} methods are synchronous: {why}"));
     }
     if !sig.generics.params.is_empty() {
         cx.error_spanned_by(&sig.generics, format!("{what} methods cannot be generic"));
@@ -127,7 +129,7 @@ fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str) {
 /// Checks one `#[handle]` method; returns the event type it handles.
 fn check_handler<'a>(cx: &Ctxt, h: &Handler<'a>) -> Option<&'a syn::Type> {
     let sig = &h.item.sig;
-    check_fn(cx, h, "#[handle]", SHAPE);
+    check_fn(cx, h, "#[handle]", SHAPE, false);
     let mut params = h.params.iter();
     let event = match params.next() {
         Some(Param::Ref { elem, .. }) => Some(*elem),

@@ -82,34 +82,41 @@ pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
     };
 
     let hook = |marker: Marker| {
-        p.hook(marker)
-            .map(|h| (h.ident(), h.item.sig.output.span()))
+        p.hook(marker).map(|h| {
+            let await_ = h.item.sig.asyncness.map(|_| quote!(.await));
+            (h.ident(), h.item.sig.output.span(), await_)
+        })
     };
-    let checkpoint = hook(Marker::Checkpoint).map(|(m, span)| {
-        let call = quote_spanned!(span=> #pp::checkpoint_output(Self::#m(self)));
+    let checkpoint = hook(Marker::Checkpoint).map(|(m, span, await_)| {
+        let call = quote_spanned!(span=> #pp::checkpoint_output(Self::#m(self)#await_));
         quote! {
-            fn load_checkpoint(&mut self) -> ::core::result::Result<::core::option::Option<::core::primitive::u64>, #pp::HandleError> {
+            async fn load_checkpoint(
+                &mut self,
+            ) -> ::core::result::Result<::core::option::Option<::core::primitive::u64>, #pp::HandleError> {
                 #call
             }
         }
     });
-    let commit = hook(Marker::Commit).map(|(m, span)| {
-        let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self, position)));
+    let commit = hook(Marker::Commit).map(|(m, span, await_)| {
+        let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self, position)#await_));
         quote! {
-            fn commit(&mut self, position: ::core::primitive::u64) -> ::core::result::Result<(), #pp::HandleError> {
+            async fn commit(
+                &mut self,
+                position: ::core::primitive::u64,
+            ) -> ::core::result::Result<(), #pp::HandleError> {
                 #call
             }
         }
     });
-    let rollback = hook(Marker::Rollback).map(|(m, _)| {
+    let rollback = hook(Marker::Rollback).map(|(m, _, _)| {
         quote! {
             fn rollback(&mut self) -> bool { Self::#m(self) }
         }
     });
-    let reset = hook(Marker::Reset).map(|(m, span)| {
-        let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self)));
+    let reset = hook(Marker::Reset).map(|(m, span, await_)| {
+        let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self)#await_));
         quote! {
-            fn reset(&mut self) -> ::core::result::Result<(), #pp::HandleError> {
+            async fn reset(&mut self) -> ::core::result::Result<(), #pp::HandleError> {
                 #call
             }
         }

@@ -80,6 +80,8 @@
 mod checkpoint;
 mod runner;
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -201,17 +203,19 @@ pub trait Projection: Send + 'static {
     /// The checkpoint kept by the read model itself, for read models that
     /// write it in the same transaction as their data (see the module docs).
     /// `Some` wins over the [`CheckpointStore`]. Default: `None`.
-    fn load_checkpoint(&mut self) -> Result<Option<u64>, HandleError> {
-        Ok(None)
+    fn load_checkpoint(&mut self) -> impl Future<Output = Result<Option<u64>, HandleError>> + Send {
+        std::future::ready(Ok(None))
     }
 
     /// Called after a batch of events was handled, with the position of the
     /// last of them, before the runner saves that checkpoint. A transactional
     /// read model writes `position` as its checkpoint in the open transaction
-    /// and commits here. Default: nothing.
-    fn commit(&mut self, position: u64) -> Result<(), HandleError> {
+    /// and commits here. A read model behind an asynchronous client stages
+    /// its changes in the (synchronous) handlers and writes them, with the
+    /// checkpoint, in one transaction here. Default: nothing.
+    fn commit(&mut self, position: u64) -> impl Future<Output = Result<(), HandleError>> + Send {
         let _ = position;
-        Ok(())
+        std::future::ready(Ok(()))
     }
 
     /// Called when a handler failed, before anything else: undo every
@@ -227,8 +231,8 @@ pub trait Projection: Send + 'static {
     /// Called by [`ProjectionRunner::rebuild`] before replaying from the
     /// first event: clear the read model (and a checkpoint kept in it).
     /// Default: nothing, for a projection that is built fresh.
-    fn reset(&mut self) -> Result<(), HandleError> {
-        Ok(())
+    fn reset(&mut self) -> impl Future<Output = Result<(), HandleError>> + Send {
+        std::future::ready(Ok(()))
     }
 }
 
@@ -289,3 +293,29 @@ impl ProjectionError {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs a future to completion on the current thread, parking between
+/// polls: for callers without an async runtime (the synchronous test
+/// scenarios) driving the async hooks of a read model, which for in-memory
+/// read models are ready at once.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

@@ -94,6 +94,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         if let Some(p) =
             projection
                 .load_checkpoint()
+                .await
                 .map_err(|source| ProjectionError::ReadModel {
                     projection: name.clone(),
                     action: "loading the checkpoint".into(),
@@ -138,6 +139,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         let name = projection.name().to_owned();
         projection
             .reset()
+            .await
             .map_err(|source| ProjectionError::ReadModel {
                 projection: name.clone(),
                 action: "reset".into(),
@@ -252,6 +254,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     ) -> Result<(), ProjectionError> {
         projection
             .commit(position)
+            .await
             .map_err(|source| ProjectionError::ReadModel {
                 projection: name.to_owned(),
                 action: format!("commit at position {position}"),

@@ -217,10 +217,10 @@ impl Projection for Transactional {
         }
         Ok(())
     }
-    fn load_checkpoint(&mut self) -> Result<Option<u64>, HandleError> {
+    async fn load_checkpoint(&mut self) -> Result<Option<u64>, HandleError> {
         Ok(self.committed.1)
     }
-    fn commit(&mut self, position: u64) -> Result<(), HandleError> {
+    async fn commit(&mut self, position: u64) -> Result<(), HandleError> {
         self.committed = (self.committed.0 + self.pending, Some(position));
         self.pending = 0;
         self.commits += 1;

@@ -265,7 +265,8 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
             }
         }
         if let Some(last) = self.history.last()
-            && let Err(error) = fresh.commit(last.recorded.global_position)
+            && let Err(error) =
+                crate::projection::block_on(fresh.commit(last.recorded.global_position))
         {
             self.fail("while rebuilding, `commit` failed", &format!("{error}\n"));
         }
@@ -447,7 +448,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
         let last = self.history.len() as u64;
         if last > self.committed {
             self.committed = last;
-            if let Err(error) = self.projection.commit(last) {
+            if let Err(error) = crate::projection::block_on(self.projection.commit(last)) {
                 self.fail(&format!("`commit` at position {last} failed: {error}"), "");
             }
         }
@@ -457,7 +458,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
         let last = self.history.len() as u64;
         if last > self.committed {
             self.committed = last;
-            let _ = self.projection.commit(last);
+            let _ = crate::projection::block_on(self.projection.commit(last));
         }
     }
 
