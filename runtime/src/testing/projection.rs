@@ -312,7 +312,8 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
             }
         }
         if let Some(last) = self.history.last()
-            && let Err(error) = self.projection.commit(last.recorded.global_position)
+            && let Err(error) =
+                crate::projection::block_on(self.projection.commit(last.recorded.global_position))
         {
             self.fail("after a redelivery, `commit` failed", &format!("{error}\n"));
         }
