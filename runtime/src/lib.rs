@@ -77,6 +77,8 @@ pub use projection::{EventMeta, Projection, ProjectionRunner};
 pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
 pub use schema::{AggregateSchema, EventSchema, FieldSchema};
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
 
 #[cfg(feature = "derive")]

@@ -23,7 +23,8 @@
 //!   consecutive (a hard delete leaves holes). Stores keep the rule by
 //!   assigning positions inside one serialized commit step: [`MemoryStore`]
 //!   under its lock; `SqliteStore` in its single writer thread, inside the
-//!   write transaction.
+//!   write transaction; `PostgresStore` under the row lock of its one-row
+//!   position counter, taken inside each append's transaction.
 //! * **Idempotent append**: if every event id of a batch is already stored,
 //!   in order and consecutively, in that stream, the append writes nothing
 //!   and returns the versions and last position first assigned (with
@@ -55,6 +56,8 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod subscription;
 
 use std::future::Future;
@@ -62,6 +65,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use subscription::Subscription;
 
 use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};
@@ -338,6 +343,18 @@ pub enum StoreError {
         event_type: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The database server could not be reached (refused, timed out,
+    /// connection lost).
+    #[error("cannot reach the database server at {host}:{port}: {source}")]
+    Unreachable {
+        /// The server's host name or address (or socket path).
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The store does not implement an optional operation.
     #[error("stream `{stream}`: this store does not support {operation}")]

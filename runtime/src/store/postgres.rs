@@ -1,0 +1,1157 @@
+//! [`PostgresStore`]: events and snapshots in PostgreSQL (feature
+//! `postgres`), through a pool of tokio-postgres connections
+//! (deadpool-postgres).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), eventfold::StoreError> {
+//! use eventfold::store::PostgresStore;
+//!
+//! let store = PostgresStore::options("postgres://postgres@127.0.0.1:5432/app")
+//!     .schema("billing")
+//!     .pool_size(16)
+//!     .connect()
+//!     .await?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! # Schema
+//!
+//! Every table lives in one PostgreSQL schema (default [`DEFAULT_SCHEMA`];
+//! tests use one per test to isolate themselves). [`PostgresOptions::connect`]
+//! creates it if needed, under a transaction-scoped advisory lock so that
+//! concurrent first connections do not race, and records its layout version
+//! in `meta`; a layout newer than this code is refused.
+//!
+//! * `head`: one row, the global position of the last committed event.
+//! * `streams`: per stream its version (never lowered) and tombstone flag.
+//! * `events`: one row per event; `event_id` is unique in the store and
+//!   `(stream_id, stream_version)` is unique. Metadata is `jsonb`, `NULL`
+//!   when empty (the common case costs nothing to read back).
+//! * `snapshots`: keyed by `(stream_id, version)`.
+//!
+//! # Global positions: the rule and why it holds
+//!
+//! Positions are **not** taken from a sequence: sequence values are handed
+//! out at call time, not commit time, so a transaction holding position 7
+//! can commit after one holding position 8, and a reader of all streams that
+//! saw 8 would never see 7; rolled-back transactions also leave gaps.
+//!
+//! Instead, every append increments the single `head` row
+//! (`UPDATE head SET position = position + n`) inside its own transaction,
+//! in the same statement that inserts the events. The row lock this takes is
+//! held until the transaction commits or rolls back, so appends assign
+//! positions strictly one after another: the next appender can only read the
+//! counter after the previous one's commit (it then continues from its
+//! value) or rollback (it then reuses the same numbers, so no gap is left).
+//! PostgreSQL marks a transaction committed before it releases its locks, so
+//! any snapshot in which the later append is visible also sees the earlier
+//! one. Hence positions are gap-free and strictly increasing in commit order,
+//! and `read_all(after)` can never miss an event that commits later with a
+//! lower position. Only the short tail of each append (the write statement
+//! and the commit) runs under this lock: the expected-version check happens
+//! before, under the stream's own row lock.
+//!
+//! # Appends
+//!
+//! One append is one transaction of three round trips: lock (or create) the
+//! stream's row and read its version and tombstone flag; one statement that
+//! bumps `head`, sets the stream's version, inserts the whole batch from
+//! arrays (`UNNEST ... WITH ORDINALITY`) and calls `pg_notify`; `COMMIT`.
+//! Idempotency follows the store contract ([`super`]): the event ids are
+//! looked up (under the stream lock) when the expected version does not
+//! match or when the insert hits the unique index on `event_id` (then in a
+//! fresh transaction, which sees the conflicting commit).
+//!
+//! # Waiting for appends
+//!
+//! A dedicated connection `LISTEN`s on the schema's channel: every append
+//! notifies it with its last position on commit, so subscriptions in any
+//! process wake at once. Should that connection fail, waiting degrades to
+//! polling every [`POLL_INTERVAL`].
+//!
+//! # Errors
+//!
+//! A server that cannot be reached is [`StoreError::Unreachable`] naming its
+//! host and port; a stored row that cannot be read back (bad metadata, an
+//! impossible version) is [`StoreError::Corrupted`] naming the stream, the
+//! version and the event type, and fails only the read that met it.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio::sync::watch;
+use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+use uuid::Uuid;
+
+use super::{
+    AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, ReadStream, StoreError,
+    StreamInfo,
+};
+use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
+use crate::snapshot::{Snapshot, SnapshotStore};
+
+/// The schema used when none is configured.
+pub const DEFAULT_SCHEMA: &str = "eventfold";
+
+/// The longest schema name accepted, in bytes.
+pub const MAX_SCHEMA_LEN: usize = 48;
+
+/// How long a subscription waits before polling again when no notification
+/// arrives.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The table layout this code creates and understands.
+const LAYOUT_VERSION: i64 = 1;
+
+/// How many times an append retries after losing an event-id race.
+const APPEND_ATTEMPTS: usize = 4;
+
+/// The columns every event query selects, in [`decode_event`]'s order.
+const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, recorded_at, \
+     event_type, schema_version, payload, metadata::text";
+
+/// How to connect a [`PostgresStore`]; made by [`PostgresStore::options`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    url: String,
+    schema: String,
+    pool_size: usize,
+    connect_timeout: Duration,
+}
+
+impl PostgresOptions {
+    /// Options for the server at `url` (a `postgres://` URL or a
+    /// `key=value` connection string), with the defaults: schema
+    /// [`DEFAULT_SCHEMA`], 16 pooled connections, a 5 second connect timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: DEFAULT_SCHEMA.to_owned(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The PostgreSQL schema holding the tables: ASCII letters, digits and
+    /// `_`, not starting with a digit, at most [`MAX_SCHEMA_LEN`] bytes.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The most connections the pool opens (at least 1).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long opening one connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects, creates the schema and its tables if needed, and starts
+    /// listening for appends.
+    pub async fn connect(self) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_with(self).await
+    }
+}
+
+/// A schema name that breaks the rules of [`PostgresOptions::schema`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid PostgreSQL schema name {0:?}: use 1 to {MAX_SCHEMA_LEN} ASCII letters, digits or `_`, not starting with a digit"
+)]
+pub struct InvalidSchemaName(pub String);
+
+fn validate_schema(name: &str) -> Result<(), InvalidSchemaName> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SCHEMA_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidSchemaName(name.to_owned()))
+    }
+}
+
+/// An event store in PostgreSQL. Cloning shares the pool. See the module
+/// docs for the schema and how global positions are kept in commit order.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    schema: String,
+    channel: String,
+    host: String,
+    port: u16,
+    sql: Sql,
+    /// The highest committed position this process knows of.
+    head: watch::Sender<u64>,
+    /// Keeps the `LISTEN` connection open (it closes when dropped).
+    listener: std::sync::OnceLock<tokio_postgres::Client>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("host", &self.inner.host)
+            .field("port", &self.inner.port)
+            .field("schema", &self.inner.schema)
+            .finish()
+    }
+}
+
+/// The statements, with the schema name filled in.
+struct Sql {
+    lock_stream: String,
+    write: String,
+    lookup_ids: String,
+    stream_head: String,
+    read_forward: String,
+    read_backward: String,
+    read_all: String,
+    stream_info: String,
+    head: String,
+    tombstone: String,
+    hard_delete: String,
+    save_snapshot: String,
+    load_snapshot: String,
+    prune_snapshots: String,
+    delete_snapshots: String,
+}
+
+impl Sql {
+    fn new(s: &str) -> Self {
+        Self {
+            lock_stream: format!(
+                "INSERT INTO {s}.streams AS s (stream_id, version, deleted) VALUES ($1, 0, false) \
+                 ON CONFLICT (stream_id) DO UPDATE SET deleted = s.deleted \
+                 RETURNING s.version, s.deleted"
+            ),
+            write: format!(
+                "WITH h AS ( \
+                   UPDATE {s}.head SET position = position + $2::bigint \
+                   RETURNING position - $2::bigint AS base \
+                 ), v AS ( \
+                   UPDATE {s}.streams SET version = $3::bigint + $2::bigint WHERE stream_id = $1 \
+                 ), i AS ( \
+                   INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
+                     recorded_at, event_type, schema_version, payload, metadata) \
+                   SELECT h.base + u.n, u.id, $1, $3::bigint + u.n, now(), u.ty, u.sv, u.pl, \
+                     u.md::jsonb \
+                   FROM h, UNNEST($4::uuid[], $5::text[], $6::bigint[], $7::bytea[], $8::text[]) \
+                     WITH ORDINALITY AS u(id, ty, sv, pl, md, n) \
+                 ) \
+                 SELECT h.base + $2::bigint, pg_notify($9, (h.base + $2::bigint)::text) \
+                 FROM h"
+            ),
+            lookup_ids: format!(
+                "SELECT event_id, stream_id, stream_version, global_position FROM {s}.events \
+                 WHERE event_id = ANY($1::uuid[])"
+            ),
+            stream_head: format!("SELECT version, deleted FROM {s}.streams WHERE stream_id = $1"),
+            read_forward: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 \
+                 AND stream_version BETWEEN $2 AND $3 ORDER BY stream_version"
+            ),
+            read_backward: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 \
+                 AND stream_version BETWEEN $2 AND $3 ORDER BY stream_version DESC"
+            ),
+            read_all: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE global_position > $1 \
+                 ORDER BY global_position LIMIT $2"
+            ),
+            stream_info: format!(
+                "SELECT s.version, s.deleted, \
+                   (SELECT recorded_at FROM {s}.events e WHERE e.stream_id = s.stream_id \
+                    ORDER BY stream_version LIMIT 1), \
+                   (SELECT recorded_at FROM {s}.events e WHERE e.stream_id = s.stream_id \
+                    ORDER BY stream_version DESC LIMIT 1) \
+                 FROM {s}.streams s WHERE s.stream_id = $1"
+            ),
+            head: format!("SELECT position FROM {s}.head"),
+            tombstone: format!(
+                "INSERT INTO {s}.streams (stream_id, version, deleted) VALUES ($1, 0, true) \
+                 ON CONFLICT (stream_id) DO UPDATE SET deleted = true"
+            ),
+            hard_delete: format!("DELETE FROM {s}.events WHERE stream_id = $1"),
+            save_snapshot: format!(
+                "INSERT INTO {s}.snapshots (stream_id, version, aggregate_type, schema_version, \
+                   payload, taken_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (stream_id, version) DO UPDATE SET \
+                   aggregate_type = EXCLUDED.aggregate_type, \
+                   schema_version = EXCLUDED.schema_version, \
+                   payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at"
+            ),
+            load_snapshot: format!(
+                "SELECT version, payload, taken_at FROM {s}.snapshots \
+                 WHERE stream_id = $1 AND aggregate_type = $2 AND schema_version = $3 \
+                 AND version <= $4 ORDER BY version DESC LIMIT 1"
+            ),
+            prune_snapshots: format!(
+                "DELETE FROM {s}.snapshots WHERE stream_id = $1 AND version NOT IN ( \
+                   SELECT version FROM {s}.snapshots WHERE stream_id = $1 \
+                   ORDER BY version DESC LIMIT $2)"
+            ),
+            delete_snapshots: format!("DELETE FROM {s}.snapshots WHERE stream_id = $1"),
+        }
+    }
+}
+
+fn layout_sql(s: &str) -> String {
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {s};
+         CREATE TABLE IF NOT EXISTS {s}.meta (
+           key text PRIMARY KEY,
+           value text NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS {s}.head (
+           id boolean PRIMARY KEY DEFAULT true CHECK (id),
+           position bigint NOT NULL
+         );
+         INSERT INTO {s}.head (id, position) VALUES (true, 0) ON CONFLICT DO NOTHING;
+         CREATE TABLE IF NOT EXISTS {s}.streams (
+           stream_id text PRIMARY KEY,
+           version bigint NOT NULL,
+           deleted boolean NOT NULL DEFAULT false
+         );
+         CREATE TABLE IF NOT EXISTS {s}.events (
+           global_position bigint PRIMARY KEY,
+           event_id uuid NOT NULL,
+           stream_id text NOT NULL,
+           stream_version bigint NOT NULL,
+           recorded_at timestamptz NOT NULL,
+           event_type text NOT NULL,
+           schema_version bigint NOT NULL,
+           payload bytea NOT NULL,
+           metadata jsonb,
+           CONSTRAINT events_event_id_key UNIQUE (event_id),
+           CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
+         );
+         CREATE TABLE IF NOT EXISTS {s}.snapshots (
+           stream_id text NOT NULL,
+           version bigint NOT NULL,
+           aggregate_type text NOT NULL,
+           schema_version bigint NOT NULL,
+           payload bytea NOT NULL,
+           taken_at timestamptz NOT NULL,
+           PRIMARY KEY (stream_id, version)
+         );
+         INSERT INTO {s}.meta (key, value) VALUES ('layout_version', '{LAYOUT_VERSION}')
+           ON CONFLICT DO NOTHING;"
+    )
+}
+
+/// Clamps a `u64` bound into PostgreSQL's `bigint`.
+fn bound(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Why one append attempt did not finish.
+enum Attempt {
+    /// The insert hit the unique index on `event_id`: retry with a lookup.
+    DuplicateId,
+    /// A final answer.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// One batch as the arrays the write statement unnests.
+struct Batch<'a> {
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i64>,
+    payloads: Vec<&'a [u8]>,
+    metadata: Vec<Option<String>>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(stream: &StreamId, events: &'a [NewEvent]) -> Result<Self, StoreError> {
+        let mut metadata = Vec::with_capacity(events.len());
+        for e in events {
+            metadata.push(if e.metadata == Metadata::default() {
+                None
+            } else {
+                Some(serde_json::to_string(&e.metadata).map_err(|err| {
+                    StoreError::backend(
+                        format!(
+                            "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
+                            e.event_id, e.event_type
+                        ),
+                        err,
+                    )
+                })?)
+            });
+        }
+        Ok(Self {
+            ids: events.iter().map(|e| e.event_id).collect(),
+            types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            schema_versions: events.iter().map(|e| i64::from(e.schema_version)).collect(),
+            payloads: events.iter().map(|e| e.payload.as_slice()).collect(),
+            metadata,
+        })
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` with the default options (see [`PostgresOptions`]).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        PostgresOptions::new(url).connect().await
+    }
+
+    /// Options to connect to `url`.
+    pub fn options(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions::new(url)
+    }
+
+    /// The PostgreSQL schema holding this store's tables.
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
+        validate_schema(&options.schema)
+            .map_err(|e| StoreError::backend("configuring the PostgreSQL store", e))?;
+        let mut config: tokio_postgres::Config = options.url.parse().map_err(|e| {
+            StoreError::backend("parsing the PostgreSQL connection string", Box::new(e))
+        })?;
+        config.connect_timeout(options.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("eventfold");
+        }
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::backend("building the PostgreSQL connection pool", e))?;
+        let quoted = format!("\"{}\"", options.schema);
+        let channel = format!("eventfold_{}", options.schema);
+        let (head, _) = watch::channel(0);
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&quoted),
+                schema: options.schema,
+                channel,
+                host,
+                port,
+                head,
+                listener: std::sync::OnceLock::new(),
+            }),
+        };
+        store.create_layout(&quoted).await?;
+        if let Some(listener) = store.listen(&config).await {
+            let _ = store.inner.listener.set(listener);
+        }
+        let position = store.head_position().await?;
+        advance(&store.inner.head, position);
+        Ok(store)
+    }
+
+    /// Creates the schema and tables (idempotent, serialized between
+    /// concurrent connections by an advisory lock).
+    async fn create_layout(&self, quoted: &str) -> Result<(), StoreError> {
+        let ctx = || format!("creating the PostgreSQL schema `{}`", self.inner.schema);
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(1702258278, hashtext($1))",
+            &[&self.inner.schema],
+        )
+        .await
+        .map_err(|e| self.pg_err(ctx(), e))?;
+        tx.batch_execute(&layout_sql(quoted))
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let row = tx
+            .query_one(
+                &format!("SELECT value FROM {quoted}.meta WHERE key = 'layout_version'"),
+                &[],
+            )
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let stored: String = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        if stored.parse::<i64>().ok() != Some(LAYOUT_VERSION) {
+            return Err(StoreError::backend(
+                ctx(),
+                format!(
+                    "the schema has table layout version {stored}; this eventfold understands version {LAYOUT_VERSION}"
+                ),
+            ));
+        }
+        tx.commit().await.map_err(|e| self.pg_err(ctx(), e))
+    }
+
+    /// Opens the `LISTEN` connection; `None` (polling) if that fails.
+    async fn listen(&self, config: &tokio_postgres::Config) -> Option<tokio_postgres::Client> {
+        let (client, mut connection) = config.connect(NoTls).await.ok()?;
+        let head = self.inner.head.clone();
+        tokio::spawn(async move {
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if let Ok(position) = n.payload().parse::<u64>() {
+                            advance(&head, position);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        let listen = format!("LISTEN \"{}\"", self.inner.channel);
+        client.batch_execute(&listen).await.ok()?;
+        Some(client)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.inner.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => self.pg_err("connecting to PostgreSQL", e),
+            PoolError::Timeout(_) => self.unreachable(e),
+            other => StoreError::backend("getting a PostgreSQL connection", other),
+        })
+    }
+
+    fn unreachable(
+        &self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
+        StoreError::Unreachable {
+            host: self.inner.host.clone(),
+            port: self.inner.port,
+            source: source.into(),
+        }
+    }
+
+    /// Classifies a driver error: connection failures are
+    /// [`StoreError::Unreachable`], the rest [`StoreError::Backend`].
+    fn pg_err(&self, context: impl Into<String>, e: tokio_postgres::Error) -> StoreError {
+        let io = e
+            .source()
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+        if e.as_db_error().is_none() && (e.is_closed() || io) {
+            self.unreachable(e)
+        } else {
+            StoreError::backend(context, e)
+        }
+    }
+
+    async fn append_attempt(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        batch: &Batch<'_>,
+        lookup_first: bool,
+    ) -> Result<AppendResult, Attempt> {
+        let sql = &self.inner.sql;
+        let ctx = || format!("appending to stream `{stream}`");
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let lock = tx
+            .prepare_cached(&sql.lock_stream)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let row = tx
+            .query_one(&lock, &[&stream.as_str()])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let current: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        let deleted: bool = row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?;
+        if deleted {
+            return Err(Attempt::Failed(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            }));
+        }
+        let current = u64::try_from(current).map_err(|_| StoreError::Corrupted {
+            stream: stream.to_string(),
+            version: 0,
+            event_type: String::new(),
+            reason: format!("the stream's version is {current}"),
+        })?;
+        if lookup_first || expected.check(stream, current).is_err() {
+            if let Some(done) = self.replay(&tx, stream, events).await? {
+                return Ok(done);
+            }
+            expected.check(stream, current)?;
+        }
+        let write = tx
+            .prepare_cached(&sql.write)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let n = events.len() as i64;
+        let current_i = current as i64;
+        let row = match tx
+            .query_one(
+                &write,
+                &[
+                    &stream.as_str(),
+                    &n,
+                    &current_i,
+                    &batch.ids,
+                    &batch.types,
+                    &batch.schema_versions,
+                    &batch.payloads,
+                    &batch.metadata,
+                    &self.inner.channel,
+                ],
+            )
+            .await
+        {
+            Ok(row) => row,
+            Err(e)
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                    && e.as_db_error().and_then(|d| d.constraint())
+                        == Some("events_event_id_key") =>
+            {
+                return Err(Attempt::DuplicateId);
+            }
+            Err(e) => return Err(Attempt::Failed(self.pg_err(ctx(), e))),
+        };
+        let last_position: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        tx.commit().await.map_err(|e| self.pg_err(ctx(), e))?;
+        let last_position = last_position as u64;
+        advance(&self.inner.head, last_position);
+        Ok(AppendResult {
+            first_version: current + 1,
+            next_expected_version: current + events.len() as u64,
+            last_position,
+            written: true,
+        })
+    }
+
+    /// Applies the idempotency rule of the store contract: `Some` when the
+    /// whole batch is already stored in order, an error when it partly is.
+    async fn replay(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        stream: &StreamId,
+        events: &[NewEvent],
+    ) -> Result<Option<AppendResult>, StoreError> {
+        let ctx = || format!("looking up event ids for stream `{stream}`");
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let stmt = tx
+            .prepare_cached(&self.inner.sql.lookup_ids)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let rows = tx
+            .query(&stmt, &[&ids])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut found: HashMap<Uuid, (String, u64, u64)> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+            let s: String = row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?;
+            let v: i64 = row.try_get(2).map_err(|e| self.pg_err(ctx(), e))?;
+            let p: i64 = row.try_get(3).map_err(|e| self.pg_err(ctx(), e))?;
+            found.insert(id, (s, v.max(0) as u64, p.max(0) as u64));
+        }
+        let conflict = |event_id: Uuid, (s, v, _): &(String, u64, u64)| {
+            if s == stream.as_str() {
+                StoreError::IdempotencyConflict {
+                    stream: stream.clone(),
+                    event_id,
+                    version: *v,
+                }
+            } else {
+                match StreamId::new(s.as_str()) {
+                    Ok(existing_stream) => StoreError::DuplicateEventId {
+                        stream: stream.clone(),
+                        event_id,
+                        existing_stream,
+                    },
+                    Err(e) => StoreError::Corrupted {
+                        stream: s.clone(),
+                        version: *v,
+                        event_type: String::new(),
+                        reason: format!("invalid stored stream id: {e}"),
+                    },
+                }
+            }
+        };
+        let first = &events[0];
+        let Some(first_found) = found.get(&first.event_id) else {
+            // The first id is new: every other id must be new too.
+            return match events
+                .iter()
+                .find_map(|e| found.get(&e.event_id).map(|f| (e, f)))
+            {
+                Some((e, f)) => Err(conflict(e.event_id, f)),
+                None => Ok(None),
+            };
+        };
+        if first_found.0 != stream.as_str() {
+            return Err(conflict(first.event_id, first_found));
+        }
+        let v0 = first_found.1;
+        let mut last_position = 0;
+        for (i, e) in events.iter().enumerate() {
+            match found.get(&e.event_id) {
+                Some(f) if f.0 == stream.as_str() && f.1 == v0 + i as u64 => last_position = f.2,
+                Some(f) => return Err(conflict(e.event_id, f)),
+                None => {
+                    return Err(StoreError::IdempotencyConflict {
+                        stream: stream.clone(),
+                        event_id: first.event_id,
+                        version: v0,
+                    });
+                }
+            }
+        }
+        Ok(Some(AppendResult {
+            first_version: v0,
+            next_expected_version: v0 + events.len() as u64 - 1,
+            last_position,
+            written: false,
+        }))
+    }
+
+    /// The stream's version and tombstone flag (`None`: no row).
+    async fn stream_head(
+        &self,
+        client: &deadpool_postgres::Object,
+        stream: &StreamId,
+        ctx: &(dyn Fn() -> String + Sync),
+    ) -> Result<Option<(u64, bool)>, StoreError> {
+        let stmt = client
+            .prepare_cached(&self.inner.sql.stream_head)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let Some(row) = client
+            .query_opt(&stmt, &[&stream.as_str()])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?
+        else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        let deleted: bool = row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(Some((version.max(0) as u64, deleted)))
+    }
+
+    async fn append_nothing(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+    ) -> Result<AppendResult, StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("appending to stream `{stream}`");
+        let (current, deleted) = self
+            .stream_head(&client, stream, &ctx)
+            .await?
+            .unwrap_or((0, false));
+        if deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        expected.check(stream, current)?;
+        Ok(AppendResult {
+            first_version: current,
+            next_expected_version: current,
+            last_position: 0,
+            written: false,
+        })
+    }
+}
+
+/// Raises the known head to `position` (never lowers it).
+fn advance(head: &watch::Sender<u64>, position: u64) {
+    head.send_if_modified(|h| {
+        if position > *h {
+            *h = position;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// Reads one event row (columns in [`EVENT_COLUMNS`] order). `stream` is the
+/// stream the query asked for, if any: its id is reused instead of
+/// re-validated.
+fn decode_event(row: &Row, stream: Option<&StreamId>) -> Result<RecordedEvent, StoreError> {
+    let raw_stream: &str = row.try_get(2).unwrap_or("<unreadable stream id>");
+    let raw_version: i64 = row.try_get(3).unwrap_or(-1);
+    let raw_type: &str = row.try_get(5).unwrap_or("<unreadable event type>");
+    let corrupted = |reason: String| StoreError::Corrupted {
+        stream: raw_stream.to_owned(),
+        version: raw_version.max(0) as u64,
+        event_type: raw_type.to_owned(),
+        reason,
+    };
+    let stream_version = u64::try_from(raw_version)
+        .map_err(|_| corrupted(format!("stream version {raw_version}")))?;
+    let stream_id = match stream {
+        Some(s) if s.as_str() == raw_stream => s.clone(),
+        _ => StreamId::new(raw_stream).map_err(|e| corrupted(format!("stream id: {e}")))?,
+    };
+    let position: i64 = row
+        .try_get(0)
+        .map_err(|e| corrupted(format!("global position: {e}")))?;
+    let global_position = u64::try_from(position)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| corrupted(format!("global position {position}")))?;
+    let event_id: Uuid = row
+        .try_get(1)
+        .map_err(|e| corrupted(format!("event id: {e}")))?;
+    let recorded_at: DateTime<Utc> = row
+        .try_get(4)
+        .map_err(|e| corrupted(format!("recorded at: {e}")))?;
+    let schema_version: i64 = row
+        .try_get(6)
+        .map_err(|e| corrupted(format!("schema version: {e}")))?;
+    let schema_version = u32::try_from(schema_version)
+        .map_err(|_| corrupted(format!("schema version {schema_version}")))?;
+    let payload: &[u8] = row
+        .try_get(7)
+        .map_err(|e| corrupted(format!("payload: {e}")))?;
+    let metadata: Option<&str> = row
+        .try_get(8)
+        .map_err(|e| corrupted(format!("metadata: {e}")))?;
+    let metadata = match metadata {
+        None => Metadata::default(),
+        Some(json) => {
+            serde_json::from_str(json).map_err(|e| corrupted(format!("metadata: {e}")))?
+        }
+    };
+    Ok(RecordedEvent {
+        event_id,
+        stream_id,
+        stream_version,
+        global_position,
+        recorded_at,
+        event_type: raw_type.to_owned(),
+        schema_version,
+        payload: payload.to_vec(),
+        metadata,
+    })
+}
+
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        if events.is_empty() {
+            return self.append_nothing(stream, expected).await;
+        }
+        super::memory::check_batch(stream, &events)?;
+        let batch = Batch::new(stream, &events)?;
+        let mut client = self.client().await?;
+        for attempt in 0..APPEND_ATTEMPTS {
+            match self
+                .append_attempt(&mut client, stream, expected, &events, &batch, attempt > 0)
+                .await
+            {
+                Ok(done) => return Ok(done),
+                Err(Attempt::Failed(e)) => return Err(e),
+                // Another append stored one of these ids between our lookup
+                // and our insert: look again.
+                Err(Attempt::DuplicateId) => continue,
+            }
+        }
+        Err(StoreError::backend(
+            format!("appending to stream `{stream}`"),
+            "concurrent appends kept storing this batch's event ids; giving up",
+        ))
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("reading stream `{stream}`");
+        let Some((current, deleted)) = self.stream_head(&client, stream, &ctx).await? else {
+            return Ok(Vec::new());
+        };
+        if deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        let Some((lo, hi)) = read.window(current) else {
+            return Ok(Vec::new());
+        };
+        let sql = match read.direction {
+            Direction::Forward => &self.inner.sql.read_forward,
+            Direction::Backward => &self.inner.sql.read_backward,
+        };
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let rows = client
+            .query(&stmt, &[&stream.as_str(), &bound(lo), &bound(hi)])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        rows.iter().map(|r| decode_event(r, Some(stream))).collect()
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let ctx = || format!("reading all streams after position {after}");
+        let stmt = client
+            .prepare_cached(&self.inner.sql.read_all)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&stmt, &[&bound(after), &limit])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut last: Option<StreamId> = None;
+        for row in &rows {
+            let e = decode_event(row, last.as_ref())?;
+            last = Some(e.stream_id.clone());
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("reading the info of stream `{stream}`");
+        let stmt = client
+            .prepare_cached(&self.inner.sql.stream_info)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let Some(row) = client
+            .query_opt(&stmt, &[&stream.as_str()])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?
+        else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(Some(StreamInfo {
+            stream_id: stream.clone(),
+            version: version.max(0) as u64,
+            deleted: row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?,
+            first_recorded_at: row.try_get(2).map_err(|e| self.pg_err(ctx(), e))?,
+            last_recorded_at: row.try_get(3).map_err(|e| self.pg_err(ctx(), e))?,
+        }))
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, mode: DeleteMode) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("deleting stream `{stream}`");
+        let sql = match mode {
+            DeleteMode::Tombstone => &self.inner.sql.tombstone,
+            DeleteMode::Hard => &self.inner.sql.hard_delete,
+        };
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        client
+            .execute(&stmt, &[&stream.as_str()])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(())
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let ctx = || "reading the head position".to_owned();
+        let stmt = client
+            .prepare_cached(&self.inner.sql.head)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let row = client
+            .query_one(&stmt, &[])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let position: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(position.max(0) as u64)
+    }
+
+    async fn wait_for_append(&self, position: u64) {
+        let mut rx = self.inner.head.subscribe();
+        if *rx.borrow_and_update() > position {
+            // Already past: the caller's read raced a commit (or the events
+            // after `position` were hard-deleted; pace that case).
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            return;
+        }
+        let _ = tokio::time::timeout(POLL_INTERVAL, rx.wait_for(|h| *h > position)).await;
+    }
+}
+
+impl SnapshotStore for PostgresStore {
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("saving a snapshot of stream `{}`", snapshot.stream_id);
+        let version = i64::try_from(snapshot.version).map_err(|_| {
+            StoreError::backend(
+                ctx(),
+                format!("snapshot version {} is too large", snapshot.version),
+            )
+        })?;
+        let stmt = client
+            .prepare_cached(&self.inner.sql.save_snapshot)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &snapshot.stream_id.as_str(),
+                    &version,
+                    &snapshot.aggregate_type,
+                    &i64::from(snapshot.schema_version),
+                    &snapshot.payload,
+                    &snapshot.taken_at,
+                ],
+            )
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream: &StreamId,
+        aggregate_type: &str,
+        schema_version: u32,
+        max_version: Option<u64>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("loading a snapshot of stream `{stream}`");
+        let stmt = client
+            .prepare_cached(&self.inner.sql.load_snapshot)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let Some(row) = client
+            .query_opt(
+                &stmt,
+                &[
+                    &stream.as_str(),
+                    &aggregate_type,
+                    &i64::from(schema_version),
+                    &bound(max_version.unwrap_or(u64::MAX)),
+                ],
+            )
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?
+        else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
+        let version = u64::try_from(version).map_err(|_| StoreError::Corrupted {
+            stream: stream.to_string(),
+            version: 0,
+            event_type: format!("snapshot of {aggregate_type}"),
+            reason: format!("snapshot version {version}"),
+        })?;
+        Ok(Some(Snapshot {
+            stream_id: stream.clone(),
+            aggregate_type: aggregate_type.to_owned(),
+            schema_version,
+            version,
+            payload: row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?,
+            taken_at: row.try_get(2).map_err(|e| self.pg_err(ctx(), e))?,
+        }))
+    }
+
+    async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("pruning the snapshots of stream `{stream}`");
+        let stmt = client
+            .prepare_cached(&self.inner.sql.prune_snapshots)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        client
+            .execute(&stmt, &[&stream.as_str(), &keep])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))
+    }
+
+    async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("deleting the snapshots of stream `{stream}`");
+        let stmt = client
+            .prepare_cached(&self.inner.sql.delete_snapshots)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        client
+            .execute(&stmt, &[&stream.as_str()])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names() {
+        assert!(validate_schema("eventfold").is_ok());
+        assert!(validate_schema("t_1_abc").is_ok());
+        assert!(validate_schema("").is_err());
+        assert!(validate_schema("1abc").is_err());
+        assert!(validate_schema("a-b").is_err());
+        assert!(validate_schema("a\"b").is_err());
+        assert!(validate_schema(&"a".repeat(MAX_SCHEMA_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn bounds_clamp() {
+        assert_eq!(bound(5), 5);
+        assert_eq!(bound(u64::MAX), i64::MAX);
+    }
+}
