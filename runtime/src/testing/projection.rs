@@ -290,7 +290,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
     /// after a crash between handling a batch and saving its checkpoint
     /// (delivery is at least once), commits again, and checks that the read
     /// model did not change. For read models whose data outlives the process
-    /// and so must be idempotent (see the [`projection`](crate::projection)
+    /// and so must be idempotent (see the [`projection`](mod@crate::projection)
     /// docs); an in-memory read model is rebuilt instead and need not pass.
     #[track_caller]
     pub fn redeliver_last(mut self, n: usize) -> Self
