@@ -346,7 +346,6 @@ where
         }
         earlier.reverse();
         earlier.extend(found);
-        upcast_all::<A, C>(&self.codec, &earlier)
-            .map(Some)
+        upcast_all::<A, C>(&self.codec, &earlier).map(Some)
     }
 }
