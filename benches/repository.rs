@@ -100,3 +100,33 @@ mod memory {
         bencher.bench_local(|| rt.block_on(repo.load(&stream)).expect("loads"));
     }
 }
+
+mod sqlite {
+    use super::*;
+    use eventfold::store::SqliteStore;
+
+    /// A store in a fresh file of a temporary directory (removed after).
+    fn store(rt: &tokio::runtime::Runtime) -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = rt
+            .block_on(SqliteStore::open(dir.path().join("bench.db")))
+            .expect("opens");
+        (store, dir)
+    }
+
+    #[divan::bench(args = SIZES, sample_size = 1)]
+    fn load_replaying_everything(bencher: divan::Bencher, n: u64) {
+        let rt = runtime();
+        let (store, _dir) = store(&rt);
+        let (repo, stream) = setup(&rt, store, n, false);
+        bencher.bench_local(|| rt.block_on(repo.load(&stream)).expect("loads"));
+    }
+
+    #[divan::bench(args = SIZES, sample_size = 1)]
+    fn load_with_snapshots(bencher: divan::Bencher, n: u64) {
+        let rt = runtime();
+        let (store, _dir) = store(&rt);
+        let (repo, stream) = setup(&rt, store, n, true);
+        bencher.bench_local(|| rt.block_on(repo.load(&stream)).expect("loads"));
+    }
+}
