@@ -1,15 +1,29 @@
-//! The bank account, end to end: commands in, events stored, state rebuilt.
+//! The bank account, end to end: commands in, events stored in a SQLite
+//! file, state rebuilt from the file.
 //!
-//! Run with `cargo run --example bank_account`.
+//! Run with `cargo run --example bank_account`. The events go to
+//! `eventfold-bank_account.db` in the system's temporary directory (or the
+//! file named by `EVENTFOLD_DB`); each run opens a new account in the same
+//! file, so running it again shows the file growing.
 
 use eventfold::prelude::*;
-use eventfold::store::ReadStream;
+use eventfold::store::{ReadStream, SqliteStore};
 use eventfold_suite::bank::{BankAccount, BankAccountCommand, BankAccountEvent};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = MemoryStore::new();
-    let stream = StreamId::for_aggregate(BankAccount::TYPE_NAME, "alice-1")?;
+    let path = std::env::var_os("EVENTFOLD_DB").map_or_else(
+        || std::env::temp_dir().join("eventfold-bank_account.db"),
+        std::path::PathBuf::from,
+    );
+    let store = SqliteStore::open(&path).await?;
+    let already = store.head_position().await?;
+    println!(
+        "event store: {} ({already} events from earlier runs)",
+        path.display()
+    );
+    // A new account per run: the global position is unique and grows.
+    let stream = StreamId::for_aggregate(BankAccount::TYPE_NAME, format!("alice-{already}"))?;
     let codec = JsonCodec;
 
     let commands = vec![
@@ -76,5 +90,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "the rebuilt state must equal the live state"
     );
     println!("rebuilt state matches the live state");
+    println!("the file now holds {} events", store.head_position().await?);
     Ok(())
 }

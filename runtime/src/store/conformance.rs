@@ -161,6 +161,50 @@ impl IntoFixture for super::MemoryStore {
     }
 }
 
+/// A fixture around a [`super::SqliteStore`] in a fresh file of a temporary
+/// directory (removed when the case ends), able to reopen the file and to
+/// corrupt a stored row (its metadata becomes invalid JSON).
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_fixture() -> Fixture<super::SqliteStore> {
+    use super::SqliteStore;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path)
+        .await
+        .expect("a fresh SQLite store");
+    let reopen_path = path.clone();
+    Fixture::new(store)
+        .with_reopen(move || {
+            let path = reopen_path.clone();
+            async move {
+                SqliteStore::open(&path)
+                    .await
+                    .expect("reopening the SQLite store")
+            }
+        })
+        .with_corrupter(move |stream, version| {
+            let path = path.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(&path).expect("opening the file");
+                    conn.busy_timeout(Duration::from_secs(10))
+                        .expect("busy timeout");
+                    let n = conn
+                        .execute(
+                            "UPDATE eventfold_events SET metadata = '{\"actor\": 12' \
+                             WHERE stream_id = ?1 AND version = ?2",
+                            rusqlite::params![stream.as_str(), version as i64],
+                        )
+                        .expect("corrupting a row");
+                    assert_eq!(n, 1, "one row corrupted");
+                })
+                .await
+                .expect("the corrupting task");
+            }
+        })
+        .with_guard(dir)
+}
+
 /// Expands to one `#[tokio::test]` per conformance case, each running the
 /// case against a fixture made by evaluating `$factory` (in an `async`
 /// block) . See [`crate::store::conformance`].

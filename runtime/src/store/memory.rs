@@ -8,8 +8,12 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
-    AppendResult, DeleteMode, EventStore, ExpectedVersion, ReadStream, StoreError, StreamInfo,
+    AppendResult, DeleteMode, EventStore, ExpectedVersion, ReadStream, StoreError, StoredEventId,
+    StreamInfo, idempotent_outcome,
 };
+// Kept reachable under its first path, `memory::check_batch`, for stores
+// written against it.
+pub(super) use super::check_batch;
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
@@ -40,8 +44,8 @@ struct Inner {
     /// Every stored event by global position.
     log: BTreeMap<u64, RecordedEvent>,
     streams: HashMap<StreamId, StreamState>,
-    /// Event id -> (stream, version).
-    ids: HashMap<Uuid, (StreamId, u64)>,
+    /// Where each stored event id is.
+    ids: HashMap<Uuid, StoredEventId>,
     head: u64,
 }
 
@@ -111,7 +115,14 @@ impl MemoryStore {
         for e in events {
             version += 1;
             position += 1;
-            inner.ids.insert(e.event_id, (stream.clone(), version));
+            inner.ids.insert(
+                e.event_id,
+                StoredEventId {
+                    stream: stream.clone(),
+                    version,
+                    position,
+                },
+            );
             positions.push((version, position));
             inner.log.insert(
                 position,
@@ -143,85 +154,17 @@ impl MemoryStore {
     }
 }
 
-/// Refuses a batch that holds one event id twice.
-pub(super) fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-    let mut seen = std::collections::HashSet::with_capacity(events.len());
-    match events.iter().find(|e| !seen.insert(e.event_id)) {
-        Some(e) => Err(StoreError::DuplicateEventInBatch {
-            stream: stream.clone(),
-            event_id: e.event_id,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Applies the idempotency rule of the store contract: `Some` when the whole
-/// batch is already stored in order, an error when it partly is.
+/// Applies the idempotency rule of the store contract.
 fn idempotent_replay(
     inner: &Inner,
     stream: &StreamId,
     events: &[NewEvent],
 ) -> Result<Option<AppendResult>, StoreError> {
-    let Some(first) = events.first() else {
-        return Ok(None);
-    };
-    let mut found = events.iter().map(|e| inner.ids.get(&e.event_id));
-    let Some(first_found) = events.first().and_then(|e| inner.ids.get(&e.event_id)) else {
-        // The first id is new: every other id must be new too.
-        if let Some((e, (s, v))) = events
-            .iter()
-            .find_map(|e| inner.ids.get(&e.event_id).map(|f| (e, f)))
-        {
-            return Err(conflict(stream, e.event_id, s, *v));
-        }
-        return Ok(None);
-    };
-    let (s0, v0) = first_found;
-    if s0 != stream {
-        return Err(conflict(stream, first.event_id, s0, *v0));
-    }
-    for (i, e) in events.iter().enumerate() {
-        match found.next().flatten() {
-            Some((s, v)) if s == stream && *v == v0 + i as u64 => {}
-            Some((s, v)) => return Err(conflict(stream, e.event_id, s, *v)),
-            None => {
-                return Err(StoreError::IdempotencyConflict {
-                    stream: stream.clone(),
-                    event_id: first.event_id,
-                    version: *v0,
-                });
-            }
-        }
-    }
-    let last = v0 + events.len() as u64 - 1;
-    let last_position = inner
-        .streams
-        .get(stream)
-        .and_then(|s| s.positions.get(&last))
-        .copied()
-        .unwrap_or(0);
-    Ok(Some(AppendResult {
-        first_version: *v0,
-        next_expected_version: last,
-        last_position,
-        written: false,
-    }))
-}
-
-fn conflict(stream: &StreamId, event_id: Uuid, existing: &StreamId, version: u64) -> StoreError {
-    if existing == stream {
-        StoreError::IdempotencyConflict {
-            stream: stream.clone(),
-            event_id,
-            version,
-        }
-    } else {
-        StoreError::DuplicateEventId {
-            stream: stream.clone(),
-            event_id,
-            existing_stream: existing.clone(),
-        }
-    }
+    let found: Vec<Option<StoredEventId>> = events
+        .iter()
+        .map(|e| inner.ids.get(&e.event_id).cloned())
+        .collect();
+    idempotent_outcome(stream, events, &found)
 }
 
 impl EventStore for MemoryStore {

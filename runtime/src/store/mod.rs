@@ -58,6 +58,8 @@ pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod subscription;
 
 use std::future::Future;
@@ -67,6 +69,8 @@ use chrono::{DateTime, Utc};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
 use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};
@@ -326,6 +330,19 @@ pub enum StoreError {
         /// The stream that holds it.
         existing_stream: StreamId,
     },
+    /// The store's database could not be opened or set up: a file that is
+    /// not a database, a schema newer than this code, a directory that does
+    /// not exist, a server that does not answer.
+    #[error("cannot open the event store at {location}: {reason}")]
+    Open {
+        /// Where: a file path, a server address.
+        location: String,
+        /// What went wrong, in words.
+        reason: String,
+        /// The backend's error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A stream id broke the rules.
     #[error("invalid stream id: {0}")]
     InvalidStreamId(#[from] InvalidStreamId),
@@ -395,6 +412,95 @@ impl StoreError {
                 | Self::StreamAlreadyExists { .. }
                 | Self::StreamNotFound { .. }
         )
+    }
+}
+
+/// Where an event id of a batch is already stored (input of
+/// [`idempotent_outcome`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEventId {
+    /// The stream holding it.
+    pub stream: StreamId,
+    /// Its version there.
+    pub version: u64,
+    /// Its global position.
+    pub position: u64,
+}
+
+/// Applies the idempotency rule of the contract, for store implementations:
+/// `found[i]` tells where the id of `events[i]` is already stored, if
+/// anywhere. `Ok(None)`: the batch is new, append it. `Ok(Some(result))`:
+/// the whole batch is already stored, answer `result` and write nothing.
+/// `Err`: an idempotency conflict or an id used in another stream.
+///
+/// ```
+/// use eventfold::store::idempotent_outcome;
+/// use eventfold::{Metadata, NewEvent, StreamId};
+/// let stream = StreamId::new("s")?;
+/// let batch = vec![NewEvent::new("E", 1, vec![], Metadata::default())];
+/// assert_eq!(idempotent_outcome(&stream, &batch, &[None])?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn idempotent_outcome(
+    stream: &StreamId,
+    events: &[NewEvent],
+    found: &[Option<StoredEventId>],
+) -> Result<Option<AppendResult>, StoreError> {
+    let conflict = |event_id: uuid::Uuid, at: &StoredEventId| {
+        if at.stream == *stream {
+            StoreError::IdempotencyConflict {
+                stream: stream.clone(),
+                event_id,
+                version: at.version,
+            }
+        } else {
+            StoreError::DuplicateEventId {
+                stream: stream.clone(),
+                event_id,
+                existing_stream: at.stream.clone(),
+            }
+        }
+    };
+    let Some(Some(first)) = found.first() else {
+        // The first id is new (or the batch is empty): every id must be new.
+        return match events
+            .iter()
+            .zip(found)
+            .find_map(|(e, f)| f.as_ref().map(|f| (e, f)))
+        {
+            Some((e, at)) => Err(conflict(e.event_id, at)),
+            None => Ok(None),
+        };
+    };
+    if first.stream != *stream {
+        return Err(conflict(events[0].event_id, first));
+    }
+    let mut last = first;
+    for (i, (e, f)) in events.iter().zip(found).enumerate() {
+        match f {
+            Some(at) if at.stream == *stream && at.version == first.version + i as u64 => last = at,
+            Some(at) => return Err(conflict(e.event_id, at)),
+            None => return Err(conflict(events[0].event_id, first)),
+        }
+    }
+    Ok(Some(AppendResult {
+        first_version: first.version,
+        next_expected_version: last.version,
+        last_position: last.position,
+        written: false,
+    }))
+}
+
+/// Refuses a batch that holds one event id twice
+/// ([`StoreError::DuplicateEventInBatch`]), for store implementations.
+pub fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
+    match events.iter().find(|e| !seen.insert(e.event_id)) {
+        Some(e) => Err(StoreError::DuplicateEventInBatch {
+            stream: stream.clone(),
+            event_id: e.event_id,
+        }),
+        None => Ok(()),
     }
 }
 

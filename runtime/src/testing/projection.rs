@@ -290,7 +290,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
     /// after a crash between handling a batch and saving its checkpoint
     /// (delivery is at least once), commits again, and checks that the read
     /// model did not change. For read models whose data outlives the process
-    /// and so must be idempotent (see the [`projection`](crate::projection)
+    /// and so must be idempotent (see the [`projection`](mod@crate::projection)
     /// docs); an in-memory read model is rebuilt instead and need not pass.
     #[track_caller]
     pub fn redeliver_last(mut self, n: usize) -> Self
@@ -312,7 +312,8 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
             }
         }
         if let Some(last) = self.history.last()
-            && let Err(error) = self.projection.commit(last.recorded.global_position)
+            && let Err(error) =
+                crate::projection::block_on(self.projection.commit(last.recorded.global_position))
         {
             self.fail("after a redelivery, `commit` failed", &format!("{error}\n"));
         }
