@@ -79,6 +79,8 @@
 
 mod checkpoint;
 mod runner;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::future::Future;
 
@@ -87,6 +89,8 @@ use uuid::Uuid;
 
 pub use checkpoint::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 pub use runner::{CatchUp, ProjectionHandle, ProjectionRunner, ProjectionStatus};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteCheckpointStore;
 
 use crate::envelope::{Metadata, RecordedEvent, StreamId};
 use crate::event::DecodeError;

@@ -55,6 +55,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod fault;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -66,6 +67,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+pub use fault::{FaultyStore, InjectedFault};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

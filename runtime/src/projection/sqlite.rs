@@ -1,0 +1,315 @@
+//! [`SqliteCheckpointStore`]: projection checkpoints and dead letters in a
+//! SQLite file (feature `sqlite`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::checkpoint::{CheckpointStore, DeadLetter};
+use crate::envelope::StreamId;
+use crate::store::StoreError;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS eventfold_checkpoints (
+         projection TEXT PRIMARY KEY,
+         position INTEGER NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS eventfold_dead_letters (
+         projection TEXT NOT NULL,
+         position INTEGER NOT NULL,
+         event_id TEXT NOT NULL,
+         stream_id TEXT NOT NULL,
+         stream_version INTEGER NOT NULL,
+         event_type TEXT NOT NULL,
+         error TEXT NOT NULL,
+         parked_at TEXT NOT NULL,
+         PRIMARY KEY (projection, position)
+     );";
+
+/// Checkpoints and dead letters in a SQLite file: the event store's own
+/// file, or, for exactly-once read models, the read model's file.
+///
+/// A read model kept in the same SQLite file gets exactly-once delivery by
+/// writing its checkpoint with [`SqliteCheckpointStore::save_in`] inside the
+/// transaction of its batch (in its `#[commit]` method): the runner then
+/// loads that very checkpoint on restart, and its own save after the commit
+/// writes the same value again.
+///
+/// Cloning shares the connection. Every call runs on Tokio's blocking pool.
+#[derive(Clone)]
+pub struct SqliteCheckpointStore {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteCheckpointStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteCheckpointStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteCheckpointStore {
+    /// Opens (or creates) the file and its two tables,
+    /// `eventfold_checkpoints` and `eventfold_dead_letters`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let conn = Connection::open(&p).map_err(|e| open_error(&p, e))?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(|e| open_error(&p, e))?;
+            Self::create_tables(&conn).map_err(|e| open_error(&p, e))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::backend("opening the SQLite checkpoint store", e))??;
+        Ok(Self {
+            path,
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Creates the checkpoint tables in `conn` if they are missing (for a
+    /// read model that writes checkpoints with [`Self::save_in`]).
+    pub fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(SCHEMA)
+    }
+
+    /// Writes `projection`'s checkpoint through `conn`, inside whatever
+    /// transaction is open there: the read model's own.
+    pub fn save_in(conn: &Connection, projection: &str, position: u64) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO eventfold_checkpoints (projection, position) VALUES (?1, ?2)
+             ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+            params![projection, to_i64(position)],
+        )?;
+        Ok(())
+    }
+
+    /// Reads `projection`'s checkpoint through `conn`.
+    pub fn load_in(conn: &Connection, projection: &str) -> rusqlite::Result<Option<u64>> {
+        conn.query_row(
+            "SELECT position FROM eventfold_checkpoints WHERE projection = ?1",
+            [projection],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()
+        .map(|p| p.map(|p| p.max(0) as u64))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || f(&lock(&conn)))
+            .await
+            .map_err(|e| StoreError::backend(what, e))?
+            .map_err(|e| StoreError::backend(format!("{what} in {}", path.display()), e))
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::backend(
+        format!("opening the SQLite checkpoint store {}", path.display()),
+        e,
+    )
+}
+
+/// Positions above `i64::MAX` cannot occur (SQLite's integers are signed);
+/// they are clamped rather than wrapped.
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl CheckpointStore for SqliteCheckpointStore {
+    async fn load(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let name = projection.to_owned();
+        self.run("loading a checkpoint", move |c| Self::load_in(c, &name))
+            .await
+    }
+
+    async fn save(&self, projection: &str, position: u64) -> Result<(), StoreError> {
+        let name = projection.to_owned();
+        self.run("saving a checkpoint", move |c| {
+            Self::save_in(c, &name, position)
+        })
+        .await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), StoreError> {
+        let name = projection.to_owned();
+        self.run("resetting a checkpoint", move |c| {
+            c.execute(
+                "DELETE FROM eventfold_checkpoints WHERE projection = ?1",
+                [&name],
+            )?;
+            c.execute(
+                "DELETE FROM eventfold_dead_letters WHERE projection = ?1",
+                [&name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn park(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        self.run("parking an event", move |c| {
+            c.execute(
+                "INSERT INTO eventfold_dead_letters
+                 (projection, position, event_id, stream_id, stream_version, event_type, error, parked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (projection, position) DO NOTHING",
+                params![
+                    letter.projection,
+                    to_i64(letter.position),
+                    letter.event_id.to_string(),
+                    letter.stream_id.as_str(),
+                    to_i64(letter.stream_version),
+                    letter.event_type,
+                    letter.error,
+                    letter.parked_at.to_rfc3339(),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let name = projection.to_owned();
+        let rows = self
+            .run("reading dead letters", move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT position, event_id, stream_id, stream_version, event_type, error, parked_at
+                     FROM eventfold_dead_letters WHERE projection = ?1 ORDER BY position",
+                )?;
+                stmt.query_map([&name], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(position, id, stream, version, ty, error, at)| {
+                let corrupt = |reason: String| StoreError::Corrupted {
+                    stream: stream.clone(),
+                    version: version.max(0) as u64,
+                    event_type: ty.clone(),
+                    reason,
+                };
+                Ok(DeadLetter {
+                    projection: projection.to_owned(),
+                    position: position.max(0) as u64,
+                    event_id: id
+                        .parse()
+                        .map_err(|e| corrupt(format!("dead letter event id `{id}`: {e}")))?,
+                    stream_id: StreamId::new(stream.clone())
+                        .map_err(|e| corrupt(format!("dead letter stream id: {e}")))?,
+                    stream_version: version.max(0) as u64,
+                    event_type: ty.clone(),
+                    error,
+                    parked_at: DateTime::parse_from_rfc3339(&at)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|e| corrupt(format!("dead letter time `{at}`: {e}")))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::MemoryCheckpointStore;
+
+    async fn contract<C: CheckpointStore>(store: C) {
+        assert_eq!(store.load("p").await.unwrap(), None);
+        store.save("p", 7).await.unwrap();
+        store.save("p", 9).await.unwrap();
+        store.save("q", 1).await.unwrap();
+        assert_eq!(store.load("p").await.unwrap(), Some(9));
+        let letter = |position| DeadLetter {
+            projection: "p".into(),
+            position,
+            event_id: uuid::Uuid::now_v7(),
+            stream_id: StreamId::new("a-1").unwrap(),
+            stream_version: 2,
+            event_type: "Deposited".into(),
+            error: "boom".into(),
+            parked_at: DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        };
+        store.park(letter(5)).await.unwrap();
+        store.park(letter(3)).await.unwrap();
+        store.park(letter(5)).await.unwrap(); // a replay parks it again
+        let dead = store.dead_letters("p").await.unwrap();
+        assert_eq!(dead.iter().map(|d| d.position).collect::<Vec<_>>(), [3, 5]);
+        assert_eq!(dead[0].error, "boom");
+        assert_eq!(dead[0].parked_at, letter(3).parked_at);
+        assert!(store.dead_letters("q").await.unwrap().is_empty());
+        store.reset("p").await.unwrap();
+        assert_eq!(store.load("p").await.unwrap(), None);
+        assert!(store.dead_letters("p").await.unwrap().is_empty());
+        assert_eq!(store.load("q").await.unwrap(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn memory_checkpoint_store_keeps_the_contract() {
+        contract(MemoryCheckpointStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_checkpoint_store_keeps_the_contract_and_survives_reopening() {
+        let dir = std::env::temp_dir().join(format!("eventfold-ckpt-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoints.db");
+        contract(SqliteCheckpointStore::open(&path).await.unwrap()).await;
+        let reopened = SqliteCheckpointStore::open(&path).await.unwrap();
+        assert_eq!(reopened.load("q").await.unwrap(), Some(1));
+        // A read model's own transaction writes the checkpoint the store reads.
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            SqliteCheckpointStore::save_in(&tx, "model", 42).unwrap();
+            tx.commit().unwrap();
+        }
+        assert_eq!(reopened.load("model").await.unwrap(), Some(42));
+        drop(reopened);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn opening_a_file_that_is_not_sqlite_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("eventfold-ckpt-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("garbage.db");
+        std::fs::write(&path, vec![0x42u8; 4096]).unwrap();
+        let err = SqliteCheckpointStore::open(&path).await.unwrap_err();
+        assert!(err.to_string().contains("garbage.db"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
