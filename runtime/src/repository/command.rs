@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::load::{RawLoad, decode_event};
+use super::load::{RawLoad, upcast_all};
 use super::{Repository, RepositoryError};
 use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
 use crate::codec::Codec;
@@ -346,21 +346,6 @@ where
         }
         earlier.reverse();
         earlier.extend(found);
-        earlier
-            .iter()
-            .map(|r| {
-                let event = decode_event::<A, C>(&self.codec, r)?;
-                Ok(Envelope {
-                    event_id: r.event_id,
-                    stream_id: r.stream_id.clone(),
-                    stream_version: r.stream_version,
-                    global_position: r.global_position,
-                    recorded_at: r.recorded_at,
-                    metadata: r.metadata.clone(),
-                    event,
-                })
-            })
-            .collect::<Result<Vec<_>, A>>()
-            .map(Some)
+        upcast_all::<A, C>(&self.codec, &earlier).map(Some)
     }
 }

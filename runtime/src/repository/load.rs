@@ -5,10 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{Repository, RepositoryError};
-use crate::aggregate::{Aggregate, ApplyContext};
+use crate::aggregate::Aggregate;
 use crate::codec::Codec;
-use crate::envelope::{Envelope, EnvelopeDecodeError, RecordedEvent, StreamId};
-use crate::event::EventSet;
+use crate::envelope::{Envelope, RecordedEvent, StreamId};
 use crate::snapshot::SnapshotStore;
 use crate::store::{EventStore, ReadStream};
 
@@ -26,6 +25,8 @@ pub struct LoadedAggregate<A> {
     /// How many events were applied on top of the snapshot (or of the
     /// default state).
     pub events_replayed: u64,
+    /// How many of those were of a retired event type, and skipped.
+    pub events_retired: u64,
 }
 
 type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Error>>;
@@ -70,6 +71,7 @@ where
                 version: 0,
                 snapshot_version: None,
                 events_replayed: 0,
+                events_retired: 0,
             });
         }
         Ok(self.load_raw(stream, Some(version)).await?.loaded)
@@ -135,10 +137,7 @@ where
             .store
             .read_stream(stream, ReadStream::all().from(from).to(to))
             .await?;
-        recorded
-            .iter()
-            .map(|r| r.decode::<A::Event, C>(&self.codec).map_err(Into::into))
-            .collect()
+        upcast_all::<A, C>(&self.codec, &recorded)
     }
 
     /// The stream's version as the store reports it (0: never written).
@@ -215,16 +214,9 @@ where
             }
             _ => {}
         }
-        for recorded in &tail {
-            let event = decode_event::<A, C>(&self.codec, recorded)?;
-            let ctx = ApplyContext {
-                stream_id: recorded.stream_id.as_str(),
-                stream_version: recorded.stream_version,
-                recorded_at: recorded.recorded_at,
-                metadata: &recorded.metadata,
-            };
-            state.apply(&event, &ctx);
-        }
+        // Through the upcasters: old versions are upgraded, renamed types
+        // mapped, split events applied in order, retired ones skipped.
+        let stats = crate::aggregate::replay_recorded(&mut state, &tail, &self.codec)?;
         let version = match tail.last() {
             Some(last) => last.stream_version,
             // Nothing after the snapshot: the stream may still be further on
@@ -246,26 +238,23 @@ where
                 version,
                 snapshot_version,
                 events_replayed: tail.len() as u64,
+                events_retired: stats.retired,
             },
             tail,
         })
     }
 }
 
-/// Decodes one stored event of `A`, naming where it sits on failure.
-pub(super) fn decode_event<A: Aggregate, C: Codec>(
+/// Decodes stored events of `A` through the upcasters, in order: a split
+/// event yields several envelopes (sharing its ids and versions), a retired
+/// one none.
+pub(super) fn upcast_all<A: Aggregate, C: Codec>(
     codec: &C,
-    recorded: &RecordedEvent,
-) -> std::result::Result<A::Event, EnvelopeDecodeError> {
-    A::Event::decode(
-        codec,
-        &recorded.event_type,
-        recorded.schema_version,
-        &recorded.payload,
-    )
-    .map_err(|source| EnvelopeDecodeError {
-        stream_id: recorded.stream_id.to_string(),
-        stream_version: recorded.stream_version,
-        source,
-    })
+    records: &[RecordedEvent],
+) -> Result<Vec<Envelope<A::Event>>, A> {
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        out.extend(r.upcast::<A::Event, C>(codec)?);
+    }
+    Ok(out)
 }
