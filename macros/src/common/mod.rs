@@ -3,6 +3,7 @@
 
 pub mod attr;
 pub mod ctxt;
+pub mod impl_block;
 
 use syn::Path;
 

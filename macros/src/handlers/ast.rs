@@ -1,10 +1,12 @@
 //! The typed view of an `#[eventfold::handlers]` impl block: its
 //! `#[command]` and `#[apply]` methods.
 
-use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, Type};
+use syn::{Ident, ImplItem, ImplItemFn, ItemImpl, Pat, Type};
 
 use super::attr::{HandlersAttrs, Marker, marker};
 use crate::common::Ctxt;
+pub use crate::common::impl_block::Receiver;
+use crate::common::impl_block::{self_ident, typed_params};
 
 /// The impl block.
 pub struct Handlers<'a> {
@@ -18,19 +20,6 @@ pub struct Handlers<'a> {
     pub commands: Vec<Method<'a>>,
     /// The `#[apply]` methods.
     pub applies: Vec<Method<'a>>,
-}
-
-/// How a method takes `self`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Receiver {
-    /// No `self` at all.
-    None,
-    /// `self` or `mut self`.
-    Value,
-    /// `&self`.
-    Ref,
-    /// `&mut self`.
-    RefMut,
 }
 
 /// One parameter after the receiver.
@@ -72,24 +61,10 @@ pub struct Method<'a> {
 
 impl<'a> Method<'a> {
     fn new(item: &'a ImplItemFn) -> Self {
-        let mut receiver = Receiver::None;
-        let mut params = Vec::new();
-        for input in &item.sig.inputs {
-            match input {
-                FnArg::Receiver(r) => {
-                    receiver = match &r.kind {
-                        syn::ReceiverKind::Reference(_, _, None) => Receiver::Ref,
-                        syn::ReceiverKind::Reference(_, _, Some(_)) => Receiver::RefMut,
-                        _ => Receiver::Value,
-                    };
-                }
-                FnArg::Typed(pt) => params.push(Param::classify(pt)),
-            }
-        }
         Self {
             item,
-            receiver,
-            params,
+            receiver: Receiver::of(&item.sig),
+            params: typed_params(&item.sig).map(Param::classify).collect(),
         }
     }
 
@@ -140,10 +115,7 @@ impl<'a> Handlers<'a> {
                 }
             }
         }
-        let self_ident = match &*block.self_ty {
-            Type::Path(tp) if tp.qself.is_none() => tp.path.segments.last().map(|s| &s.ident),
-            _ => None,
-        };
+        let self_ident = self_ident(block);
         Self {
             block,
             attrs,

@@ -1,10 +1,12 @@
 //! The typed view of an `#[eventfold::projection]` impl block: its
 //! `#[handle]` methods.
 
-use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, Type};
+use syn::{Ident, ImplItem, ImplItemFn, ItemImpl, Pat, Type};
 
 use super::attr::{Marker, ProjectionAttrs, marker};
 use crate::common::Ctxt;
+pub use crate::common::impl_block::Receiver;
+use crate::common::impl_block::{self_ident, typed_params};
 
 /// The impl block.
 pub struct Projection<'a> {
@@ -19,19 +21,6 @@ pub struct Projection<'a> {
     /// The lifecycle methods (`#[checkpoint]`, `#[commit]`, `#[rollback]`,
     /// `#[reset]`), in order of appearance.
     pub hooks: Vec<(Marker, Handler<'a>)>,
-}
-
-/// How a method takes `self`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Receiver {
-    /// No `self` at all.
-    None,
-    /// `self` or `mut self`.
-    Value,
-    /// `&self`.
-    Ref,
-    /// `&mut self`.
-    RefMut,
 }
 
 /// One parameter after the receiver.
@@ -61,24 +50,10 @@ pub struct Handler<'a> {
 
 impl<'a> Handler<'a> {
     fn new(item: &'a ImplItemFn) -> Self {
-        let mut receiver = Receiver::None;
-        let mut params = Vec::new();
-        for input in &item.sig.inputs {
-            match input {
-                FnArg::Receiver(r) => {
-                    receiver = match &r.kind {
-                        syn::ReceiverKind::Reference(_, _, None) => Receiver::Ref,
-                        syn::ReceiverKind::Reference(_, _, Some(_)) => Receiver::RefMut,
-                        _ => Receiver::Value,
-                    };
-                }
-                FnArg::Typed(pt) => params.push(Param::classify(pt)),
-            }
-        }
         Self {
             item,
-            receiver,
-            params,
+            receiver: Receiver::of(&item.sig),
+            params: typed_params(&item.sig).map(Param::classify).collect(),
         }
     }
 
@@ -135,10 +110,7 @@ impl<'a> Projection<'a> {
                 }
             }
         }
-        let self_ident = match &*block.self_ty {
-            Type::Path(tp) if tp.qself.is_none() => tp.path.segments.last().map(|s| &s.ident),
-            _ => None,
-        };
+        let self_ident = self_ident(block);
         Self {
             block,
             attrs,

@@ -8,21 +8,16 @@ mod expand;
 
 use proc_macro2::TokenStream;
 
-use crate::common::Ctxt;
+use crate::common::{Ctxt, impl_block};
 
 /// Expands `#[eventfold::projection(args)]` on `item`.
 pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
-    let block: syn::ItemImpl = match syn::parse2(item.clone()) {
+    let block = match impl_block::parse(
+        item,
+        "#[eventfold::projection] goes on the read model's inherent `impl` block: `#[eventfold::projection] impl Balances { ... }`",
+    ) {
         Ok(block) => block,
-        Err(_) => {
-            let err = syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "#[eventfold::projection] goes on the read model's inherent `impl` block: `#[eventfold::projection] impl Balances { ... }`",
-            );
-            let mut out = err.to_compile_error();
-            out.extend(item);
-            return out;
-        }
+        Err(out) => return out,
     };
     let cx = Ctxt::new();
     let attrs = attr::ProjectionAttrs::parse(&cx, args);
