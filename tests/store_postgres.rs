@@ -875,3 +875,28 @@ async fn positions_are_unique_across_streams() {
     );
     drop_schema(&s).await;
 }
+
+#[tokio::test]
+async fn deleting_events_below_a_version() {
+    let Some(s) = store("before").await else {
+        return;
+    };
+    let a = sid("a");
+    s.append(&a, ExpectedVersion::Any, evs(5)).await.unwrap();
+    assert_eq!(s.delete_events_before(&a, 4).await.unwrap(), 3);
+    assert_eq!(
+        versions_of(s.read_stream(&a, ReadStream::all()).await.unwrap()),
+        vec![4, 5]
+    );
+    assert_eq!(s.stream_info(&a).await.unwrap().unwrap().version, 5);
+    let r = s
+        .append(&a, ExpectedVersion::Exact(5), evs(1))
+        .await
+        .unwrap();
+    assert_eq!(r.next_expected_version, 6);
+    assert_eq!(s.delete_events_before(&sid("absent"), 9).await.unwrap(), 0);
+    s.delete_stream(&a, DeleteMode::Tombstone).await.unwrap();
+    let err = s.delete_events_before(&a, 9).await.unwrap_err();
+    assert!(matches!(err, StoreError::StreamDeleted { .. }), "{err}");
+    drop_schema(&s).await;
+}

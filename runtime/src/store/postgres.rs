@@ -226,6 +226,7 @@ struct Sql {
     head: String,
     tombstone: String,
     hard_delete: String,
+    delete_before: String,
     save_snapshot: String,
     load_snapshot: String,
     prune_snapshots: String,
@@ -288,6 +289,9 @@ impl Sql {
                  ON CONFLICT (stream_id) DO UPDATE SET deleted = true"
             ),
             hard_delete: format!("DELETE FROM {s}.events WHERE stream_id = $1"),
+            delete_before: format!(
+                "DELETE FROM {s}.events WHERE stream_id = $1 AND stream_version < $2"
+            ),
             save_snapshot: format!(
                 "INSERT INTO {s}.snapshots (stream_id, version, aggregate_type, schema_version, \
                    payload, taken_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -1000,6 +1004,47 @@ impl EventStore for PostgresStore {
             .await
             .map_err(|e| self.pg_err(ctx(), e))?;
         Ok(())
+    }
+
+    async fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let ctx = || format!("deleting the events of stream `{stream}` below version {before}");
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        // Lock the stream's row (as appends do) to check the tombstone.
+        let stmt = tx
+            .prepare_cached(&format!("{} FOR UPDATE", self.inner.sql.stream_head))
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let Some(row) = tx
+            .query_opt(&stmt, &[&stream.as_str()])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?
+        else {
+            return Ok(0);
+        };
+        let deleted: bool = row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?;
+        if deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        let stmt = tx
+            .prepare_cached(&self.inner.sql.delete_before)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let n = tx
+            .execute(&stmt, &[&stream.as_str(), &bound(before)])
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        tx.commit().await.map_err(|e| self.pg_err(ctx(), e))?;
+        Ok(n)
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {

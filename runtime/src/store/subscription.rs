@@ -46,7 +46,20 @@ impl<S: EventStore> Subscription<S> {
     /// was nothing new. Events of other streams (see
     /// [`Subscription::only_stream`]) are skipped but advance the position.
     async fn fill(&mut self) -> Result<bool, StoreError> {
-        let page = self.store.read_all(self.after, PAGE).await?;
+        let mut page = self.store.read_all(self.after, PAGE).await?;
+        if page.is_empty() {
+            // Nothing stored after the checkpoint. If the head is past it
+            // anyway, the events in between were hard-deleted: move past
+            // them, or waiting for a head that is already there would spin.
+            // The head is read before the second read, and every position
+            // up to it was committed by then, so none is skipped.
+            let head = self.store.head_position().await?;
+            page = self.store.read_all(self.after, PAGE).await?;
+            if page.is_empty() {
+                self.after = self.after.max(head);
+                return Ok(false);
+            }
+        }
         let Some(last) = page.last() else {
             return Ok(false);
         };
