@@ -405,6 +405,10 @@ enum Op {
         stream: StreamId,
         mode: DeleteMode,
     },
+    DeleteBefore {
+        stream: StreamId,
+        before: u64,
+    },
     SaveSnapshot(Snapshot),
     PruneSnapshots {
         stream: StreamId,
@@ -477,6 +481,9 @@ fn run_group(
                 events,
             } => append(&tx, &mut head, now, &stream, expected, events).map(Done::Append),
             Op::Delete { stream, mode } => delete(&tx, &stream, mode).map(|()| Done::Unit),
+            Op::DeleteBefore { stream, before } => {
+                delete_before(&tx, &stream, before).map(Done::Count)
+            }
             Op::SaveSnapshot(s) => save_snapshot(&tx, &s).map(|()| Done::Unit),
             Op::PruneSnapshots { stream, keep } => {
                 prune_snapshots(&tx, &stream, keep).map(Done::Count)
@@ -658,6 +665,20 @@ fn delete(tx: &Connection, stream: &StreamId, mode: DeleteMode) -> Result<(), Ab
         }
     }
     Ok(())
+}
+
+/// Deletes the stream's events below version `before` (archiving behind a
+/// snapshot); the stream's version stays.
+fn delete_before(tx: &Connection, stream: &StreamId, before: u64) -> Result<u64, Abort> {
+    if let Some((_, true)) = stream_state(tx, stream)? {
+        return Err(Abort::Refused(StoreError::StreamDeleted {
+            stream: stream.clone(),
+        }));
+    }
+    let n = tx
+        .prepare_cached("DELETE FROM eventfold_events WHERE stream_id = ?1 AND version < ?2")?
+        .execute(rusqlite::params![stream.as_str(), to_i64(before)])?;
+    Ok(n as u64)
 }
 
 fn save_snapshot(tx: &Connection, s: &Snapshot) -> Result<(), Abort> {
@@ -939,6 +960,23 @@ impl EventStore for SqliteStore {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> Result<u64, StoreError> {
+        match self
+            .write(Op::DeleteBefore {
+                stream: stream.clone(),
+                before,
+            })
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(mismatched_answer()),
+        }
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
