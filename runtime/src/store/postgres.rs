@@ -565,6 +565,43 @@ impl PostgresStore {
 
     /// Classifies a driver error: connection failures are
     /// [`StoreError::Unreachable`], the rest [`StoreError::Backend`].
+    /// Runs `sql` as a cached prepared statement on a pooled connection:
+    /// its rows, or an error saying what the store was doing (`ctx`).
+    async fn query(
+        &self,
+        client: &deadpool_postgres::Object,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        ctx: &(dyn Fn() -> String + Sync),
+    ) -> Result<Vec<Row>, StoreError> {
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        client
+            .query(&stmt, params)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))
+    }
+
+    /// Like [`Self::query`], for a statement without rows: how many rows it changed.
+    async fn execute(
+        &self,
+        client: &deadpool_postgres::Object,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        ctx: &(dyn Fn() -> String + Sync),
+    ) -> Result<u64, StoreError> {
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        client
+            .execute(&stmt, params)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))
+    }
+
     fn pg_err(&self, context: impl Into<String>, e: tokio_postgres::Error) -> StoreError {
         let io = e
             .source()
@@ -759,15 +796,15 @@ impl PostgresStore {
         stream: &StreamId,
         ctx: &(dyn Fn() -> String + Sync),
     ) -> Result<Option<(u64, bool)>, StoreError> {
-        let stmt = client
-            .prepare_cached(&self.inner.sql.stream_head)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let Some(row) = client
-            .query_opt(&stmt, &[&stream.as_str()])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?
-        else {
+        let rows = self
+            .query(
+                client,
+                &self.inner.sql.stream_head,
+                &[&stream.as_str()],
+                ctx,
+            )
+            .await?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
         let version: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
@@ -928,14 +965,14 @@ impl EventStore for PostgresStore {
             Direction::Forward => &self.inner.sql.read_forward,
             Direction::Backward => &self.inner.sql.read_backward,
         };
-        let stmt = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let rows = client
-            .query(&stmt, &[&stream.as_str(), &bound(lo), &bound(hi)])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
+        let rows = self
+            .query(
+                &client,
+                sql,
+                &[&stream.as_str(), &bound(lo), &bound(hi)],
+                &ctx,
+            )
+            .await?;
         rows.iter().map(|r| decode_event(r, Some(stream))).collect()
     }
 
@@ -945,15 +982,15 @@ impl EventStore for PostgresStore {
         }
         let client = self.client().await?;
         let ctx = || format!("reading all streams after position {after}");
-        let stmt = client
-            .prepare_cached(&self.inner.sql.read_all)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&stmt, &[&bound(after), &limit])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
+        let rows = self
+            .query(
+                &client,
+                &self.inner.sql.read_all,
+                &[&bound(after), &limit],
+                &ctx,
+            )
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         let mut last: Option<StreamId> = None;
         for row in &rows {
@@ -967,15 +1004,15 @@ impl EventStore for PostgresStore {
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
         let client = self.client().await?;
         let ctx = || format!("reading the info of stream `{stream}`");
-        let stmt = client
-            .prepare_cached(&self.inner.sql.stream_info)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let Some(row) = client
-            .query_opt(&stmt, &[&stream.as_str()])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?
-        else {
+        let rows = self
+            .query(
+                &client,
+                &self.inner.sql.stream_info,
+                &[&stream.as_str()],
+                &ctx,
+            )
+            .await?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
         let version: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
@@ -995,14 +1032,8 @@ impl EventStore for PostgresStore {
             DeleteMode::Tombstone => &self.inner.sql.tombstone,
             DeleteMode::Hard => &self.inner.sql.hard_delete,
         };
-        let stmt = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        client
-            .execute(&stmt, &[&stream.as_str()])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
+        self.execute(&client, sql, &[&stream.as_str()], &ctx)
+            .await?;
         Ok(())
     }
 
@@ -1153,28 +1184,26 @@ impl SnapshotStore for PostgresStore {
     async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let ctx = || format!("pruning the snapshots of stream `{stream}`");
-        let stmt = client
-            .prepare_cached(&self.inner.sql.prune_snapshots)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        client
-            .execute(&stmt, &[&stream.as_str(), &keep])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))
+        self.execute(
+            &client,
+            &self.inner.sql.prune_snapshots,
+            &[&stream.as_str(), &keep],
+            &ctx,
+        )
+        .await
     }
 
     async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
         let client = self.client().await?;
         let ctx = || format!("deleting the snapshots of stream `{stream}`");
-        let stmt = client
-            .prepare_cached(&self.inner.sql.delete_snapshots)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        client
-            .execute(&stmt, &[&stream.as_str()])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
+        self.execute(
+            &client,
+            &self.inner.sql.delete_snapshots,
+            &[&stream.as_str()],
+            &ctx,
+        )
+        .await?;
         Ok(())
     }
 }
