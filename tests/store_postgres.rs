@@ -900,3 +900,81 @@ async fn deleting_events_below_a_version() {
     assert!(matches!(err, StoreError::StreamDeleted { .. }), "{err}");
     drop_schema(&s).await;
 }
+
+/// Concurrent appends share one transaction (group commit); one the server
+/// rejects (metadata JSON PostgreSQL's `jsonb` refuses: a `\u0000` escape)
+/// fails alone with a typed error naming its stream, and its neighbours
+/// are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_append_fails_alone() {
+    let Some(s) = store("rejected").await else {
+        return;
+    };
+    let s = Arc::new(s);
+    let tasks: Vec<_> = (0..32u32)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let stream = sid(&format!("group-{w}"));
+                let mut event = ev(w);
+                if w == 7 {
+                    event.metadata = Metadata::default().with_actor("nul\0actor");
+                }
+                s.append(&stream, ExpectedVersion::NoStream, vec![event])
+                    .await
+            })
+        })
+        .collect();
+    for (w, t) in tasks.into_iter().enumerate() {
+        match (w, t.await.unwrap()) {
+            (7, Err(StoreError::Backend { context, .. })) => {
+                assert!(context.contains("group-7"), "{context}");
+            }
+            (7, other) => panic!("the rejected append answered {other:?}"),
+            (w, Err(e)) => panic!("append {w} failed with its rejected neighbour: {e}"),
+            (_, Ok(r)) => assert_eq!(r.next_expected_version, 1),
+        }
+    }
+    assert_eq!(s.read_all(0, 100).await.unwrap().len(), 31);
+    assert_eq!(s.stream_info(&sid("group-7")).await.unwrap(), None);
+    drop_schema(&s).await;
+}
+
+/// Many single-event appends in flight at once all land, each at its own
+/// position, with the positions each append was told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_single_appends_all_land() {
+    let Some(s) = store("many").await else {
+        return;
+    };
+    let s = Arc::new(s);
+    let tasks: Vec<_> = (0..200u32)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let stream = sid(&format!("many-{}", w % 50));
+                let e = ev(w);
+                let id = e.event_id;
+                let r = s
+                    .append(&stream, ExpectedVersion::Any, vec![e])
+                    .await
+                    .unwrap();
+                (r.last_position, id)
+            })
+        })
+        .collect();
+    let mut told = BTreeMap::new();
+    for t in tasks {
+        let (position, id) = t.await.unwrap();
+        assert!(
+            told.insert(position, id).is_none(),
+            "position {position} given twice"
+        );
+    }
+    let all = s.read_all(0, 1_000).await.unwrap();
+    assert_eq!(all.len(), 200);
+    for e in &all {
+        assert_eq!(told.get(&e.global_position), Some(&e.event_id));
+    }
+    drop_schema(&s).await;
+}

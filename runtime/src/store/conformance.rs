@@ -228,6 +228,8 @@ macro_rules! store_conformance_tests {
             batch_repeating_an_event_id_is_refused,
             same_expected_version_exactly_one_writer_wins,
             sixteen_tasks_one_success_per_version_nothing_lost,
+            concurrent_refused_appends_leave_no_trace,
+            concurrent_resends_of_one_batch_write_it_once,
             resend_first_batch_with_no_stream_is_idempotent,
             resend_with_any_is_not_written_twice,
             resend_with_same_expected_version_writes_nothing,
@@ -780,6 +782,119 @@ pub async fn sixteen_tasks_one_success_per_version_nothing_lost<S: EventStore + 
         m
     });
     assert!(per_task.values().all(|&n| n == EACH), "{per_task:?}");
+}
+
+/// Appends refused while others succeed at the same moment (a store that
+/// commits concurrent appends together must still refuse each alone):
+/// refused appends to new streams leave no stream behind, accepted ones
+/// land whole.
+pub async fn concurrent_refused_appends_leave_no_trace<S: EventStore + SnapshotStore>(
+    fx: &mut Fixture<S>,
+) {
+    const TASKS: u64 = 32;
+    let store = fx.store();
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if t % 2 == 0 {
+                let s = sid(&format!("fresh-{t}"));
+                store
+                    .append(&s, ExpectedVersion::NoStream, evs(t * 10..=t * 10 + 1))
+                    .await
+            } else {
+                let s = sid(&format!("ghost-{t}"));
+                store
+                    .append(&s, ExpectedVersion::Exact(5), evs(t..=t))
+                    .await
+            }
+        }));
+    }
+    for (t, task) in tasks.into_iter().enumerate() {
+        let answer = task.await.expect("writer task");
+        if t % 2 == 0 {
+            let r = answer.unwrap_or_else(|e| panic!("append to fresh-{t} failed: {e}"));
+            assert_eq!((r.first_version, r.next_expected_version), (1, 2));
+        } else {
+            match answer {
+                Err(StoreError::WrongExpectedVersion { actual: 0, .. }) => {}
+                other => {
+                    panic!("append to ghost-{t}: expected a conflict at version 0, got {other:?}")
+                }
+            }
+        }
+    }
+    for t in (1..TASKS).step_by(2) {
+        let s = sid(&format!("ghost-{t}"));
+        assert_eq!(
+            store.stream_info(&s).await.expect("stream_info"),
+            None,
+            "a refused append left stream `{s}` behind"
+        );
+        assert!(read(&*store, &s, ReadStream::all()).await.is_empty());
+    }
+    let all = read_all(&*store).await;
+    assert_eq!(all.len() as u64, TASKS, "one batch of 2 per accepted task");
+    assert!(
+        all.iter()
+            .all(|e| e.stream_id.as_str().starts_with("fresh-"))
+    );
+}
+
+/// The same batch sent by many tasks at once (a client retrying while its
+/// first attempt is still in flight, twice over) is written once; every
+/// sender is told where it is.
+pub async fn concurrent_resends_of_one_batch_write_it_once<S: EventStore + SnapshotStore>(
+    fx: &mut Fixture<S>,
+) {
+    let store = fx.store();
+    let s = sid("resent");
+    let batch = evs(1..=3);
+    // A large append first, so that the resends queue up behind it (and,
+    // in a store that commits concurrent appends together, share a commit).
+    let blocker = {
+        let (store, big) = (store.clone(), evs(1..=2_000));
+        tokio::spawn(async move {
+            let s = sid("blocker");
+            store.append(&s, ExpectedVersion::NoStream, big).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let (store, s, batch) = (store.clone(), s.clone(), batch.clone());
+        // Other streams' appends at the same moment, to share commits with.
+        let other = sid(&format!("bystander-{t}"));
+        let (store2, other_batch) = (store.clone(), evs(t..=t));
+        tasks.push(tokio::spawn(async move {
+            let (mine, theirs) = tokio::join!(
+                store.append(&s, ExpectedVersion::Any, batch),
+                store2.append(&other, ExpectedVersion::NoStream, other_batch),
+            );
+            theirs.unwrap_or_else(|e| panic!("bystander append failed: {e}"));
+            mine
+        }));
+    }
+    let mut written = 0;
+    for task in tasks {
+        let r = task
+            .await
+            .expect("writer task")
+            .unwrap_or_else(|e| panic!("a resend of the same batch failed: {e}"));
+        assert_eq!((r.first_version, r.next_expected_version), (1, 3));
+        written += usize::from(r.written);
+    }
+    assert_eq!(written, 1, "exactly one sender writes the batch");
+    blocker
+        .await
+        .expect("blocker task")
+        .unwrap_or_else(|e| panic!("the large append failed: {e}"));
+    let got = read(&*store, &s, ReadStream::all()).await;
+    assert_eq!(
+        got.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        batch.iter().map(|e| e.event_id).collect::<Vec<_>>()
+    );
+    assert_eq!(read_all(&*store).await.len(), 2_000 + 3 + 16);
 }
 
 // ------------------------------------------------------------ idempotency

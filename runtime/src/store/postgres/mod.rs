@@ -36,31 +36,31 @@
 //! can commit after one holding position 8, and a reader of all streams that
 //! saw 8 would never see 7; rolled-back transactions also leave gaps.
 //!
-//! Instead, every append increments the single `head` row
-//! (`UPDATE head SET position = position + n`) inside its own transaction,
-//! in the same statement that inserts the events. The row lock this takes is
-//! held until the transaction commits or rolls back, so appends assign
-//! positions strictly one after another: the next appender can only read the
-//! counter after the previous one's commit (it then continues from its
-//! value) or rollback (it then reuses the same numbers, so no gap is left).
-//! PostgreSQL marks a transaction committed before it releases its locks, so
-//! any snapshot in which the later append is visible also sees the earlier
-//! one. Hence positions are gap-free and strictly increasing in commit order,
-//! and `read_all(after)` can never miss an event that commits later with a
-//! lower position. Only the short tail of each append (the write statement
-//! and the commit) runs under this lock: the expected-version check happens
-//! before, under the stream's own row lock.
+//! Instead, every write transaction increments the single `head` row
+//! (`UPDATE head SET position = position + n`), in the same statement that
+//! inserts the events. The row lock this takes is held until the
+//! transaction commits or rolls back, so writers assign positions strictly
+//! one after another: the next one can only read the counter after the
+//! previous one's commit (it then continues from its value) or rollback (it
+//! then reuses the same numbers, so no gap is left). PostgreSQL marks a
+//! transaction committed before it releases its locks, so any snapshot in
+//! which the later events are visible also sees the earlier ones. Hence
+//! positions are gap-free and strictly increasing in commit order, and
+//! `read_all(after)` can never miss an event that commits later with a
+//! lower position. This holds between processes sharing one database too.
+//! Only the short tail of each transaction (the write statement and the
+//! commit) runs under this lock: the expected-version checks happen before,
+//! under the streams' own row locks.
 //!
-//! # Appends
+//! # Appends: group commit
 //!
-//! One append is one transaction of three round trips: lock (or create) the
-//! stream's row and read its version and tombstone flag; one statement that
-//! bumps `head`, sets the stream's version, inserts the whole batch from
-//! arrays (`UNNEST ... WITH ORDINALITY`) and calls `pg_notify`; `COMMIT`.
-//! Idempotency follows the store contract ([`super`]): the event ids are
-//! looked up (under the stream lock) when the expected version does not
-//! match or when the insert hits the unique index on `event_id` (then in a
-//! fresh transaction, which sees the conflicting commit).
+//! Concurrent appends of one process are folded into one transaction
+//! (one commit, one fsync) by a committer task (`store/postgres/append.rs`
+//! documents its steps). Each append is still decided on its own (expected version,
+//! tombstone, idempotency as the store contract in [`super`] says), and a
+//! refused one leaves no trace. The events of one group are inserted by one
+//! statement from arrays (`UNNEST ... WITH ORDINALITY`), which also bumps
+//! `head`, sets the streams' versions and calls `pg_notify`.
 //!
 //! # Waiting for appends
 //!
@@ -76,7 +76,8 @@
 //! impossible version) is [`StoreError::Corrupted`] naming the stream, the
 //! version and the event type, and fails only the read that met it.
 
-use std::collections::HashMap;
+mod append;
+
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +86,6 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
@@ -108,9 +108,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The table layout this code creates and understands.
 const LAYOUT_VERSION: i64 = 1;
-
-/// How many times an append retries after losing an event-id race.
-const APPEND_ATTEMPTS: usize = 4;
 
 /// The columns every event query selects, in [`decode_event`]'s order.
 const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, recorded_at, \
@@ -201,6 +198,8 @@ struct Inner {
     head: watch::Sender<u64>,
     /// Keeps the `LISTEN` connection open (it closes when dropped).
     listener: std::sync::OnceLock<tokio_postgres::Client>,
+    /// The queue of appends to the group-commit task.
+    committer: append::Committer,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -215,8 +214,8 @@ impl std::fmt::Debug for PostgresStore {
 
 /// The statements, with the schema name filled in.
 struct Sql {
-    lock_stream: String,
-    write: String,
+    lock_streams: String,
+    write_group: String,
     lookup_ids: String,
     stream_head: String,
     read_forward: String,
@@ -236,26 +235,33 @@ struct Sql {
 impl Sql {
     fn new(s: &str) -> Self {
         Self {
-            lock_stream: format!(
-                "INSERT INTO {s}.streams AS s (stream_id, version, deleted) VALUES ($1, 0, false) \
+            lock_streams: format!(
+                "INSERT INTO {s}.streams AS s (stream_id, version, deleted) \
+                 SELECT u.id, 0, false FROM UNNEST($1::text[]) WITH ORDINALITY AS u(id, n) \
+                 ORDER BY u.n \
                  ON CONFLICT (stream_id) DO UPDATE SET deleted = s.deleted \
-                 RETURNING s.version, s.deleted"
+                 RETURNING s.stream_id, s.version, s.deleted"
             ),
-            write: format!(
+            write_group: format!(
                 "WITH h AS ( \
-                   UPDATE {s}.head SET position = position + $2::bigint \
-                   RETURNING position - $2::bigint AS base \
+                   UPDATE {s}.head SET position = position + $1::bigint \
+                   RETURNING position - $1::bigint AS base \
                  ), v AS ( \
-                   UPDATE {s}.streams SET version = $3::bigint + $2::bigint WHERE stream_id = $1 \
+                   UPDATE {s}.streams AS st SET version = u.version \
+                   FROM UNNEST($2::text[], $3::bigint[]) AS u(stream_id, version) \
+                   WHERE st.stream_id = u.stream_id \
+                 ), d AS ( \
+                   DELETE FROM {s}.streams \
+                   WHERE stream_id = ANY($4::text[]) AND version = 0 AND NOT deleted \
                  ), i AS ( \
                    INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
                      recorded_at, event_type, schema_version, payload, metadata) \
-                   SELECT h.base + u.n, u.id, $1, $3::bigint + u.n, now(), u.ty, u.sv, u.pl, \
-                     u.md::jsonb \
-                   FROM h, UNNEST($4::uuid[], $5::text[], $6::bigint[], $7::bytea[], $8::text[]) \
-                     WITH ORDINALITY AS u(id, ty, sv, pl, md, n) \
+                   SELECT h.base + u.n, u.id, u.sid, u.ver, now(), u.ty, u.sv, u.pl, u.md::jsonb \
+                   FROM h, UNNEST($5::text[], $6::bigint[], $7::uuid[], $8::text[], \
+                     $9::bigint[], $10::bytea[], $11::text[]) \
+                     WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
                  ) \
-                 SELECT h.base + $2::bigint, pg_notify($9, (h.base + $2::bigint)::text) \
+                 SELECT h.base + $1::bigint, pg_notify($12, (h.base + $1::bigint)::text) \
                  FROM h"
             ),
             lookup_ids: format!(
@@ -364,57 +370,6 @@ fn bound(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Why one append attempt did not finish.
-enum Attempt {
-    /// The insert hit the unique index on `event_id`: retry with a lookup.
-    DuplicateId,
-    /// A final answer.
-    Failed(StoreError),
-}
-
-impl From<StoreError> for Attempt {
-    fn from(e: StoreError) -> Self {
-        Self::Failed(e)
-    }
-}
-
-/// One batch as the arrays the write statement unnests.
-struct Batch<'a> {
-    ids: Vec<Uuid>,
-    types: Vec<&'a str>,
-    schema_versions: Vec<i64>,
-    payloads: Vec<&'a [u8]>,
-    metadata: Vec<Option<String>>,
-}
-
-impl<'a> Batch<'a> {
-    fn new(stream: &StreamId, events: &'a [NewEvent]) -> Result<Self, StoreError> {
-        let mut metadata = Vec::with_capacity(events.len());
-        for e in events {
-            metadata.push(if e.metadata == Metadata::default() {
-                None
-            } else {
-                Some(serde_json::to_string(&e.metadata).map_err(|err| {
-                    StoreError::backend(
-                        format!(
-                            "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
-                            e.event_id, e.event_type
-                        ),
-                        err,
-                    )
-                })?)
-            });
-        }
-        Ok(Self {
-            ids: events.iter().map(|e| e.event_id).collect(),
-            types: events.iter().map(|e| e.event_type.as_str()).collect(),
-            schema_versions: events.iter().map(|e| i64::from(e.schema_version)).collect(),
-            payloads: events.iter().map(|e| e.payload.as_slice()).collect(),
-            metadata,
-        })
-    }
-}
-
 impl PostgresStore {
     /// Connects to `url` with the default options (see [`PostgresOptions`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -474,6 +429,7 @@ impl PostgresStore {
                 port,
                 head,
                 listener: std::sync::OnceLock::new(),
+                committer: append::Committer::default(),
             }),
         };
         store.create_layout(&quoted).await?;
@@ -613,182 +569,6 @@ impl PostgresStore {
         }
     }
 
-    async fn append_attempt(
-        &self,
-        client: &mut deadpool_postgres::Object,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        batch: &Batch<'_>,
-        lookup_first: bool,
-    ) -> Result<AppendResult, Attempt> {
-        let sql = &self.inner.sql;
-        let ctx = || format!("appending to stream `{stream}`");
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let lock = tx
-            .prepare_cached(&sql.lock_stream)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let row = tx
-            .query_one(&lock, &[&stream.as_str()])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let current: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
-        let deleted: bool = row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?;
-        if deleted {
-            return Err(Attempt::Failed(StoreError::StreamDeleted {
-                stream: stream.clone(),
-            }));
-        }
-        let current = u64::try_from(current).map_err(|_| StoreError::Corrupted {
-            stream: stream.to_string(),
-            version: 0,
-            event_type: String::new(),
-            reason: format!("the stream's version is {current}"),
-        })?;
-        if lookup_first || expected.check(stream, current).is_err() {
-            if let Some(done) = self.replay(&tx, stream, events).await? {
-                return Ok(done);
-            }
-            expected.check(stream, current)?;
-        }
-        let write = tx
-            .prepare_cached(&sql.write)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let n = events.len() as i64;
-        let current_i = current as i64;
-        let row = match tx
-            .query_one(
-                &write,
-                &[
-                    &stream.as_str(),
-                    &n,
-                    &current_i,
-                    &batch.ids,
-                    &batch.types,
-                    &batch.schema_versions,
-                    &batch.payloads,
-                    &batch.metadata,
-                    &self.inner.channel,
-                ],
-            )
-            .await
-        {
-            Ok(row) => row,
-            Err(e)
-                if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                    && e.as_db_error().and_then(|d| d.constraint())
-                        == Some("events_event_id_key") =>
-            {
-                return Err(Attempt::DuplicateId);
-            }
-            Err(e) => return Err(Attempt::Failed(self.pg_err(ctx(), e))),
-        };
-        let last_position: i64 = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
-        tx.commit().await.map_err(|e| self.pg_err(ctx(), e))?;
-        let last_position = last_position as u64;
-        advance(&self.inner.head, last_position);
-        Ok(AppendResult {
-            first_version: current + 1,
-            next_expected_version: current + events.len() as u64,
-            last_position,
-            written: true,
-        })
-    }
-
-    /// Applies the idempotency rule of the store contract: `Some` when the
-    /// whole batch is already stored in order, an error when it partly is.
-    async fn replay(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        stream: &StreamId,
-        events: &[NewEvent],
-    ) -> Result<Option<AppendResult>, StoreError> {
-        let ctx = || format!("looking up event ids for stream `{stream}`");
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let stmt = tx
-            .prepare_cached(&self.inner.sql.lookup_ids)
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        let rows = tx
-            .query(&stmt, &[&ids])
-            .await
-            .map_err(|e| self.pg_err(ctx(), e))?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut found: HashMap<Uuid, (String, u64, u64)> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let id: Uuid = row.try_get(0).map_err(|e| self.pg_err(ctx(), e))?;
-            let s: String = row.try_get(1).map_err(|e| self.pg_err(ctx(), e))?;
-            let v: i64 = row.try_get(2).map_err(|e| self.pg_err(ctx(), e))?;
-            let p: i64 = row.try_get(3).map_err(|e| self.pg_err(ctx(), e))?;
-            found.insert(id, (s, v.max(0) as u64, p.max(0) as u64));
-        }
-        let conflict = |event_id: Uuid, (s, v, _): &(String, u64, u64)| {
-            if s == stream.as_str() {
-                StoreError::IdempotencyConflict {
-                    stream: stream.clone(),
-                    event_id,
-                    version: *v,
-                }
-            } else {
-                match StreamId::new(s.as_str()) {
-                    Ok(existing_stream) => StoreError::DuplicateEventId {
-                        stream: stream.clone(),
-                        event_id,
-                        existing_stream,
-                    },
-                    Err(e) => StoreError::Corrupted {
-                        stream: s.clone(),
-                        version: *v,
-                        event_type: String::new(),
-                        reason: format!("invalid stored stream id: {e}"),
-                    },
-                }
-            }
-        };
-        let first = &events[0];
-        let Some(first_found) = found.get(&first.event_id) else {
-            // The first id is new: every other id must be new too.
-            return match events
-                .iter()
-                .find_map(|e| found.get(&e.event_id).map(|f| (e, f)))
-            {
-                Some((e, f)) => Err(conflict(e.event_id, f)),
-                None => Ok(None),
-            };
-        };
-        if first_found.0 != stream.as_str() {
-            return Err(conflict(first.event_id, first_found));
-        }
-        let v0 = first_found.1;
-        let mut last_position = 0;
-        for (i, e) in events.iter().enumerate() {
-            match found.get(&e.event_id) {
-                Some(f) if f.0 == stream.as_str() && f.1 == v0 + i as u64 => last_position = f.2,
-                Some(f) => return Err(conflict(e.event_id, f)),
-                None => {
-                    return Err(StoreError::IdempotencyConflict {
-                        stream: stream.clone(),
-                        event_id: first.event_id,
-                        version: v0,
-                    });
-                }
-            }
-        }
-        Ok(Some(AppendResult {
-            first_version: v0,
-            next_expected_version: v0 + events.len() as u64 - 1,
-            last_position,
-            written: false,
-        }))
-    }
-
     /// The stream's version and tombstone flag (`None`: no row).
     async fn stream_head(
         &self,
@@ -922,25 +702,7 @@ impl EventStore for PostgresStore {
         if events.is_empty() {
             return self.append_nothing(stream, expected).await;
         }
-        super::memory::check_batch(stream, &events)?;
-        let batch = Batch::new(stream, &events)?;
-        let mut client = self.client().await?;
-        for attempt in 0..APPEND_ATTEMPTS {
-            match self
-                .append_attempt(&mut client, stream, expected, &events, &batch, attempt > 0)
-                .await
-            {
-                Ok(done) => return Ok(done),
-                Err(Attempt::Failed(e)) => return Err(e),
-                // Another append stored one of these ids between our lookup
-                // and our insert: look again.
-                Err(Attempt::DuplicateId) => continue,
-            }
-        }
-        Err(StoreError::backend(
-            format!("appending to stream `{stream}`"),
-            "concurrent appends kept storing this batch's event ids; giving up",
-        ))
+        self.append_grouped(stream, expected, events).await
     }
 
     async fn read_stream(

@@ -1,0 +1,569 @@
+//! Appends to a [`PostgresStore`]: group commit.
+//!
+//! Every non-empty append of one store (and its clones) goes through one
+//! queue to one committer task. The task takes every request waiting (up to
+//! [`MAX_GROUP`] requests and about [`MAX_GROUP_EVENTS`] events) and writes
+//! them in **one transaction** of four round trips:
+//!
+//! 1. `BEGIN`;
+//! 2. lock (or create) the rows of every stream of the group, in sorted
+//!    order so that groups of different processes cannot deadlock, reading
+//!    each stream's version and tombstone flag;
+//! 3. decide each request in order, in memory: refused (deleted stream,
+//!    wrong expected version, idempotency conflict), already stored (the
+//!    idempotent retry rule, see [`crate::store`]; the ids are looked up
+//!    only when the expected version does not match, or after a race on
+//!    the unique `event_id` index), or accepted with the next versions of
+//!    its stream (a later request of the group to the same stream sees the
+//!    versions of the earlier ones);
+//! 4. one statement that moves `head` past every accepted event, sets the
+//!    streams' versions, inserts all accepted events from arrays, removes
+//!    the stream rows step 2 created for refused appends, and notifies
+//!    listeners; then `COMMIT`.
+//!
+//! A request is answered only after its transaction committed (or, when
+//! refused, with the reason). Concurrent single-event appends thus share
+//! one commit (one fsync) instead of queueing one by one on the `head` row
+//! lock. Global positions keep the rule of the module docs: the group holds
+//! the `head` row lock from its write statement to its commit.
+//!
+//! A group the server rejects (a statement error) is written again one
+//! request at a time, so one bad request fails alone. A connection failure
+//! fails every request of the group: none was acknowledged, and a retry
+//! with the same event ids is safe (idempotent).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::{Inner, PostgresStore, advance, bound};
+use crate::envelope::{Metadata, NewEvent, StreamId};
+use crate::store::{
+    AppendResult, ExpectedVersion, StoreError, StoredEventId, check_batch, idempotent_outcome,
+};
+
+/// The most requests one group transaction carries.
+const MAX_GROUP: usize = 256;
+
+/// A group stops taking requests once it holds this many events (a single
+/// larger batch still goes, alone).
+const MAX_GROUP_EVENTS: usize = 10_000;
+
+/// How many times a group is tried after losing a race on an event id (or
+/// a deadlock) before its requests fail.
+const APPEND_ATTEMPTS: usize = 4;
+
+/// One append waiting for the committer.
+pub(super) struct Request {
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    /// Each event's metadata as JSON (`None` when empty).
+    metadata: Vec<Option<String>>,
+    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// The queue to the committer task, started on the first append (and again
+/// if the runtime it ran on has shut down).
+#[derive(Default)]
+pub(super) struct Committer {
+    queue: Mutex<Option<mpsc::UnboundedSender<Request>>>,
+}
+
+/// Why a group attempt did not finish.
+enum Failure {
+    /// Lost a race (an event id stored meanwhile, a deadlock): try again,
+    /// looking every id up.
+    Retry,
+    /// The server rejected a statement: write the requests one by one.
+    Rejected(StoreError),
+    /// Anything else (the connection failed): fail the group.
+    Failed(StoreError),
+}
+
+/// What a group decided for one request.
+enum Decision {
+    /// Accepted: its events are `[start, end)` of the group's batch.
+    Written {
+        first_version: u64,
+        next_expected_version: u64,
+        end: u64,
+    },
+    /// Answered without writing (refused, or already stored).
+    Answer(Result<AppendResult, StoreError>),
+    /// Holds an event id an earlier request of the group writes: goes in
+    /// the next group, which will see it stored.
+    Defer,
+}
+
+/// A stream's row as the group sees it.
+struct StreamRow {
+    version: u64,
+    deleted: bool,
+    written: bool,
+}
+
+/// The accepted events of a group, as the arrays the write statement
+/// unnests.
+#[derive(Default)]
+struct Batch<'a> {
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i64>,
+    payloads: Vec<&'a [u8]>,
+    metadata: Vec<Option<&'a str>>,
+}
+
+impl PostgresStore {
+    /// Appends a non-empty batch through the committer.
+    pub(super) async fn append_grouped(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_batch(stream, &events)?;
+        let metadata = encode_metadata(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Request {
+            stream: stream.clone(),
+            expected,
+            events,
+            metadata,
+            reply,
+        })?;
+        answer.await.map_err(|_| {
+            StoreError::backend(
+                format!("appending to stream `{stream}`"),
+                "the append task stopped before answering (did its tokio runtime shut down?)",
+            )
+        })?
+    }
+
+    fn enqueue(&self, request: Request) -> Result<(), StoreError> {
+        let mut queue = self
+            .inner
+            .committer
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let request = match queue.as_ref() {
+            Some(tx) => match tx.send(request) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(request)) => request,
+            },
+            None => request,
+        };
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            StoreError::backend(
+                format!("appending to stream `{}`", request.stream),
+                format!("PostgresStore needs a tokio runtime: {e}"),
+            )
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        runtime.spawn(run(Arc::downgrade(&self.inner), rx));
+        // The receiver is alive: the task was just spawned with it.
+        let _ = tx.send(request);
+        *queue = Some(tx);
+        Ok(())
+    }
+
+    /// Writes a group; answers every request but the deferred ones, which
+    /// it returns.
+    async fn commit(&self, group: Vec<Request>) -> Vec<Request> {
+        match self.write_group(&group).await {
+            Ok(decisions) => deliver(group, decisions),
+            Err(Failure::Rejected(_)) if group.len() > 1 => {
+                let mut deferred = Vec::new();
+                for request in group {
+                    let one = vec![request];
+                    match self.write_group(&one).await {
+                        Ok(decisions) => deferred.extend(deliver(one, decisions)),
+                        Err(failure) => fail(one, failure),
+                    }
+                }
+                deferred
+            }
+            Err(failure) => {
+                fail(group, failure);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Tries a group until it commits, retrying lost races.
+    async fn write_group(&self, group: &[Request]) -> Result<Vec<Decision>, Failure> {
+        let mut client = self.client().await.map_err(Failure::Failed)?;
+        let mut lookup_all = false;
+        for _ in 0..APPEND_ATTEMPTS {
+            match self.attempt(&mut client, group, lookup_all).await {
+                Err(Failure::Retry) => lookup_all = true,
+                done => return done,
+            }
+        }
+        Err(Failure::Failed(StoreError::backend(
+            describe(group),
+            "concurrent appends kept storing this group's event ids (or deadlocking); giving up",
+        )))
+    }
+
+    /// One transaction for the group (see the module docs).
+    async fn attempt(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        group: &[Request],
+        lookup_all: bool,
+    ) -> Result<Vec<Decision>, Failure> {
+        let sql = &self.inner.sql;
+        let fail = |e| self.classify(group, e, false);
+        let tx = client.transaction().await.map_err(fail)?;
+
+        let mut names: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let lock = tx.prepare_cached(&sql.lock_streams).await.map_err(fail)?;
+        let rows = tx.query(&lock, &[&names]).await.map_err(fail)?;
+        let mut streams: HashMap<String, StreamRow> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get(0).map_err(fail)?;
+            let version: i64 = row.try_get(1).map_err(fail)?;
+            let deleted: bool = row.try_get(2).map_err(fail)?;
+            let version = u64::try_from(version).map_err(|_| {
+                Failure::Failed(StoreError::Corrupted {
+                    stream: id.clone(),
+                    version: 0,
+                    event_type: String::new(),
+                    reason: format!("the stream's version is {version}"),
+                })
+            })?;
+            streams.insert(
+                id,
+                StreamRow {
+                    version,
+                    deleted,
+                    written: false,
+                },
+            );
+        }
+
+        let mut batch = Batch::default();
+        let mut in_group: HashSet<Uuid> = HashSet::new();
+        let mut decisions = Vec::with_capacity(group.len());
+        for request in group {
+            let stream = &request.stream;
+            let Some(row) = streams.get_mut(stream.as_str()) else {
+                return Err(Failure::Failed(StoreError::backend(
+                    describe(group),
+                    format!("locking stream `{stream}` returned no row"),
+                )));
+            };
+            if row.deleted {
+                decisions.push(Decision::Answer(Err(StoreError::StreamDeleted {
+                    stream: stream.clone(),
+                })));
+                continue;
+            }
+            if request
+                .events
+                .iter()
+                .any(|e| in_group.contains(&e.event_id))
+            {
+                decisions.push(Decision::Defer);
+                continue;
+            }
+            if lookup_all || request.expected.check(stream, row.version).is_err() {
+                let outcome = match self.lookup(&tx, group, request).await? {
+                    Ok(found) => idempotent_outcome(stream, &request.events, &found),
+                    Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(None) => {}
+                    Ok(Some(done)) => {
+                        decisions.push(Decision::Answer(Ok(done)));
+                        continue;
+                    }
+                    Err(e) => {
+                        decisions.push(Decision::Answer(Err(e)));
+                        continue;
+                    }
+                }
+                if let Err(e) = request.expected.check(stream, row.version) {
+                    decisions.push(Decision::Answer(Err(e)));
+                    continue;
+                }
+            }
+            let first_version = row.version + 1;
+            for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
+                batch.streams.push(stream.as_str());
+                batch.versions.push(bound(first_version + i as u64));
+                batch.ids.push(e.event_id);
+                batch.types.push(&e.event_type);
+                batch.schema_versions.push(i64::from(e.schema_version));
+                batch.payloads.push(&e.payload);
+                batch.metadata.push(md.as_deref());
+                in_group.insert(e.event_id);
+            }
+            row.version += request.events.len() as u64;
+            row.written = true;
+            decisions.push(Decision::Written {
+                first_version,
+                next_expected_version: row.version,
+                end: batch.ids.len() as u64,
+            });
+        }
+
+        if batch.ids.is_empty() {
+            tx.rollback().await.map_err(fail)?;
+            return Ok(decisions);
+        }
+        let mut written_streams: Vec<&str> = Vec::new();
+        let mut written_versions: Vec<i64> = Vec::new();
+        let mut unused: Vec<&str> = Vec::new();
+        for (id, row) in &streams {
+            if row.written {
+                written_streams.push(id);
+                written_versions.push(bound(row.version));
+            } else if row.version == 0 && !row.deleted {
+                unused.push(id);
+            }
+        }
+        let n = batch.ids.len() as i64;
+        let write = tx.prepare_cached(&sql.write_group).await.map_err(fail)?;
+        let row = tx
+            .query_one(
+                &write,
+                &[
+                    &n,
+                    &written_streams,
+                    &written_versions,
+                    &unused,
+                    &batch.streams,
+                    &batch.versions,
+                    &batch.ids,
+                    &batch.types,
+                    &batch.schema_versions,
+                    &batch.payloads,
+                    &batch.metadata,
+                    &self.inner.channel,
+                ],
+            )
+            .await
+            .map_err(|e| self.classify(group, e, true))?;
+        let last: i64 = row.try_get(0).map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        let last = u64::try_from(last).unwrap_or(0);
+        advance(&self.inner.head, last);
+        let base = last.saturating_sub(n as u64);
+        Ok(decisions
+            .into_iter()
+            .map(|d| match d {
+                Decision::Written {
+                    first_version,
+                    next_expected_version,
+                    end,
+                } => Decision::Answer(Ok(AppendResult {
+                    first_version,
+                    next_expected_version,
+                    last_position: base + end,
+                    written: true,
+                })),
+                other => other,
+            })
+            .collect())
+    }
+
+    /// Where the request's event ids are already stored, if anywhere
+    /// (inner `Err`: a stored row is unreadable, which fails this request).
+    async fn lookup(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        group: &[Request],
+        request: &Request,
+    ) -> Result<Result<Vec<Option<StoredEventId>>, StoreError>, Failure> {
+        let fail = |e| self.classify(group, e, false);
+        let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
+        let stmt = tx
+            .prepare_cached(&self.inner.sql.lookup_ids)
+            .await
+            .map_err(fail)?;
+        let rows = tx.query(&stmt, &[&ids]).await.map_err(fail)?;
+        let mut found: HashMap<Uuid, StoredEventId> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get(0).map_err(fail)?;
+            let stream: &str = row.try_get(1).map_err(fail)?;
+            let version: i64 = row.try_get(2).map_err(fail)?;
+            let position: i64 = row.try_get(3).map_err(fail)?;
+            let version = version.max(0) as u64;
+            let stream = match StreamId::new(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Ok(Err(StoreError::Corrupted {
+                        stream: stream.to_owned(),
+                        version,
+                        event_type: String::new(),
+                        reason: format!("the stored stream id of event {id} is invalid: {e}"),
+                    }));
+                }
+            };
+            found.insert(
+                id,
+                StoredEventId {
+                    stream,
+                    version,
+                    position: position.max(0) as u64,
+                },
+            );
+        }
+        Ok(Ok(ids.iter().map(|id| found.remove(id)).collect()))
+    }
+
+    /// Sorts a driver error into a [`Failure`]. `writing`: it came from the
+    /// write statement, where a rejection is about the group's data.
+    fn classify(&self, group: &[Request], e: tokio_postgres::Error, writing: bool) -> Failure {
+        let code = e.code();
+        let lost_race = code == Some(&SqlState::UNIQUE_VIOLATION)
+            && e.as_db_error().and_then(|d| d.constraint()) == Some("events_event_id_key");
+        if lost_race
+            || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+            || code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        {
+            return Failure::Retry;
+        }
+        let rejected = writing && e.as_db_error().is_some();
+        let error = self.pg_err(describe(group), e);
+        if rejected {
+            Failure::Rejected(error)
+        } else {
+            Failure::Failed(error)
+        }
+    }
+}
+
+/// The committer: takes the waiting requests, writes them as one group,
+/// answers them; stops when the store is dropped.
+async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
+    let mut carried: Vec<Request> = Vec::new();
+    loop {
+        let mut group = std::mem::take(&mut carried);
+        if group.is_empty() {
+            match queue.recv().await {
+                Some(request) => group.push(request),
+                None => return,
+            }
+        }
+        let mut events: usize = group.iter().map(|r| r.events.len()).sum();
+        let mut overflow = None;
+        while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
+            match queue.try_recv() {
+                Ok(request) if events + request.events.len() > MAX_GROUP_EVENTS => {
+                    overflow = Some(request);
+                    break;
+                }
+                Ok(request) => {
+                    events += request.events.len();
+                    group.push(request);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        carried = PostgresStore { inner }.commit(group).await;
+        carried.extend(overflow);
+    }
+}
+
+/// Answers the requests of a committed (or fully refused) group; returns
+/// the deferred ones.
+fn deliver(group: Vec<Request>, decisions: Vec<Decision>) -> Vec<Request> {
+    let mut deferred = Vec::new();
+    for (request, decision) in group.into_iter().zip(decisions) {
+        match decision {
+            Decision::Answer(answer) => {
+                let _ = request.reply.send(answer);
+            }
+            Decision::Defer => deferred.push(request),
+            Decision::Written { .. } => {
+                let _ = request.reply.send(Err(StoreError::backend(
+                    format!("appending to stream `{}`", request.stream),
+                    "the group was decided but not written",
+                )));
+            }
+        }
+    }
+    deferred
+}
+
+/// Fails every request of a group with the group's error.
+fn fail(group: Vec<Request>, failure: Failure) {
+    let error = match failure {
+        Failure::Rejected(e) | Failure::Failed(e) => e,
+        Failure::Retry => StoreError::backend(describe(&group), "lost a race; giving up"),
+    };
+    let mut group = group.into_iter();
+    let last = group.next_back();
+    for request in group {
+        let _ = request.reply.send(Err(copy_error(&error)));
+    }
+    if let Some(request) = last {
+        let _ = request.reply.send(Err(error));
+    }
+}
+
+/// The same error for another request of the group (the source is kept as
+/// text: errors are not `Clone`).
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unreachable { host, port, source } => StoreError::Unreachable {
+            host: host.clone(),
+            port: *port,
+            source: source.to_string().into(),
+        },
+        StoreError::Backend { context, source } => {
+            StoreError::backend(context.clone(), source.to_string())
+        }
+        other => StoreError::backend("appending to PostgreSQL", other.to_string()),
+    }
+}
+
+/// What the group was doing, for error messages.
+fn describe(group: &[Request]) -> String {
+    match group {
+        [one] => format!("appending to stream `{}`", one.stream),
+        _ => format!(
+            "appending to {} streams in one transaction (first `{}`)",
+            group.len(),
+            group.first().map_or("", |r| r.stream.as_str())
+        ),
+    }
+}
+
+/// Each event's metadata as JSON, `None` when empty (stored as `NULL`).
+fn encode_metadata(
+    stream: &StreamId,
+    events: &[NewEvent],
+) -> Result<Vec<Option<String>>, StoreError> {
+    events
+        .iter()
+        .map(|e| {
+            if e.metadata == Metadata::default() {
+                return Ok(None);
+            }
+            serde_json::to_string(&e.metadata).map(Some).map_err(|err| {
+                StoreError::backend(
+                    format!(
+                        "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
+                        e.event_id, e.event_type
+                    ),
+                    err,
+                )
+            })
+        })
+        .collect()
+}
