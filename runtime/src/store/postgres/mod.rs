@@ -558,6 +558,41 @@ impl PostgresStore {
             .map_err(|e| self.pg_err(ctx(), e))
     }
 
+    /// Runs an event query (columns [`EVENT_COLUMNS`]) and decodes its rows
+    /// as they arrive, so that decoding overlaps the server sending the
+    /// rest. `stream`: the one stream the query reads, if it reads one.
+    async fn query_events(
+        &self,
+        client: &deadpool_postgres::Object,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        stream: Option<&StreamId>,
+        ctx: &(dyn Fn() -> String + Sync),
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let rows = client
+            .query_raw(&stmt, params.iter().copied())
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let mut rows = std::pin::pin!(rows);
+        let mut out = Vec::new();
+        let mut last: Option<StreamId> = stream.cloned();
+        while let Some(row) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(rows.as_mut(), cx)).await
+        {
+            let row = row.map_err(|e| self.pg_err(ctx(), e))?;
+            let event = decode_event(&row, last.as_ref())?;
+            if stream.is_none() {
+                last = Some(event.stream_id.clone());
+            }
+            out.push(event);
+        }
+        Ok(out)
+    }
+
     fn pg_err(&self, context: impl Into<String>, e: tokio_postgres::Error) -> StoreError {
         let io = e
             .source()
@@ -727,15 +762,14 @@ impl EventStore for PostgresStore {
             Direction::Forward => &self.inner.sql.read_forward,
             Direction::Backward => &self.inner.sql.read_backward,
         };
-        let rows = self
-            .query(
-                &client,
-                sql,
-                &[&stream.as_str(), &bound(lo), &bound(hi)],
-                &ctx,
-            )
-            .await?;
-        rows.iter().map(|r| decode_event(r, Some(stream))).collect()
+        self.query_events(
+            &client,
+            sql,
+            &[&stream.as_str(), &bound(lo), &bound(hi)],
+            Some(stream),
+            &ctx,
+        )
+        .await
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -745,22 +779,14 @@ impl EventStore for PostgresStore {
         let client = self.client().await?;
         let ctx = || format!("reading all streams after position {after}");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .query(
-                &client,
-                &self.inner.sql.read_all,
-                &[&bound(after), &limit],
-                &ctx,
-            )
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        let mut last: Option<StreamId> = None;
-        for row in &rows {
-            let e = decode_event(row, last.as_ref())?;
-            last = Some(e.stream_id.clone());
-            out.push(e);
-        }
-        Ok(out)
+        self.query_events(
+            &client,
+            &self.inner.sql.read_all,
+            &[&bound(after), &limit],
+            None,
+            &ctx,
+        )
+        .await
     }
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
