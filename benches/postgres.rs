@@ -7,6 +7,8 @@
 //! * `append_batch`: one append of 10, 100 or 1,000 events.
 //! * `read_all`: pages of 5,000 through 100,000 `BankAccount` events, raw
 //!   (`RecordedEvent`s) and decoded with the JSON codec.
+//! * `read_stream_decoded_json`: one stream of 20,000 events read whole and
+//!   decoded with the JSON codec.
 //!
 //! Run (short): `cargo bench --bench postgres -- --sample-count 10`.
 //! Target: read-all >= 500,000 events/s with the JSON codec. Figures are
@@ -24,6 +26,8 @@ use eventfold_suite::bank::{AccountOpened, BankAccountEvent, MoneyDeposited};
 const HISTORY: u64 = 100_000;
 /// The read-all page size.
 const PAGE: usize = 5_000;
+/// Events in the stream the read-stream case reads.
+const LONG_STREAM: u64 = 20_000;
 
 struct Bench {
     rt: tokio::runtime::Runtime,
@@ -51,6 +55,14 @@ static BENCH: LazyLock<Option<Bench>> = LazyLock::new(|| {
             let stream = StreamId::new(format!("Account-{account}")).unwrap();
             store
                 .append(&stream, ExpectedVersion::NoStream, events(1_000))
+                .await
+                .expect("appends");
+        }
+        // The read-stream case's stream.
+        let stream = StreamId::new("Account-long").unwrap();
+        for _ in 0..LONG_STREAM / 1_000 {
+            store
+                .append(&stream, ExpectedVersion::Any, events(1_000))
                 .await
                 .expect("appends");
         }
@@ -198,5 +210,36 @@ fn read_all_decoded_json(bencher: divan::Bencher) {
                 }
             });
             total
+        });
+}
+
+#[divan::bench(sample_size = 1)]
+fn read_stream_decoded_json(bencher: divan::Bencher) {
+    let b = bench();
+    let stream = StreamId::new("Account-long").unwrap();
+    bencher
+        .counter(ItemsCount::new(LONG_STREAM as usize))
+        .bench_local(|| {
+            b.rt.block_on(async {
+                let events = b
+                    .store
+                    .read_stream(&stream, eventfold::store::ReadStream::all())
+                    .await
+                    .expect("reads");
+                assert_eq!(events.len() as u64, LONG_STREAM);
+                events
+                    .iter()
+                    .map(|e| {
+                        match e
+                            .decode::<BankAccountEvent, _>(&JsonCodec)
+                            .expect("decodes")
+                            .event
+                        {
+                            BankAccountEvent::MoneyDeposited(d) => d.amount,
+                            _ => 0,
+                        }
+                    })
+                    .sum::<u64>()
+            })
         });
 }
