@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,10 +16,10 @@ pub const MAX_STREAM_ID_LEN: usize = 256;
 /// `BankAccount-42`).
 ///
 /// A stream id is 1 to [`MAX_STREAM_ID_LEN`] bytes of UTF-8 without control
-/// characters.
+/// characters. Cloning one is cheap (the text is shared).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct StreamId(String);
+pub struct StreamId(Arc<str>);
 
 /// A stream id that breaks the rules of [`StreamId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +62,7 @@ impl StreamId {
         if let Some((at, _)) = id.char_indices().find(|(_, c)| c.is_control()) {
             return Err(InvalidStreamId::ControlCharacter { id, at });
         }
-        Ok(Self(id))
+        Ok(Self(Arc::from(id)))
     }
 
     /// The stream id of one aggregate instance: `"{aggregate type}-{id}"`.
@@ -94,7 +95,7 @@ impl TryFrom<&str> for StreamId {
 
 impl From<StreamId> for String {
     fn from(value: StreamId) -> Self {
-        value.0
+        value.0.as_ref().to_owned()
     }
 }
 

@@ -558,40 +558,14 @@ fn append(
             stream: stream.clone(),
         }));
     }
-    let mut found = Vec::with_capacity(events.len());
-    {
-        let mut lookup = tx.prepare_cached(
-            "SELECT stream_id, version, position FROM eventfold_events WHERE event_id = ?1",
-        )?;
-        for e in &events {
-            let at = lookup
-                .query_row([e.event_id.as_bytes().as_slice()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .optional()?;
-            found.push(match at {
-                None => None,
-                Some((s, v, p)) => Some(StoredEventId {
-                    stream: StreamId::new(s.clone()).map_err(|e| StoreError::Corrupted {
-                        stream: s,
-                        version: u64::try_from(v).unwrap_or(0),
-                        event_type: String::new(),
-                        reason: format!("the stored stream id is invalid: {e}"),
-                    })?,
-                    version: u64::try_from(v).unwrap_or(0),
-                    position: u64::try_from(p).unwrap_or(0),
-                }),
-            });
-        }
-    }
-    if let Some(done) = idempotent_outcome(stream, &events, &found)? {
+    // Fast path: a single event whose expected version holds is inserted
+    // straight away; only if the unique index says its id is stored already
+    // is it looked up (then nothing of it was written). A batch of several
+    // events is looked up first, so a refusal never leaves part of it.
+    let fast = events.len() == 1 && expected.check(stream, current).is_ok();
+    if !fast && let Some(done) = settle_by_lookup(tx, stream, expected, current, &events)? {
         return Ok(done);
     }
-    expected.check(stream, current)?;
     if events.is_empty() {
         return Ok(AppendResult {
             first_version: current,
@@ -624,7 +598,7 @@ fn append(
                 )
             })?)
         };
-        insert.execute(rusqlite::params![
+        let inserted = insert.execute(rusqlite::params![
             to_i64(position),
             stream.as_str(),
             to_i64(version),
@@ -634,7 +608,18 @@ fn append(
             recorded_at,
             e.payload,
             metadata,
-        ])?;
+        ]);
+        match inserted {
+            Ok(_) => {}
+            Err(err) if fast && is_duplicate_event_id(&err) => {
+                drop(insert);
+                return match settle_by_lookup(tx, stream, expected, current, &events)? {
+                    Some(done) => Ok(done),
+                    None => Err(Abort::Backend(err)),
+                };
+            }
+            Err(err) => return Err(Abort::Backend(err)),
+        }
     }
     tx.prepare_cached(
         "INSERT INTO eventfold_streams (stream_id, version, deleted) VALUES (?1, ?2, 0) \
@@ -648,6 +633,60 @@ fn append(
         last_position: position,
         written: true,
     })
+}
+
+/// Looks the batch's event ids up and applies the idempotency rule, then
+/// the expected version: `Some` answers the request without writing (the
+/// batch is stored already), `None` lets it write; refusals are errors.
+fn settle_by_lookup(
+    tx: &Connection,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    current: u64,
+    events: &[NewEvent],
+) -> Result<Option<AppendResult>, Abort> {
+    let mut found = Vec::with_capacity(events.len());
+    let mut lookup = tx.prepare_cached(
+        "SELECT stream_id, version, position FROM eventfold_events WHERE event_id = ?1",
+    )?;
+    for e in events {
+        let at = lookup
+            .query_row([e.event_id.as_bytes().as_slice()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()?;
+        found.push(match at {
+            None => None,
+            Some((s, v, p)) => Some(StoredEventId {
+                stream: StreamId::new(s.clone()).map_err(|e| StoreError::Corrupted {
+                    stream: s,
+                    version: u64::try_from(v).unwrap_or(0),
+                    event_type: String::new(),
+                    reason: format!("the stored stream id is invalid: {e}"),
+                })?,
+                version: u64::try_from(v).unwrap_or(0),
+                position: u64::try_from(p).unwrap_or(0),
+            }),
+        });
+    }
+    if let Some(done) = idempotent_outcome(stream, events, &found)? {
+        return Ok(Some(done));
+    }
+    expected.check(stream, current)?;
+    Ok(None)
+}
+
+/// Whether an insert failed on the unique index of `event_id`.
+fn is_duplicate_event_id(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, Some(message))
+            if f.code == ErrorCode::ConstraintViolation && message.contains("event_id")
+    )
 }
 
 fn delete(tx: &Connection, stream: &StreamId, mode: DeleteMode) -> Result<(), Abort> {
@@ -718,28 +757,47 @@ fn backend(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 /// Reads one event row (columns [`EVENT_COLUMNS`]); anything unreadable is
 /// [`StoreError::Corrupted`] naming the stream, version and event type as
 /// far as they can be read, and the column at fault.
-fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
-    let stream = row.get_ref(1).ok().and_then(|v| v.as_str().ok());
+///
+/// `prev` is the row read before it, if any: a stream id or event type equal
+/// to its own is shared from it rather than validated again.
+fn event_from_row(
+    row: &Row<'_>,
+    prev: Option<&RecordedEvent>,
+) -> Result<RecordedEvent, StoreError> {
+    let raw_stream = match row.get_ref(1) {
+        Ok(ValueRef::Text(t)) => Some(t),
+        _ => None,
+    };
+    let raw_type = match row.get_ref(4) {
+        Ok(ValueRef::Text(t)) => Some(t),
+        _ => None,
+    };
+    let same_stream = prev.filter(|p| Some(p.stream_id.as_str().as_bytes()) == raw_stream);
+    let same_type = prev.filter(|p| Some(p.event_type.as_bytes()) == raw_type);
+    let stream = raw_stream.and_then(|t| std::str::from_utf8(t).ok());
     let version = row
         .get_ref(2)
         .ok()
         .and_then(|v| v.as_i64().ok())
         .and_then(|v| u64::try_from(v).ok());
-    let event_type = row.get_ref(4).ok().and_then(|v| v.as_str().ok());
+    let event_type = raw_type.and_then(|t| std::str::from_utf8(t).ok());
     let corrupt = |column: &str, what: String| StoreError::Corrupted {
         stream: stream.unwrap_or("<unreadable>").to_owned(),
         version: version.unwrap_or(0),
         event_type: event_type.unwrap_or("<unreadable>").to_owned(),
         reason: format!("column `{column}`: {what}"),
     };
-    let stream_id = match stream {
-        Some(s) => StreamId::new(s).map_err(|e| corrupt("stream_id", e.to_string()))?,
-        None => return Err(corrupt("stream_id", "not text".into())),
+    let stream_id = match (same_stream, stream) {
+        (Some(p), _) => p.stream_id.clone(),
+        (None, Some(s)) => StreamId::new(s).map_err(|e| corrupt("stream_id", e.to_string()))?,
+        (None, None) => return Err(corrupt("stream_id", "not text".into())),
     };
     let version = version.ok_or_else(|| corrupt("version", "not a positive integer".into()))?;
-    let event_type = event_type
-        .ok_or_else(|| corrupt("event_type", "not text".into()))?
-        .to_owned();
+    let event_type = match (same_type, event_type) {
+        (Some(p), _) => p.event_type.clone(),
+        (None, Some(t)) => t.to_owned(),
+        (None, None) => return Err(corrupt("event_type", "not text".into())),
+    };
     let position = row
         .get_ref(0)
         .ok()
@@ -787,14 +845,21 @@ fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     })
 }
 
+/// The most events a read reserves room for before it has read them.
+const PRESIZE_LIMIT: usize = 4096;
+
+/// Reads the event rows of a query; `expected`: about how many rows it
+/// gives (the read's limit), to reserve room for.
 fn collect_events(
     stmt: &mut rusqlite::Statement<'_>,
     params: impl rusqlite::Params,
+    expected: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut rows = stmt.query(params).map_err(backend("reading events"))?;
-    let mut out = Vec::new();
+    let mut out: Vec<RecordedEvent> = Vec::with_capacity(expected.min(PRESIZE_LIMIT));
     while let Some(row) = rows.next().map_err(backend("reading events"))? {
-        out.push(event_from_row(row)?);
+        let event = event_from_row(row, out.last())?;
+        out.push(event);
     }
     Ok(out)
 }
@@ -896,6 +961,7 @@ impl EventStore for SqliteStore {
             collect_events(
                 &mut stmt,
                 rusqlite::params![stream.as_str(), to_i64(lo), to_i64(hi)],
+                usize::try_from(hi - lo + 1).unwrap_or(usize::MAX),
             )
         })
         .await
@@ -915,6 +981,7 @@ impl EventStore for SqliteStore {
             collect_events(
                 &mut stmt,
                 rusqlite::params![to_i64(after), to_i64(limit as u64)],
+                limit,
             )
         })
         .await
