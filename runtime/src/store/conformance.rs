@@ -232,6 +232,7 @@ macro_rules! store_conformance_tests {
             concurrent_resends_of_one_batch_write_it_once,
             resend_first_batch_with_no_stream_is_idempotent,
             resend_with_any_is_not_written_twice,
+            single_event_resends_are_idempotent,
             resend_with_same_expected_version_writes_nothing,
             partly_overlapping_resend_conflicts,
             event_id_reused_in_another_stream_is_refused,
@@ -942,6 +943,46 @@ pub async fn resend_with_any_is_not_written_twice<S: EventStore + SnapshotStore>
 }
 
 /// Resending a batch with the expected version it was first written with
+/// A single-event append resent (with an expected version that still
+/// holds, or `Any`) is answered from the stored event and writes nothing;
+/// the same event sent to another stream is refused.
+pub async fn single_event_resends_are_idempotent<S: EventStore + SnapshotStore>(
+    fx: &mut Fixture<S>,
+) {
+    let store = fx.store();
+    let (a, b) = (sid("single-a"), sid("single-b"));
+    let e = ev(1);
+    let first = append(&*store, &a, ExpectedVersion::NoStream, vec![e.clone()]).await;
+    for expected in [
+        ExpectedVersion::Any,
+        ExpectedVersion::Exact(1),
+        ExpectedVersion::StreamExists,
+    ] {
+        let again = append(&*store, &a, expected, vec![e.clone()]).await;
+        assert!(!again.written, "resent with {expected}: written again");
+        assert_eq!(
+            (
+                again.first_version,
+                again.next_expected_version,
+                again.last_position
+            ),
+            (1, 1, first.last_position),
+            "resent with {expected}"
+        );
+    }
+    let err = store
+        .append(&b, ExpectedVersion::Any, vec![e.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateEventId { existing_stream, .. } if *existing_stream == a),
+        "{err:?}"
+    );
+    assert_eq!(read(&*store, &a, ReadStream::all()).await.len(), 1);
+    assert!(read(&*store, &b, ReadStream::all()).await.is_empty());
+    assert_eq!(store.head_position().await.unwrap(), first.last_position);
+}
+
 /// (now stale) writes nothing new and is not a conflict.
 pub async fn resend_with_same_expected_version_writes_nothing<S: EventStore + SnapshotStore>(
     fx: &mut Fixture<S>,
