@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{Inner, PostgresStore, advance, bound};
@@ -198,10 +199,18 @@ impl PostgresStore {
 
     /// Tries a group until it commits, retrying lost races.
     async fn write_group(&self, group: &[Request]) -> Result<Vec<Decision>, Failure> {
-        let mut client = self.client().await.map_err(Failure::Failed)?;
+        let client = self.client().await.map_err(Failure::Failed)?;
         let mut lookup_all = false;
         for _ in 0..APPEND_ATTEMPTS {
-            match self.attempt(&mut client, group, lookup_all).await {
+            let outcome = self.attempt(&client, group, lookup_all).await;
+            if outcome.is_err() {
+                // The transaction may still be open (a statement failed):
+                // end it before the connection goes back to the pool. Outside
+                // a transaction this is a harmless no-op; on a broken
+                // connection it fails, and the pool discards the connection.
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
+            match outcome {
                 Err(Failure::Retry) => lookup_all = true,
                 done => return done,
             }
@@ -212,22 +221,37 @@ impl PostgresStore {
         )))
     }
 
-    /// One transaction for the group (see the module docs).
+    /// One transaction for the group (see the module docs). `BEGIN` is
+    /// pipelined with the lock statement and `COMMIT` with the write
+    /// statement (each pair is one round trip); on `Err` the caller ends a
+    /// transaction left open.
     async fn attempt(
         &self,
-        client: &mut deadpool_postgres::Object,
+        client: &deadpool_postgres::Object,
         group: &[Request],
         lookup_all: bool,
     ) -> Result<Vec<Decision>, Failure> {
         let sql = &self.inner.sql;
         let fail = |e| self.classify(group, e, false);
-        let tx = client.transaction().await.map_err(fail)?;
 
         let mut names: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let lock = tx.prepare_cached(&sql.lock_streams).await.map_err(fail)?;
-        let rows = tx.query(&lock, &[&names]).await.map_err(fail)?;
+        // Prepared first (a cache hit after the first use), so that each
+        // pair below goes out in order: a request is sent when its future
+        // is first polled, and `biased` polls in the order written.
+        let lock = client
+            .prepare_cached(&sql.lock_streams)
+            .await
+            .map_err(fail)?;
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
+        let (began, rows) = tokio::join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.query(&lock, &lock_params),
+        );
+        began.map_err(fail)?;
+        let rows = rows.map_err(fail)?;
         let mut streams: HashMap<String, StreamRow> = HashMap::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get(0).map_err(fail)?;
@@ -277,7 +301,7 @@ impl PostgresStore {
                 continue;
             }
             if lookup_all || request.expected.check(stream, row.version).is_err() {
-                let outcome = match self.lookup(&tx, group, request).await? {
+                let outcome = match self.lookup(client, group, request).await? {
                     Ok(found) => idempotent_outcome(stream, &request.events, &found),
                     Err(e) => Err(e),
                 };
@@ -318,7 +342,7 @@ impl PostgresStore {
         }
 
         if batch.ids.is_empty() {
-            tx.rollback().await.map_err(fail)?;
+            client.batch_execute("ROLLBACK").await.map_err(fail)?;
             return Ok(decisions);
         }
         let mut written_streams: Vec<&str> = Vec::new();
@@ -333,29 +357,34 @@ impl PostgresStore {
             }
         }
         let n = batch.ids.len() as i64;
-        let write = tx.prepare_cached(&sql.write_group).await.map_err(fail)?;
-        let row = tx
-            .query_one(
-                &write,
-                &[
-                    &n,
-                    &written_streams,
-                    &written_versions,
-                    &unused,
-                    &batch.streams,
-                    &batch.versions,
-                    &batch.ids,
-                    &batch.types,
-                    &batch.schema_versions,
-                    &batch.payloads,
-                    &batch.metadata,
-                    &self.inner.channel,
-                ],
-            )
+        let write = client
+            .prepare_cached(&sql.write_group)
             .await
-            .map_err(|e| self.classify(group, e, true))?;
+            .map_err(fail)?;
+        // If the write fails, the server ends the transaction at `COMMIT`
+        // with a rollback (and answers `COMMIT` without an error).
+        let write_params: [&(dyn ToSql + Sync); 12] = [
+            &n,
+            &written_streams,
+            &written_versions,
+            &unused,
+            &batch.streams,
+            &batch.versions,
+            &batch.ids,
+            &batch.types,
+            &batch.schema_versions,
+            &batch.payloads,
+            &batch.metadata,
+            &self.inner.channel,
+        ];
+        let (row, committed) = tokio::join!(
+            biased;
+            client.query_one(&write, &write_params),
+            client.batch_execute("COMMIT"),
+        );
+        let row = row.map_err(|e| self.classify(group, e, true))?;
+        committed.map_err(fail)?;
         let last: i64 = row.try_get(0).map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
         let last = u64::try_from(last).unwrap_or(0);
         advance(&self.inner.head, last);
         let base = last.saturating_sub(n as u64);
@@ -381,17 +410,17 @@ impl PostgresStore {
     /// (inner `Err`: a stored row is unreadable, which fails this request).
     async fn lookup(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        client: &deadpool_postgres::Object,
         group: &[Request],
         request: &Request,
     ) -> Result<Result<Vec<Option<StoredEventId>>, StoreError>, Failure> {
         let fail = |e| self.classify(group, e, false);
         let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-        let stmt = tx
+        let stmt = client
             .prepare_cached(&self.inner.sql.lookup_ids)
             .await
             .map_err(fail)?;
-        let rows = tx.query(&stmt, &[&ids]).await.map_err(fail)?;
+        let rows = client.query(&stmt, &[&ids]).await.map_err(fail)?;
         let mut found: HashMap<Uuid, StoredEventId> = HashMap::with_capacity(rows.len());
         for row in &rows {
             let id: Uuid = row.try_get(0).map_err(fail)?;
