@@ -239,5 +239,5 @@ store_benches!(sqlite_process_crash_durability, {
     (store, dir)
 });
 
-// PostgreSQL: add `store_benches!(postgres, { ... })` here, making a
-// `PostgresStore` in a fresh schema and returning a guard that drops it.
+// PostgreSQL needs a server and a schema to drop afterwards: its benchmarks
+// are in `benches/postgres.rs`.

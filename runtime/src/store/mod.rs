@@ -24,7 +24,8 @@
 //!   assigning positions inside one serialized commit step: [`MemoryStore`]
 //!   under its lock; `SqliteStore` in its single writer thread, inside the
 //!   write transaction; `PostgresStore` under the row lock of its one-row
-//!   position counter, taken inside each append's transaction.
+//!   position counter, taken inside each write transaction (one per group
+//!   of concurrent appends) and held until its commit.
 //! * **Idempotent append**: if every event id of a batch is already stored,
 //!   in order and consecutively, in that stream, the append writes nothing
 //!   and returns the versions and last position first assigned (with
