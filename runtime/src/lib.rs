@@ -50,6 +50,7 @@
 pub mod aggregate;
 pub mod clock;
 pub mod codec;
+pub mod entity;
 pub mod envelope;
 pub mod event;
 pub mod guide;

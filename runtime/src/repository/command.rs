@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::load::{RawLoad, upcast_all};
+use super::load::{LoadedAggregate, RawLoad, upcast_all};
 use super::{Repository, RepositoryError};
 use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
 use crate::codec::Codec;
@@ -96,6 +96,26 @@ pub struct CommandOutcome<A: Aggregate> {
     pub duplicate: bool,
 }
 
+/// What a command did, without the state it left: what an entity
+/// ([`crate::entity::Entities`]) answers, as it keeps the state itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed<A: Aggregate> {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// The command's id (the causation id of its events).
+    pub command_id: Uuid,
+    /// The events the command appended, as stored (empty when it decided
+    /// nothing).
+    pub events: Vec<Envelope<A::Event>>,
+    /// The stream version after the command's events.
+    pub version: u64,
+    /// How many times the command was decided (1 without conflicts).
+    pub attempts: u32,
+    /// `true` when the command id had been processed already: `events` and
+    /// `version` are the original outcome, nothing was appended.
+    pub duplicate: bool,
+}
+
 impl<A, S, C> Repository<A, S, C>
 where
     A: Aggregate,
@@ -126,6 +146,32 @@ where
         command: A::Command,
         options: CommandOptions,
     ) -> Result<CommandOutcome<A>, A> {
+        let (done, loaded) = self
+            .execute_from(stream, &mut None, command, options)
+            .await?;
+        Ok(CommandOutcome {
+            stream_id: done.stream_id,
+            command_id: done.command_id,
+            events: done.events,
+            version: done.version,
+            state: loaded.state,
+            attempts: done.attempts,
+            duplicate: done.duplicate,
+        })
+    }
+
+    /// [`Repository::execute_with`], starting from `cache` (a state this
+    /// process holds, such as an entity's) instead of loading when it is
+    /// `Some`; a conflict reloads. Returns what the command did and the
+    /// state it left. `cache` is left `None`, except after a rejection,
+    /// which leaves the state as it was (a handler only reads it).
+    pub(crate) async fn execute_from(
+        &self,
+        stream: &StreamId,
+        cache: &mut Option<LoadedAggregate<A>>,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<(Executed<A>, LoadedAggregate<A>), A> {
         let supplied_id = options.command_id.is_some();
         let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
         let mut metadata = options.metadata;
@@ -135,44 +181,53 @@ where
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let RawLoad { loaded, tail } = self.load_raw(stream, None).await?;
+            let RawLoad { loaded, tail } = match cache.take() {
+                Some(loaded) => RawLoad {
+                    loaded,
+                    tail: Vec::new(),
+                },
+                None => self.load_raw(stream, None).await?,
+            };
             if supplied_id
                 && let Some(original) = self
                     .find_command(stream, command_id, loaded.version, &tail)
                     .await?
             {
                 let version = original.last().map_or(loaded.version, |e| e.stream_version);
-                return Ok(CommandOutcome {
+                let done = Executed {
                     stream_id: stream.clone(),
                     command_id,
                     events: original,
                     version,
-                    state: loaded.state,
                     attempts: attempt,
                     duplicate: true,
-                });
+                };
+                return Ok((done, loaded));
             }
             let ctx = CommandContext::new(self.clock.clone())
                 .with_command_id(command_id)
                 .for_stream(stream.as_str(), loaded.version)
                 .with_metadata(metadata.clone());
-            let mut state = loaded.state;
-            let decided = state.handle(command.clone(), &ctx).map_err(|source| {
-                RepositoryError::Rejected {
-                    stream: stream.clone(),
-                    source,
+            let decided = match loaded.state.handle(command.clone(), &ctx) {
+                Ok(decided) => decided,
+                Err(source) => {
+                    *cache = Some(loaded);
+                    return Err(RepositoryError::Rejected {
+                        stream: stream.clone(),
+                        source,
+                    });
                 }
-            })?;
+            };
             if decided.is_empty() {
-                return Ok(CommandOutcome {
+                let done = Executed {
                     stream_id: stream.clone(),
                     command_id,
                     events: Vec::new(),
                     version: loaded.version,
-                    state,
                     attempts: attempt,
                     duplicate: false,
-                });
+                };
+                return Ok((done, loaded));
             }
             let new = decided
                 .iter()
@@ -209,6 +264,12 @@ where
             let events = self
                 .recorded_envelopes(stream, decided, &ids, &appended, &metadata, &ctx)
                 .await?;
+            let LoadedAggregate {
+                mut state,
+                version: previous_version,
+                mut snapshot_version,
+                ..
+            } = loaded;
             for envelope in &events {
                 let apply = ApplyContext {
                     stream_id: envelope.stream_id.as_str(),
@@ -221,22 +282,32 @@ where
             let version = appended.next_expected_version;
             let snapshot_ctx = SnapshotContext {
                 stream_id: stream,
-                previous_version: loaded.version,
+                previous_version,
                 version,
-                snapshot_version: loaded.snapshot_version,
+                snapshot_version,
             };
-            if self.snapshots.is_some() && self.policy.should_snapshot(&snapshot_ctx) {
-                self.save_snapshot_logged(stream, &state, version).await;
+            if self.snapshots.is_some()
+                && self.policy.should_snapshot(&snapshot_ctx)
+                && self.save_snapshot_logged(stream, &state, version).await
+            {
+                snapshot_version = Some(version);
             }
-            return Ok(CommandOutcome {
+            let done = Executed {
                 stream_id: stream.clone(),
                 command_id,
                 events,
                 version,
-                state,
                 attempts: attempt,
                 duplicate: false,
-            });
+            };
+            let loaded = LoadedAggregate {
+                state,
+                version,
+                snapshot_version,
+                events_replayed: 0,
+                events_retired: 0,
+            };
+            return Ok((done, loaded));
         }
     }
 

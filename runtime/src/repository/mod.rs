@@ -82,7 +82,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use command::{CommandOptions, CommandOutcome};
+pub use command::{CommandOptions, CommandOutcome, Executed};
 pub use error::RepositoryError;
 pub use load::LoadedAggregate;
 

@@ -22,15 +22,25 @@ where
     /// Saves a snapshot of `state` at `version` and prunes old ones, as
     /// configured; failures only warn: the events are stored already, and a
     /// missing snapshot costs a longer replay, nothing more.
-    pub(super) async fn save_snapshot_logged(&self, stream: &StreamId, state: &A, version: u64) {
-        if let Err(error) = self.save_snapshot(stream, state, version).await {
-            tracing::warn!(
-                stream = %stream,
-                version,
-                aggregate = A::TYPE_NAME,
-                %error,
-                "could not save a snapshot; loads replay more events until the next one"
-            );
+    /// Returns whether it was saved.
+    pub(super) async fn save_snapshot_logged(
+        &self,
+        stream: &StreamId,
+        state: &A,
+        version: u64,
+    ) -> bool {
+        match self.save_snapshot(stream, state, version).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(
+                    stream = %stream,
+                    version,
+                    aggregate = A::TYPE_NAME,
+                    %error,
+                    "could not save a snapshot; loads replay more events until the next one"
+                );
+                false
+            }
         }
     }
 

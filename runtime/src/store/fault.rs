@@ -24,6 +24,7 @@
 //! # });
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
@@ -78,6 +79,7 @@ struct Armed {
 pub struct FaultyStore<S> {
     inner: Arc<S>,
     armed: Arc<Mutex<Armed>>,
+    events_read: Arc<AtomicU64>,
 }
 
 impl<S> FaultyStore<S> {
@@ -86,7 +88,15 @@ impl<S> FaultyStore<S> {
         Self {
             inner: Arc::new(inner),
             armed: Arc::default(),
+            events_read: Arc::default(),
         }
+    }
+
+    /// How many events [`EventStore::read_stream`] has returned through this
+    /// wrapper (and its clones) so far: what loads cost, to check caching
+    /// and snapshots.
+    pub fn events_read(&self) -> u64 {
+        self.events_read.load(Ordering::SeqCst)
     }
 
     /// The wrapped store (to inspect it without faults).
@@ -223,7 +233,10 @@ impl<S: EventStore> EventStore for FaultyStore<S> {
                 format!("reading stream `{stream}`"),
             ));
         }
-        self.inner.read_stream(stream, read).await
+        let events = self.inner.read_stream(stream, read).await?;
+        self.events_read
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        Ok(events)
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

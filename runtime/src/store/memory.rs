@@ -9,11 +9,8 @@ use uuid::Uuid;
 
 use super::{
     AppendResult, DeleteMode, EventStore, ExpectedVersion, ReadStream, StoreError, StoredEventId,
-    StreamInfo, idempotent_outcome,
+    StreamInfo, check_batch, idempotent_outcome,
 };
-// Kept reachable under its first path, `memory::check_batch`, for stores
-// written against it.
-pub(super) use super::check_batch;
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
 

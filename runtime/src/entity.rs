@@ -1,0 +1,432 @@
+//! Entities: one task per live aggregate instance.
+//!
+//! [`Entities`] keeps the aggregates that receive commands in memory, each
+//! in its own tokio task with a mailbox:
+//!
+//! * **Commands in order.** The commands for one stream go through its
+//!   entity's mailbox and are handled one at a time, in the order they
+//!   arrived; different streams run concurrently. Commands to one stream
+//!   never race each other, so they do not conflict.
+//! * **Recovery on start.** An entity loads its state through the
+//!   [`Repository`] (newest snapshot plus the events after it) when its
+//!   first message arrives, and keeps it: later commands decide on the state
+//!   in memory and only append.
+//! * **Passivation when idle.** An entity without a message for
+//!   [`EntityOptions::idle_timeout`] stops and frees its state; the next
+//!   message starts it again, recovering from the store.
+//! * **Other writers.** The state in memory is a cache of the stream. Each
+//!   command appends with the version it decided on; if another process (or
+//!   a [`Repository`] used directly) wrote the stream meanwhile, the append
+//!   conflicts and the entity reloads and decides again, as
+//!   [`Repository::execute_with`] does.
+//! * **Failures.** A rejected command leaves the state as it was. Any other
+//!   error drops the cached state, so the next message recovers it from the
+//!   store. A handler that panics stops its entity: the command's caller
+//!   gets [`RepositoryError::EntityStopped`], and the next message starts a
+//!   fresh entity.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use eventfold::entity::Entities;
+//! use eventfold::Repository;
+//! use eventfold::prelude::*;
+//!
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! pub struct Added { pub n: u64 }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! pub enum CounterError { #[error("zero")] Zero }
+//!
+//! #[derive(Aggregate, Default, Debug)]
+//! #[aggregate(events(Added), error = CounterError)]
+//! pub struct Counter { total: u64 }
+//!
+//! #[eventfold::handlers]
+//! impl Counter {
+//!     #[command]
+//!     fn add(&self, n: u64) -> Result<Added, CounterError> {
+//!         if n == 0 { return Err(CounterError::Zero) }
+//!         Ok(Added { n })
+//!     }
+//!     #[apply]
+//!     fn added(&mut self, e: &Added) { self.total += e.n }
+//! }
+//!
+//! let entities = Entities::new(Repository::<Counter, _>::new(MemoryStore::new()));
+//! let stream = StreamId::new("Counter-1").unwrap();
+//! entities.execute(&stream, CounterCommand::add(2)).await.unwrap();
+//! entities.execute(&stream, CounterCommand::add(3)).await.unwrap();
+//! let total = entities.read(&stream, |counter, _version| counter.total).await.unwrap();
+//! assert_eq!(total, 5);
+//! assert_eq!(entities.live(), 1);
+//! entities.shutdown().await;
+//! assert_eq!(entities.live(), 0);
+//! # });
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::aggregate::Aggregate;
+use crate::codec::{Codec, JsonCodec};
+use crate::envelope::StreamId;
+use crate::repository::{CommandOptions, Executed, LoadedAggregate, Repository, RepositoryError};
+use crate::snapshot::SnapshotStore;
+use crate::store::EventStore;
+
+type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Error>>;
+
+/// How [`Entities`] runs its entities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityOptions {
+    /// An entity without a message for this long stops (passivates) and
+    /// frees its state. Default: 2 minutes.
+    pub idle_timeout: Duration,
+    /// How many messages an entity's mailbox holds; senders wait when it is
+    /// full (back pressure). Default: 128.
+    pub mailbox: usize,
+}
+
+impl Default for EntityOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(120),
+            mailbox: 128,
+        }
+    }
+}
+
+/// Live aggregate instances, one task each (see the [module docs](self)).
+/// Cloning shares the same entities.
+pub struct Entities<A: Aggregate, S, C = JsonCodec> {
+    shared: Arc<Shared<A, S, C>>,
+}
+
+impl<A: Aggregate, S, C> Clone for Entities<A, S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<A: Aggregate, S, C> std::fmt::Debug for Entities<A, S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entities")
+            .field("aggregate", &A::TYPE_NAME)
+            .field("live", &self.live())
+            .field("options", &self.shared.options)
+            .finish()
+    }
+}
+
+struct Shared<A: Aggregate, S, C> {
+    repository: Arc<Repository<A, S, C>>,
+    options: EntityOptions,
+    live: Mutex<HashMap<StreamId, Live<A>>>,
+    /// Numbers entity incarnations, so that a passivating entity removes
+    /// its own entry and never a newer one's.
+    incarnations: AtomicU64,
+}
+
+impl<A: Aggregate, S, C> Shared<A, S, C> {
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Live<A>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes the entry of `stream` if it is incarnation `id`.
+    fn forget(&self, stream: &StreamId, id: u64) {
+        let mut live = self.live();
+        if live.get(stream).is_some_and(|l| l.id == id) {
+            live.remove(stream);
+        }
+    }
+}
+
+/// One running entity.
+struct Live<A: Aggregate> {
+    id: u64,
+    mailbox: mpsc::Sender<Message<A>>,
+    task: JoinHandle<()>,
+}
+
+/// Reads the state (`Ok`), or is told why it could not be loaded.
+type Reader<A> = Box<dyn FnOnce(Result<&LoadedAggregate<A>, A>) + Send>;
+
+enum Message<A: Aggregate> {
+    Execute {
+        command: A::Command,
+        options: CommandOptions,
+        reply: oneshot::Sender<Result<Executed<A>, A>>,
+    },
+    Read(Reader<A>),
+}
+
+impl<A, S> Entities<A, S, JsonCodec>
+where
+    A: Aggregate,
+{
+    /// Entities over `repository`, with the default [`EntityOptions`].
+    pub fn new(repository: Repository<A, S, JsonCodec>) -> Self {
+        Self::with_options(repository, EntityOptions::default())
+    }
+}
+
+impl<A, S, C> Entities<A, S, C>
+where
+    A: Aggregate,
+{
+    /// Entities over `repository` (any codec), with `options`.
+    pub fn with_options(repository: Repository<A, S, C>, options: EntityOptions) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                repository: Arc::new(repository),
+                options: EntityOptions {
+                    mailbox: options.mailbox.max(1),
+                    ..options
+                },
+                live: Mutex::new(HashMap::new()),
+                incarnations: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The repository the entities load and append through.
+    pub fn repository(&self) -> &Repository<A, S, C> {
+        &self.shared.repository
+    }
+
+    /// How many entities are running.
+    pub fn live(&self) -> usize {
+        self.shared
+            .live()
+            .values()
+            .filter(|l| !l.mailbox.is_closed())
+            .count()
+    }
+
+    /// Whether the entity of `stream` is running.
+    pub fn is_live(&self, stream: &StreamId) -> bool {
+        self.shared
+            .live()
+            .get(stream)
+            .is_some_and(|l| !l.mailbox.is_closed())
+    }
+
+    /// Stops the entity of `stream` now (if it runs), after it has handled
+    /// the messages already in its mailbox.
+    pub async fn passivate(&self, stream: &StreamId) {
+        let live = self.shared.live().remove(stream);
+        if let Some(live) = live {
+            stop(live).await;
+        }
+    }
+
+    /// Stops every entity, each after the messages already in its mailbox.
+    /// Messages sent later start entities again.
+    pub async fn shutdown(&self) {
+        let all: Vec<Live<A>> = self.shared.live().drain().map(|(_, l)| l).collect();
+        for live in all {
+            stop(live).await;
+        }
+    }
+}
+
+/// Closes an entity's mailbox (once no send is in flight) and waits for its
+/// task to end.
+async fn stop<A: Aggregate>(live: Live<A>) {
+    drop(live.mailbox);
+    // A panicked task has ended already; nothing to report here.
+    let _ = live.task.await;
+}
+
+impl<A, S, C> Entities<A, S, C>
+where
+    A: Aggregate,
+    A::Command: Clone + Send,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    /// Handles `command` on the entity of `stream` (starting it if needed)
+    /// with a fresh command id and no metadata.
+    pub async fn execute(&self, stream: &StreamId, command: A::Command) -> Result<Executed<A>, A> {
+        self.execute_with(stream, command, CommandOptions::new())
+            .await
+    }
+
+    /// Handles `command` on the entity of `stream`, after the commands sent
+    /// to it before; the options work as in [`Repository::execute_with`]
+    /// (command id for idempotency, metadata).
+    pub async fn execute_with(
+        &self,
+        stream: &StreamId,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<Executed<A>, A> {
+        let (reply, answer) = oneshot::channel();
+        self.send(
+            stream,
+            Message::Execute {
+                command,
+                options,
+                reply,
+            },
+        )
+        .await?;
+        answer.await.map_err(|_| stopped(stream))?
+    }
+
+    /// Runs `read` on the state of the entity of `stream` (starting it, and
+    /// so recovering the state, if needed), after the commands sent to it
+    /// before. `read` gets the state and the stream version it includes.
+    pub async fn read<R, F>(&self, stream: &StreamId, read: F) -> Result<R, A>
+    where
+        R: Send + 'static,
+        F: FnOnce(&A, u64) -> R + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let reader: Reader<A> = Box::new(move |loaded| {
+            let _ = reply.send(loaded.map(|l| read(&l.state, l.version)));
+        });
+        self.send(stream, Message::Read(reader)).await?;
+        answer.await.map_err(|_| stopped(stream))?
+    }
+
+    /// Puts `message` in the mailbox of `stream`'s entity, starting one if
+    /// none runs (or the one found stopped meanwhile).
+    async fn send(&self, stream: &StreamId, mut message: Message<A>) -> Result<(), A> {
+        // An entity can stop between the lookup and the send (passivation):
+        // then its mailbox refuses the message, and a new entity takes it.
+        for _ in 0..3 {
+            let mailbox = self.mailbox(stream)?;
+            match mailbox.send(message).await {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => message = back,
+            }
+        }
+        Err(stopped(stream))
+    }
+
+    /// The mailbox of `stream`'s running entity, or of a new one.
+    fn mailbox(&self, stream: &StreamId) -> Result<mpsc::Sender<Message<A>>, A> {
+        let mut live = self.shared.live();
+        if let Some(l) = live.get(stream)
+            && !l.mailbox.is_closed()
+        {
+            return Ok(l.mailbox.clone());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            RepositoryError::EntityUnavailable {
+                stream: stream.clone(),
+                reason: format!("entities run on a tokio runtime: {e}"),
+            }
+        })?;
+        let id = self.shared.incarnations.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.shared.options.mailbox);
+        let task = runtime.spawn(run(
+            stream.clone(),
+            id,
+            self.shared.repository.clone(),
+            rx,
+            self.shared.options.idle_timeout,
+            Arc::downgrade(&self.shared),
+        ));
+        live.insert(
+            stream.clone(),
+            Live {
+                id,
+                mailbox: tx.clone(),
+                task,
+            },
+        );
+        Ok(tx)
+    }
+}
+
+fn stopped<E>(stream: &StreamId) -> RepositoryError<E> {
+    RepositoryError::EntityStopped {
+        stream: stream.clone(),
+    }
+}
+
+/// One entity: handles its messages in order, keeps the state between
+/// them, passivates when idle.
+async fn run<A, S, C>(
+    stream: StreamId,
+    id: u64,
+    repository: Arc<Repository<A, S, C>>,
+    mut mailbox: mpsc::Receiver<Message<A>>,
+    idle_timeout: Duration,
+    shared: Weak<Shared<A, S, C>>,
+) where
+    A: Aggregate,
+    A::Command: Clone + Send,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    let mut state: Option<LoadedAggregate<A>> = None;
+    loop {
+        match tokio::time::timeout(idle_timeout, mailbox.recv()).await {
+            Ok(Some(message)) => handle(&repository, &stream, &mut state, message).await,
+            // Every sender is gone: stopped, or the `Entities` dropped.
+            Ok(None) => return,
+            Err(_idle) => {
+                tracing::debug!(stream = %stream, "entity passivates after being idle");
+                if let Some(shared) = shared.upgrade() {
+                    shared.forget(&stream, id);
+                }
+                // Messages sent before the entry went away are still ours.
+                mailbox.close();
+                while let Some(message) = mailbox.recv().await {
+                    handle(&repository, &stream, &mut state, message).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn handle<A, S, C>(
+    repository: &Repository<A, S, C>,
+    stream: &StreamId,
+    state: &mut Option<LoadedAggregate<A>>,
+    message: Message<A>,
+) where
+    A: Aggregate,
+    A::Command: Clone + Send,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    match message {
+        Message::Execute {
+            command,
+            options,
+            reply,
+        } => {
+            let outcome = repository
+                .execute_from(stream, state, command, options)
+                .await
+                .map(|(done, loaded)| {
+                    *state = Some(loaded);
+                    done
+                });
+            let _ = reply.send(outcome);
+        }
+        Message::Read(read) => {
+            if state.is_none() {
+                match repository.load(stream).await {
+                    Ok(loaded) => *state = Some(loaded),
+                    Err(e) => return read(Err(e)),
+                }
+            }
+            if let Some(loaded) = state.as_ref() {
+                read(Ok(loaded));
+            }
+        }
+    }
+}
