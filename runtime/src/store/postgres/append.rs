@@ -3,23 +3,26 @@
 //! Every non-empty append of one store (and its clones) goes through one
 //! queue to one committer task. The task takes every request waiting (up to
 //! [`MAX_GROUP`] requests and about [`MAX_GROUP_EVENTS`] events) and writes
-//! them in **one transaction** of four round trips:
+//! them in **one transaction** of two round trips:
 //!
-//! 1. `BEGIN`;
-//! 2. lock (or create) the rows of every stream of the group, in sorted
-//!    order so that groups of different processes cannot deadlock, reading
-//!    each stream's version and tombstone flag;
-//! 3. decide each request in order, in memory: refused (deleted stream,
+//! 1. `BEGIN`, sent together with the statement that locks (or creates)
+//!    the rows of every stream of the group, in sorted order so that groups
+//!    of different processes cannot deadlock, and reads each stream's
+//!    version and tombstone flag;
+//! 2. in memory, each request is decided in order: refused (deleted stream,
 //!    wrong expected version, idempotency conflict), already stored (the
-//!    idempotent retry rule, see [`crate::store`]; the ids are looked up
-//!    only when the expected version does not match, or after a race on
-//!    the unique `event_id` index), or accepted with the next versions of
-//!    its stream (a later request of the group to the same stream sees the
-//!    versions of the earlier ones);
-//! 4. one statement that moves `head` past every accepted event, sets the
+//!    idempotent retry rule, see [`crate::store`]; the ids are looked up,
+//!    one more round trip, only when the expected version does not match
+//!    or after a race on the unique `event_id` index), or accepted with the
+//!    next versions of its stream (a later request of the group to the same
+//!    stream sees the versions of the earlier ones); a request repeating an
+//!    event id an earlier request of the group writes waits for the next
+//!    group, where the idempotency rule answers it;
+//! 3. one statement that moves `head` past every accepted event, sets the
 //!    streams' versions, inserts all accepted events from arrays, removes
-//!    the stream rows step 2 created for refused appends, and notifies
-//!    listeners; then `COMMIT`.
+//!    the stream rows step 1 created for refused appends, and notifies
+//!    listeners, sent together with `COMMIT` (if the statement fails, the
+//!    server ends the transaction with a rollback).
 //!
 //! A request is answered only after its transaction committed (or, when
 //! refused, with the reason). Concurrent single-event appends thus share
