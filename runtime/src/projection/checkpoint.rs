@@ -36,6 +36,11 @@ pub struct DeadLetter {
 /// Durable storage of projection checkpoints (the global position of the
 /// last event a projection handled) and of parked events, keyed by
 /// projection name.
+///
+/// Implementations: [`MemoryCheckpointStore`], `SqliteCheckpointStore`
+/// (feature `sqlite`), `PostgresCheckpointStore` (feature `postgres`). Parking an event at a position already parked
+/// keeps the first. `store::conformance::checkpoint_store_contract` (feature
+/// `conformance`) tests an implementation against this contract.
 pub trait CheckpointStore: Send + Sync + 'static {
     /// The saved checkpoint (`None`: never saved).
     fn load(

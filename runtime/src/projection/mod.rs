@@ -10,7 +10,8 @@
 //! A [`ProjectionRunner`] feeds projections: it catches up from the
 //! projection's checkpoint by reading all streams, then goes live by
 //! subscription, saving the checkpoint in a [`CheckpointStore`] after every
-//! batch.
+//! batch: in memory, in SQLite, or in PostgreSQL next to the events
+//! (`PostgresCheckpointStore`, feature `postgres`).
 //!
 //! # Delivery guarantees and idempotency
 //!
@@ -78,6 +79,8 @@
 //! ```
 
 mod checkpoint;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod runner;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -88,6 +91,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use checkpoint::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresCheckpointStore;
 pub use runner::{CatchUp, ProjectionHandle, ProjectionRunner, ProjectionStatus};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteCheckpointStore;

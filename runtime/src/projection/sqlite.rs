@@ -243,64 +243,6 @@ impl CheckpointStore for SqliteCheckpointStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::projection::MemoryCheckpointStore;
-
-    async fn contract<C: CheckpointStore>(store: C) {
-        assert_eq!(store.load("p").await.unwrap(), None);
-        store.save("p", 7).await.unwrap();
-        store.save("p", 9).await.unwrap();
-        store.save("q", 1).await.unwrap();
-        assert_eq!(store.load("p").await.unwrap(), Some(9));
-        let letter = |position| DeadLetter {
-            projection: "p".into(),
-            position,
-            event_id: uuid::Uuid::now_v7(),
-            stream_id: StreamId::new("a-1").unwrap(),
-            stream_version: 2,
-            event_type: "Deposited".into(),
-            error: "boom".into(),
-            parked_at: DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
-                .unwrap()
-                .with_timezone(&Utc),
-        };
-        store.park(letter(5)).await.unwrap();
-        store.park(letter(3)).await.unwrap();
-        store.park(letter(5)).await.unwrap(); // a replay parks it again
-        let dead = store.dead_letters("p").await.unwrap();
-        assert_eq!(dead.iter().map(|d| d.position).collect::<Vec<_>>(), [3, 5]);
-        assert_eq!(dead[0].error, "boom");
-        assert_eq!(dead[0].parked_at, letter(3).parked_at);
-        assert!(store.dead_letters("q").await.unwrap().is_empty());
-        store.reset("p").await.unwrap();
-        assert_eq!(store.load("p").await.unwrap(), None);
-        assert!(store.dead_letters("p").await.unwrap().is_empty());
-        assert_eq!(store.load("q").await.unwrap(), Some(1));
-    }
-
-    #[tokio::test]
-    async fn memory_checkpoint_store_keeps_the_contract() {
-        contract(MemoryCheckpointStore::new()).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_checkpoint_store_keeps_the_contract_and_survives_reopening() {
-        let dir = std::env::temp_dir().join(format!("eventfold-ckpt-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("checkpoints.db");
-        contract(SqliteCheckpointStore::open(&path).await.unwrap()).await;
-        let reopened = SqliteCheckpointStore::open(&path).await.unwrap();
-        assert_eq!(reopened.load("q").await.unwrap(), Some(1));
-        // A read model's own transaction writes the checkpoint the store reads.
-        {
-            let mut conn = Connection::open(&path).unwrap();
-            let tx = conn.transaction().unwrap();
-            SqliteCheckpointStore::save_in(&tx, "model", 42).unwrap();
-            tx.commit().unwrap();
-        }
-        assert_eq!(reopened.load("model").await.unwrap(), Some(42));
-        drop(reopened);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[tokio::test]
     async fn opening_a_file_that_is_not_sqlite_names_the_file() {

@@ -2021,3 +2021,55 @@ pub async fn failed_append_leaves_store_unchanged<S: EventStore + SnapshotStore>
         assert_eq!(store.stream_info(&sid("c")).await.unwrap(), None);
     }
 }
+
+// ------------------------------------------------------- checkpoint stores
+
+/// The contract of a [`crate::projection::CheckpointStore`], for testing an
+/// implementation: checkpoints per projection name (absent, saved,
+/// overwritten), dead letters parked in position order (parking one again
+/// keeps one), and a reset that clears one projection's checkpoint and dead
+/// letters and nothing else. Leaves projections `q` (checkpoint 1) behind.
+pub async fn checkpoint_store_contract<C: crate::projection::CheckpointStore>(store: &C) {
+    use crate::projection::DeadLetter;
+    assert_eq!(store.load("p").await.expect("load"), None);
+    store.save("p", 7).await.expect("save");
+    store.save("p", 9).await.expect("save");
+    store.save("q", 1).await.expect("save");
+    assert_eq!(store.load("p").await.expect("load"), Some(9));
+    let parked_at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+        .expect("a time")
+        .with_timezone(&Utc);
+    let letter = |position| DeadLetter {
+        projection: "p".into(),
+        position,
+        event_id: Uuid::now_v7(),
+        stream_id: sid("a-1"),
+        stream_version: 2,
+        event_type: "Deposited".into(),
+        error: "boom".into(),
+        parked_at,
+    };
+    let (five, three) = (letter(5), letter(3));
+    store.park(five.clone()).await.expect("park");
+    store.park(three.clone()).await.expect("park");
+    store.park(letter(5)).await.expect("park again"); // a replay parks it again
+    let dead = store.dead_letters("p").await.expect("dead letters");
+    assert_eq!(dead, vec![three, five]);
+    assert!(
+        store
+            .dead_letters("q")
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
+    store.reset("p").await.expect("reset");
+    assert_eq!(store.load("p").await.expect("load"), None);
+    assert!(
+        store
+            .dead_letters("p")
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
+    assert_eq!(store.load("q").await.expect("load"), Some(1));
+}

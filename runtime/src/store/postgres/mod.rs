@@ -500,7 +500,7 @@ impl PostgresStore {
         Some(client)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.inner.pool.get().await.map_err(|e| match e {
             PoolError::Backend(e) => self.pg_err("connecting to PostgreSQL", e),
             PoolError::Timeout(_) => self.unreachable(e),
@@ -593,7 +593,11 @@ impl PostgresStore {
         Ok(out)
     }
 
-    fn pg_err(&self, context: impl Into<String>, e: tokio_postgres::Error) -> StoreError {
+    pub(crate) fn pg_err(
+        &self,
+        context: impl Into<String>,
+        e: tokio_postgres::Error,
+    ) -> StoreError {
         let io = e
             .source()
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());

@@ -1,0 +1,256 @@
+//! [`PostgresCheckpointStore`]: projection checkpoints and dead letters in
+//! PostgreSQL (feature `postgres`), next to a [`PostgresStore`]'s events.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::checkpoint::{CheckpointStore, DeadLetter};
+use crate::envelope::StreamId;
+use crate::store::{PostgresStore, StoreError};
+
+/// Checkpoints and dead letters in the schema of a [`PostgresStore`]
+/// (tables `checkpoints` and `dead_letters`), through its connection pool.
+///
+/// A read model kept in the same database gets exactly-once delivery by
+/// writing its checkpoint with [`PostgresCheckpointStore::save_in`] inside
+/// the transaction of its batch (in its `#[commit]` method): the runner
+/// then loads that very checkpoint on restart, and its own save after the
+/// commit writes the same value again.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), eventfold::StoreError> {
+/// use std::sync::Arc;
+/// use eventfold::projection::{PostgresCheckpointStore, ProjectionRunner};
+/// use eventfold::store::PostgresStore;
+///
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// let checkpoints = PostgresCheckpointStore::open(&store).await?;
+/// let runner = ProjectionRunner::new(Arc::new(store), Arc::new(checkpoints));
+/// # let _ = runner; Ok(()) }
+/// ```
+///
+/// Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub struct PostgresCheckpointStore {
+    store: PostgresStore,
+    sql: Sql,
+}
+
+/// The statements, with the schema name filled in.
+#[derive(Debug, Clone)]
+struct Sql {
+    load: String,
+    save: String,
+    reset_checkpoint: String,
+    reset_dead_letters: String,
+    park: String,
+    dead_letters: String,
+}
+
+impl Sql {
+    fn new(s: &str) -> Self {
+        Self {
+            load: format!("SELECT position FROM {s}.checkpoints WHERE projection = $1"),
+            save: format!(
+                "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, $2) \
+                 ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position"
+            ),
+            reset_checkpoint: format!("DELETE FROM {s}.checkpoints WHERE projection = $1"),
+            reset_dead_letters: format!("DELETE FROM {s}.dead_letters WHERE projection = $1"),
+            park: format!(
+                "INSERT INTO {s}.dead_letters (projection, position, event_id, stream_id, \
+                   stream_version, event_type, error, parked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (projection, position) DO NOTHING"
+            ),
+            dead_letters: format!(
+                "SELECT position, event_id, stream_id, stream_version, event_type, error, \
+                   parked_at FROM {s}.dead_letters WHERE projection = $1 ORDER BY position"
+            ),
+        }
+    }
+}
+
+fn tables(s: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {s}.checkpoints (
+           projection text PRIMARY KEY,
+           position bigint NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS {s}.dead_letters (
+           projection text NOT NULL,
+           position bigint NOT NULL,
+           event_id uuid NOT NULL,
+           stream_id text NOT NULL,
+           stream_version bigint NOT NULL,
+           event_type text NOT NULL,
+           error text NOT NULL,
+           parked_at timestamptz NOT NULL,
+           PRIMARY KEY (projection, position)
+         );"
+    )
+}
+
+/// Positions above `i64::MAX` cannot be stored; they are clamped.
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl PostgresCheckpointStore {
+    /// The checkpoint store in `store`'s schema; creates its two tables if
+    /// they are missing.
+    pub async fn open(store: &PostgresStore) -> Result<Self, StoreError> {
+        let quoted = format!("\"{}\"", store.schema());
+        let client = store.client().await?;
+        client
+            .batch_execute(&tables(&quoted))
+            .await
+            .map_err(|e| store.pg_err("creating the checkpoint tables", e))?;
+        Ok(Self {
+            store: store.clone(),
+            sql: Sql::new(&quoted),
+        })
+    }
+
+    /// Writes `projection`'s checkpoint through `client`: a connection or,
+    /// for exactly-once read models, the read model's open transaction.
+    pub async fn save_in(
+        &self,
+        client: &impl GenericClient,
+        projection: &str,
+        position: u64,
+    ) -> Result<(), StoreError> {
+        client
+            .execute(self.sql.save.as_str(), &[&projection, &to_i64(position)])
+            .await
+            .map_err(|e| {
+                self.store.pg_err(
+                    format!("saving the checkpoint of projection `{projection}`"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Reads `projection`'s checkpoint through `client`.
+    pub async fn load_in(
+        &self,
+        client: &impl GenericClient,
+        projection: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = client
+            .query_opt(self.sql.load.as_str(), &[&projection])
+            .await
+            .map_err(|e| {
+                self.store.pg_err(
+                    format!("loading the checkpoint of projection `{projection}`"),
+                    e,
+                )
+            })?;
+        Ok(row
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(|e| {
+                self.store.pg_err(
+                    format!("loading the checkpoint of projection `{projection}`"),
+                    e,
+                )
+            })?
+            .map(|p| p.max(0) as u64))
+    }
+}
+
+impl CheckpointStore for PostgresCheckpointStore {
+    async fn load(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let client = self.store.client().await?;
+        self.load_in(&**client, projection).await
+    }
+
+    async fn save(&self, projection: &str, position: u64) -> Result<(), StoreError> {
+        let client = self.store.client().await?;
+        self.save_in(&**client, projection, position).await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), StoreError> {
+        let ctx = || format!("resetting projection `{projection}`");
+        let mut client = self.store.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| self.store.pg_err(ctx(), e))?;
+        for sql in [&self.sql.reset_checkpoint, &self.sql.reset_dead_letters] {
+            tx.execute(sql.as_str(), &[&projection])
+                .await
+                .map_err(|e| self.store.pg_err(ctx(), e))?;
+        }
+        tx.commit().await.map_err(|e| self.store.pg_err(ctx(), e))
+    }
+
+    async fn park(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                self.sql.park.as_str(),
+                &[
+                    &letter.projection,
+                    &to_i64(letter.position),
+                    &letter.event_id,
+                    &letter.stream_id.as_str(),
+                    &to_i64(letter.stream_version),
+                    &letter.event_type,
+                    &letter.error,
+                    &letter.parked_at,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                self.store.pg_err(
+                    format!(
+                        "parking event {} (position {}) of projection `{}`",
+                        letter.event_id, letter.position, letter.projection
+                    ),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let ctx = || format!("reading the dead letters of projection `{projection}`");
+        let client = self.store.client().await?;
+        let rows = client
+            .query(self.sql.dead_letters.as_str(), &[&projection])
+            .await
+            .map_err(|e| self.store.pg_err(ctx(), e))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| self.store.pg_err(ctx(), e);
+                let position: i64 = row.try_get(0).map_err(get)?;
+                let event_id: Uuid = row.try_get(1).map_err(get)?;
+                let stream: String = row.try_get(2).map_err(get)?;
+                let version: i64 = row.try_get(3).map_err(get)?;
+                let event_type: String = row.try_get(4).map_err(get)?;
+                let error: String = row.try_get(5).map_err(get)?;
+                let parked_at: DateTime<Utc> = row.try_get(6).map_err(get)?;
+                let stream_id =
+                    StreamId::new(stream.as_str()).map_err(|e| StoreError::Corrupted {
+                        stream: stream.clone(),
+                        version: version.max(0) as u64,
+                        event_type: event_type.clone(),
+                        reason: format!("dead letter stream id: {e}"),
+                    })?;
+                Ok(DeadLetter {
+                    projection: projection.to_owned(),
+                    position: position.max(0) as u64,
+                    event_id,
+                    stream_id,
+                    stream_version: version.max(0) as u64,
+                    event_type,
+                    error,
+                    parked_at,
+                })
+            })
+            .collect()
+    }
+}

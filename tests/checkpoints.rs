@@ -1,0 +1,168 @@
+//! Checkpoint stores through the public API: the shared contract
+//! (`checkpoint_store_contract`) on the memory, SQLite and PostgreSQL
+//! checkpoint stores; checkpoints that survive reopening; checkpoints
+//! written inside a read model's own transaction; a projection resuming
+//! from a PostgreSQL checkpoint. The PostgreSQL tests need
+//! EVENTFOLD_POSTGRES_URL (without it they print a notice and pass; with
+//! EVENTFOLD_REQUIRE_POSTGRES=1 they fail instead).
+
+use std::sync::Arc;
+
+use eventfold::NewEvent;
+use eventfold::prelude::*;
+use eventfold::projection::{
+    CheckpointStore, EventMeta, MemoryCheckpointStore, PostgresCheckpointStore, Projection,
+    ProjectionRunner, SqliteCheckpointStore,
+};
+use eventfold::store::PostgresStore;
+use eventfold::store::conformance::checkpoint_store_contract;
+use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
+
+#[tokio::test]
+async fn memory_checkpoint_store_keeps_the_contract() {
+    checkpoint_store_contract(&MemoryCheckpointStore::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite_checkpoint_store_keeps_the_contract_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoints.db");
+    checkpoint_store_contract(&SqliteCheckpointStore::open(&path).await.unwrap()).await;
+    let reopened = SqliteCheckpointStore::open(&path).await.unwrap();
+    assert_eq!(reopened.load("q").await.unwrap(), Some(1));
+    // A read model's own transaction writes the checkpoint the store reads.
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        SqliteCheckpointStore::save_in(&tx, "model", 42).unwrap();
+        tx.commit().unwrap();
+    }
+    assert_eq!(reopened.load("model").await.unwrap(), Some(42));
+}
+
+// ------------------------------------------------------------- PostgreSQL
+
+/// A store in a fresh schema, or `None` (after a notice) without a server.
+async fn postgres(test: &str) -> Option<(PostgresStore, String)> {
+    let url = match std::env::var("EVENTFOLD_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+            return None;
+        }
+    };
+    let schema = format!(
+        "ckpt_{test}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let store = PostgresStore::options(url.clone())
+        .schema(schema)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("EVENTFOLD_POSTGRES_URL is set but does not connect: {e}"));
+    Some((store, url))
+}
+
+async fn drop_schema(store: &PostgresStore, url: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_checkpoint_store_keeps_the_contract_and_survives_reconnecting() {
+    let Some((store, url)) = postgres("contract").await else {
+        return;
+    };
+    let checkpoints = PostgresCheckpointStore::open(&store).await.unwrap();
+    checkpoint_store_contract(&checkpoints).await;
+
+    // Another connection (another process) sees the same checkpoints;
+    // opening again keeps them.
+    let again = PostgresStore::options(url.clone())
+        .schema(store.schema())
+        .connect()
+        .await
+        .unwrap();
+    let reopened = PostgresCheckpointStore::open(&again).await.unwrap();
+    assert_eq!(reopened.load("q").await.unwrap(), Some(1));
+
+    // A read model's own transaction writes the checkpoint; a rolled-back
+    // one leaves nothing.
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let tx = client.transaction().await.unwrap();
+    reopened.save_in(&tx, "model", 42).await.unwrap();
+    assert_eq!(reopened.load_in(&tx, "model").await.unwrap(), Some(42));
+    tx.rollback().await.unwrap();
+    assert_eq!(reopened.load("model").await.unwrap(), None);
+    let tx = client.transaction().await.unwrap();
+    reopened.save_in(&tx, "model", 43).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(reopened.load("model").await.unwrap(), Some(43));
+    drop_schema(&store, &url).await;
+}
+
+/// Counts deposits.
+#[derive(Default)]
+struct Deposits {
+    count: u64,
+}
+
+#[eventfold::projection]
+impl Deposits {
+    #[handle]
+    fn deposited(&mut self, _: &MoneyDeposited, _: &EventMeta) {
+        self.count += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_projection_resumes_from_its_postgres_checkpoint() {
+    let Some((store, url)) = postgres("resume").await else {
+        return;
+    };
+    let stream = StreamId::new("BankAccount-1").unwrap();
+    let deposits = |n: u64| -> Vec<NewEvent> {
+        (0..n)
+            .map(|_| {
+                let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
+                NewEvent::encode(&e, &JsonCodec, Metadata::default()).unwrap()
+            })
+            .collect()
+    };
+    store
+        .append(&stream, ExpectedVersion::Any, deposits(5))
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let checkpoints = Arc::new(PostgresCheckpointStore::open(&store).await.unwrap());
+    let runner = ProjectionRunner::new(store.clone(), checkpoints.clone());
+    let mut first = Deposits::default();
+    assert_eq!(runner.catch_up(&mut first).await.unwrap().position, 5);
+    assert_eq!(first.count, 5);
+    assert_eq!(checkpoints.load(first.name()).await.unwrap(), Some(5));
+
+    store
+        .append(&stream, ExpectedVersion::Any, deposits(3))
+        .await
+        .unwrap();
+    // A new instance (as after a restart) starts from the checkpoint: it
+    // sees only the three new events.
+    let mut second = Deposits::default();
+    let report = runner.catch_up(&mut second).await.unwrap();
+    assert_eq!((report.position, second.count), (8, 3));
+    assert_eq!(runner.lag(second.name()).await.unwrap(), 0);
+    drop_schema(&store, &url).await;
+}
