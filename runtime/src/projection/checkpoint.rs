@@ -1,9 +1,11 @@
 //! [`CheckpointStore`]: where projections keep their position and their
-//! dead letters, and [`MemoryCheckpointStore`], its in-memory version.
+//! dead letters (and who runs them: claims), and [`MemoryCheckpointStore`],
+//! its in-memory version.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -37,10 +39,16 @@ pub struct DeadLetter {
 /// last event a projection handled) and of parked events, keyed by
 /// projection name.
 ///
+/// It also keeps **claims**: which instance runs a projection, until when
+/// (see [`super::ProjectionRunner::exclusive`]). A claim's expiry is judged
+/// by one clock for all claimants: the database server's, the file's host,
+/// or the process's.
+///
 /// Implementations: [`MemoryCheckpointStore`], `SqliteCheckpointStore`
-/// (feature `sqlite`), `PostgresCheckpointStore` (feature `postgres`). Parking an event at a position already parked
-/// keeps the first. `store::conformance::checkpoint_store_contract` (feature
-/// `conformance`) tests an implementation against this contract.
+/// (feature `sqlite`), `PostgresCheckpointStore` (feature `postgres`).
+/// Parking an event at a position already parked keeps the first.
+/// `store::conformance::checkpoint_store_contract` (feature `conformance`)
+/// tests an implementation against this contract.
 pub trait CheckpointStore: Send + Sync + 'static {
     /// The saved checkpoint (`None`: never saved).
     fn load(
@@ -66,6 +74,25 @@ pub trait CheckpointStore: Send + Sync + 'static {
         &self,
         projection: &str,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Claims `projection` for `owner` for `ttl` from now, atomically:
+    /// `true` when `owner` holds the claim afterwards (it was free, had
+    /// expired, or was `owner`'s already and is now extended), `false` when
+    /// another owner holds a claim that has not expired.
+    fn claim(
+        &self,
+        projection: &str,
+        owner: Uuid,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends `owner`'s claim on `projection`, if it holds one (another
+    /// owner's claim stays).
+    fn release(
+        &self,
+        projection: &str,
+        owner: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Checkpoints and dead letters in process memory. Cloning shares them.
@@ -78,6 +105,7 @@ pub struct MemoryCheckpointStore {
 struct Inner {
     positions: HashMap<String, u64>,
     dead: HashMap<String, Vec<DeadLetter>>,
+    claims: HashMap<String, (Uuid, Instant)>,
 }
 
 impl MemoryCheckpointStore {
@@ -128,5 +156,36 @@ impl CheckpointStore for MemoryCheckpointStore {
             .get(projection)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn claim(
+        &self,
+        projection: &str,
+        owner: Uuid,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        match inner.claims.get(projection) {
+            Some((holder, until)) if *holder != owner && *until > now => Ok(false),
+            _ => {
+                inner
+                    .claims
+                    .insert(projection.to_owned(), (owner, now + ttl));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner
+            .claims
+            .get(projection)
+            .is_some_and(|(holder, _)| *holder == owner)
+        {
+            inner.claims.remove(projection);
+        }
+        Ok(())
     }
 }

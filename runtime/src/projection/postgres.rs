@@ -1,6 +1,8 @@
 //! [`PostgresCheckpointStore`]: projection checkpoints and dead letters in
 //! PostgreSQL (feature `postgres`), next to a [`PostgresStore`]'s events.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
@@ -9,8 +11,10 @@ use super::checkpoint::{CheckpointStore, DeadLetter};
 use crate::envelope::StreamId;
 use crate::store::{PostgresStore, StoreError};
 
-/// Checkpoints and dead letters in the schema of a [`PostgresStore`]
-/// (tables `checkpoints` and `dead_letters`), through its connection pool.
+/// Checkpoints, dead letters and claims in the schema of a
+/// [`PostgresStore`] (tables `checkpoints`, `dead_letters` and
+/// `projection_claims`; claims expire by the server's clock), through its
+/// connection pool.
 ///
 /// A read model kept in the same database gets exactly-once delivery by
 /// writing its checkpoint with [`PostgresCheckpointStore::save_in`] inside
@@ -46,6 +50,8 @@ struct Sql {
     reset_dead_letters: String,
     park: String,
     dead_letters: String,
+    claim: String,
+    release: String,
 }
 
 impl Sql {
@@ -68,6 +74,17 @@ impl Sql {
                 "SELECT position, event_id, stream_id, stream_version, event_type, error, \
                    parked_at FROM {s}.dead_letters WHERE projection = $1 ORDER BY position"
             ),
+            claim: format!(
+                "INSERT INTO {s}.projection_claims AS c (projection, owner, expires_at) \
+                 VALUES ($1, $2, now() + make_interval(secs => $3::float8)) \
+                 ON CONFLICT (projection) DO UPDATE \
+                 SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+                 WHERE c.owner = EXCLUDED.owner OR c.expires_at <= now() \
+                 RETURNING owner"
+            ),
+            release: format!(
+                "DELETE FROM {s}.projection_claims WHERE projection = $1 AND owner = $2"
+            ),
         }
     }
 }
@@ -88,6 +105,11 @@ fn tables(s: &str) -> String {
            error text NOT NULL,
            parked_at timestamptz NOT NULL,
            PRIMARY KEY (projection, position)
+         );
+         CREATE TABLE IF NOT EXISTS {s}.projection_claims (
+           projection text PRIMARY KEY,
+           owner uuid NOT NULL,
+           expires_at timestamptz NOT NULL
          );"
     )
 }
@@ -98,8 +120,8 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl PostgresCheckpointStore {
-    /// The checkpoint store in `store`'s schema; creates its two tables if
-    /// they are missing.
+    /// The checkpoint store in `store`'s schema; creates its tables if they
+    /// are missing.
     pub async fn open(store: &PostgresStore) -> Result<Self, StoreError> {
         let quoted = format!("\"{}\"", store.schema());
         let client = store.client().await?;
@@ -252,5 +274,39 @@ impl CheckpointStore for PostgresCheckpointStore {
                 })
             })
             .collect()
+    }
+
+    async fn claim(
+        &self,
+        projection: &str,
+        owner: Uuid,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                self.sql.claim.as_str(),
+                &[&projection, &owner, &ttl.as_secs_f64()],
+            )
+            .await
+            .map_err(|e| {
+                self.store
+                    .pg_err(format!("claiming projection `{projection}`"), e)
+            })?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {
+        let client = self.store.client().await?;
+        client
+            .execute(self.sql.release.as_str(), &[&projection, &owner])
+            .await
+            .map_err(|e| {
+                self.store.pg_err(
+                    format!("releasing the claim on projection `{projection}`"),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 }

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
 
 use super::checkpoint::{CheckpointStore, DeadLetter};
 use crate::envelope::StreamId;
@@ -25,6 +27,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS eventfold_checkpoints (
          error TEXT NOT NULL,
          parked_at TEXT NOT NULL,
          PRIMARY KEY (projection, position)
+     );
+     CREATE TABLE IF NOT EXISTS eventfold_projection_claims (
+         projection TEXT PRIMARY KEY,
+         owner TEXT NOT NULL,
+         expires_at INTEGER NOT NULL
      );";
 
 /// Checkpoints and dead letters in a SQLite file: the event store's own
@@ -52,8 +59,9 @@ impl std::fmt::Debug for SqliteCheckpointStore {
 }
 
 impl SqliteCheckpointStore {
-    /// Opens (or creates) the file and its two tables,
-    /// `eventfold_checkpoints` and `eventfold_dead_letters`.
+    /// Opens (or creates) the file and its tables, `eventfold_checkpoints`,
+    /// `eventfold_dead_letters` and `eventfold_projection_claims` (claims
+    /// expire by this host's clock, in milliseconds since the Unix epoch).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let p = path.clone();
@@ -237,6 +245,42 @@ impl CheckpointStore for SqliteCheckpointStore {
                 })
             })
             .collect()
+    }
+
+    async fn claim(
+        &self,
+        projection: &str,
+        owner: Uuid,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let name = projection.to_owned();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.run("claiming a projection", move |c| {
+            let now = Utc::now().timestamp_millis();
+            let changed = c.execute(
+                "INSERT INTO eventfold_projection_claims (projection, owner, expires_at)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (projection) DO UPDATE
+                 SET owner = excluded.owner, expires_at = excluded.expires_at
+                 WHERE eventfold_projection_claims.owner = excluded.owner
+                    OR eventfold_projection_claims.expires_at <= ?4",
+                params![name, owner.to_string(), now.saturating_add(ttl_ms), now],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {
+        let name = projection.to_owned();
+        self.run("releasing a projection claim", move |c| {
+            c.execute(
+                "DELETE FROM eventfold_projection_claims WHERE projection = ?1 AND owner = ?2",
+                params![name, owner.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 

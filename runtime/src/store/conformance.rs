@@ -2028,7 +2028,9 @@ pub async fn failed_append_leaves_store_unchanged<S: EventStore + SnapshotStore>
 /// implementation: checkpoints per projection name (absent, saved,
 /// overwritten), dead letters parked in position order (parking one again
 /// keeps one), and a reset that clears one projection's checkpoint and dead
-/// letters and nothing else. Leaves projections `q` (checkpoint 1) behind.
+/// letters and nothing else; claims (one owner at a time, until released or
+/// expired; this waits 150 ms for one to expire). Leaves projection `q`
+/// (checkpoint 1) and claims behind.
 pub async fn checkpoint_store_contract<C: crate::projection::CheckpointStore>(store: &C) {
     use crate::projection::DeadLetter;
     assert_eq!(store.load("p").await.expect("load"), None);
@@ -2072,4 +2074,35 @@ pub async fn checkpoint_store_contract<C: crate::projection::CheckpointStore>(st
             .is_empty()
     );
     assert_eq!(store.load("q").await.expect("load"), Some(1));
+
+    // Claims: one owner at a time per projection, until released or expired.
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let long = Duration::from_secs(60);
+    let claim = |name: &'static str, owner, ttl| async move {
+        store.claim(name, owner, ttl).await.expect("claim")
+    };
+    assert!(claim("p", a, long).await, "a free projection is granted");
+    assert!(
+        !claim("p", b, long).await,
+        "a held claim is refused to another owner"
+    );
+    assert!(claim("p", a, long).await, "its holder extends it");
+    store.release("p", b).await.expect("release");
+    assert!(
+        !claim("p", b, long).await,
+        "only the holder releases a claim"
+    );
+    store.release("p", a).await.expect("release");
+    assert!(
+        claim("p", b, long).await,
+        "a released claim goes to another owner"
+    );
+    assert!(claim("q", a, long).await, "claims are per projection");
+    assert!(claim("r", a, Duration::from_millis(50)).await);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        claim("r", b, long).await,
+        "an expired claim goes to another owner"
+    );
+    assert!(!claim("r", a, long).await, "and its old holder has lost it");
 }
