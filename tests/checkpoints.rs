@@ -12,7 +12,7 @@ use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::projection::{
     CheckpointStore, EventMeta, MemoryCheckpointStore, PostgresCheckpointStore, Projection,
-    ProjectionRunner, SqliteCheckpointStore,
+    ProjectionRunner, ProjectionStatus, SqliteCheckpointStore,
 };
 use eventfold::store::PostgresStore;
 use eventfold::store::conformance::checkpoint_store_contract;
@@ -164,5 +164,63 @@ async fn a_projection_resumes_from_its_postgres_checkpoint() {
     let report = runner.catch_up(&mut second).await.unwrap();
     assert_eq!((report.position, second.count), (8, 3));
     assert_eq!(runner.lag(second.name()).await.unwrap(), 0);
+    drop_schema(&store, &url).await;
+}
+
+/// Two exclusive runners over one PostgreSQL database (separate pools, as
+/// two processes would have): one runs, the other stands by, and takes
+/// over from the checkpoint when the first stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_runners_share_one_projection_through_postgres() {
+    let Some((store, url)) = postgres("claims").await else {
+        return;
+    };
+    let stream = StreamId::new("BankAccount-1").unwrap();
+    let deposit = |n: u64| -> Vec<NewEvent> {
+        (0..n)
+            .map(|_| {
+                let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
+                NewEvent::encode(&e, &JsonCodec, Metadata::default()).unwrap()
+            })
+            .collect()
+    };
+    store
+        .append(&stream, ExpectedVersion::Any, deposit(4))
+        .await
+        .unwrap();
+    let other = PostgresStore::options(url.clone())
+        .schema(store.schema())
+        .connect()
+        .await
+        .unwrap();
+    let ttl = std::time::Duration::from_millis(300);
+    let mut runners = Vec::new();
+    for s in [store.clone(), other] {
+        let checkpoints = Arc::new(PostgresCheckpointStore::open(&s).await.unwrap());
+        runners.push(ProjectionRunner::new(Arc::new(s), checkpoints).exclusive(ttl));
+    }
+    let first = runners[0].spawn(Deposits::default());
+    first.wait_caught_up().await.unwrap();
+    let second = runners[1].spawn(Deposits::default());
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while !matches!(second.status(), ProjectionStatus::Standby) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the second instance stands by");
+
+    let (first, _) = first.stop().await;
+    assert_eq!(first.count, 4);
+    store
+        .append(&stream, ExpectedVersion::Any, deposit(3))
+        .await
+        .unwrap();
+    second.wait_for(7).await.unwrap();
+    let (second, _) = second.stop().await;
+    assert_eq!(
+        second.count, 3,
+        "it resumed from the first one's checkpoint"
+    );
     drop_schema(&store, &url).await;
 }

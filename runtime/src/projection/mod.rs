@@ -36,8 +36,11 @@
 //!   checkpoint that is lost with them ([`MemoryCheckpointStore`]) or rebuild
 //!   them from zero at start.
 //! * **One instance per projection name at a time.** Two instances feeding
-//!   one read model would apply events twice; the runner does not lease
-//!   names across processes.
+//!   one read model would apply events twice. An
+//!   [exclusive](ProjectionRunner::exclusive) runner claims the name in the
+//!   checkpoint store (shared by every process that runs the projection)
+//!   and renews the claim while it runs; other instances stand by and take
+//!   over, from the checkpoint, when it stops or its claim expires.
 //! * **The checkpoint never passes an event that was not handled.** When a
 //!   handler fails, the checkpoint is saved at the event before it; with
 //!   [`FailurePolicy::DeadLetter`] the failed event is parked (with its
@@ -278,6 +281,14 @@ pub enum ProjectionError {
         /// What went wrong.
         #[source]
         source: HandleError,
+    },
+    /// Another instance holds the projection's claim (an
+    /// [exclusive](ProjectionRunner::exclusive) runner's one-shot run), or
+    /// this one lost it mid-way.
+    #[error("projection `{projection}` is claimed by another running instance")]
+    Claimed {
+        /// The projection.
+        projection: String,
     },
     /// Reading events or saving the checkpoint failed.
     #[error("projection `{projection}`: {source}")]

@@ -2,9 +2,12 @@
 //! saving checkpoints; catch-up, rebuild, and live tails in tasks.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Mutex, watch};
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::checkpoint::{CheckpointStore, DeadLetter};
 use super::{FailurePolicy, HandleError, Projection, ProjectionError};
@@ -20,6 +23,9 @@ pub struct ProjectionRunner<S, C> {
     store: Arc<S>,
     checkpoints: Arc<C>,
     batch_size: usize,
+    /// `Some`: run each projection as the only instance of its name,
+    /// holding a claim of this duration (see [`ProjectionRunner::exclusive`]).
+    claim_ttl: Option<Duration>,
 }
 
 impl<S, C> Clone for ProjectionRunner<S, C> {
@@ -28,6 +34,7 @@ impl<S, C> Clone for ProjectionRunner<S, C> {
             store: Arc::clone(&self.store),
             checkpoints: Arc::clone(&self.checkpoints),
             batch_size: self.batch_size,
+            claim_ttl: self.claim_ttl,
         }
     }
 }
@@ -54,6 +61,22 @@ pub enum ProjectionStatus {
     Failed(Arc<ProjectionError>),
     /// Stopped on request.
     Stopped,
+    /// Waiting for another instance's claim on the projection to end
+    /// (an [exclusive](ProjectionRunner::exclusive) runner).
+    Standby,
+}
+
+/// How a live run ended without an error.
+enum Ended {
+    Stopped,
+    LostClaim,
+}
+
+/// What woke a live run waiting for events.
+enum Woken {
+    Event(RecordedEvent),
+    Stop,
+    Renew,
 }
 
 impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
@@ -63,7 +86,30 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             store,
             checkpoints,
             batch_size: DEFAULT_BATCH_SIZE,
+            claim_ttl: None,
         }
+    }
+
+    /// Runs each projection as the only instance of its name among every
+    /// runner sharing the checkpoint store, in this process or another: an
+    /// instance first claims the name in the checkpoint store
+    /// ([`CheckpointStore::claim`]) and renews the claim every `ttl / 3`
+    /// while it runs, before its batches. A [spawned](Self::spawn) instance
+    /// that finds the name claimed waits in [`ProjectionStatus::Standby`],
+    /// trying again every `ttl / 3`, and takes over when the claim is
+    /// released (the other instance stopped) or expires (it crashed, or lost
+    /// its connection); on taking over it resumes from the checkpoint. One
+    /// that loses its claim (it could not renew in time) stops handling
+    /// events and stands by. [`Self::catch_up`] and [`Self::rebuild`] fail
+    /// with [`ProjectionError::Claimed`] instead of waiting.
+    ///
+    /// A batch must take well under two thirds of `ttl`, or the claim may
+    /// expire while the batch is committed. Without this, nothing stops
+    /// two instances of one projection (two deployments, say) from applying
+    /// every event twice to a shared read model.
+    pub fn exclusive(mut self, ttl: Duration) -> Self {
+        self.claim_ttl = Some(ttl.max(Duration::from_millis(30)));
+        self
     }
 
     /// Sets how many events are handled between two checkpoint saves
@@ -126,8 +172,15 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         &self,
         projection: &mut P,
     ) -> Result<CatchUp, ProjectionError> {
-        let start = self.checkpoint(projection).await?;
-        self.catch_up_from(projection, start).await
+        let name = projection.name().to_owned();
+        let owner = self.claim_or_fail(&name).await?;
+        let outcome = async {
+            let start = self.checkpoint(projection).await?;
+            self.catch_up_from(projection, start, owner).await
+        }
+        .await;
+        self.release(&name, owner).await;
+        outcome
     }
 
     /// Rebuilds from zero: [`Projection::reset`], forgets the checkpoint and
@@ -137,27 +190,81 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         projection: &mut P,
     ) -> Result<CatchUp, ProjectionError> {
         let name = projection.name().to_owned();
-        projection
-            .reset()
-            .await
-            .map_err(|source| ProjectionError::ReadModel {
-                projection: name.clone(),
-                action: "reset".into(),
-                source,
-            })?;
-        self.checkpoints
-            .reset(&name)
-            .await
-            .map_err(|source| store_err(&name, source))?;
-        self.catch_up_from(projection, 0).await
+        let owner = self.claim_or_fail(&name).await?;
+        let outcome = async {
+            projection
+                .reset()
+                .await
+                .map_err(|source| ProjectionError::ReadModel {
+                    projection: name.clone(),
+                    action: "reset".into(),
+                    source,
+                })?;
+            self.checkpoints
+                .reset(&name)
+                .await
+                .map_err(|source| store_err(&name, source))?;
+            self.catch_up_from(projection, 0, owner).await
+        }
+        .await;
+        self.release(&name, owner).await;
+        outcome
+    }
+
+    /// Claims `name` for a one-shot run of an exclusive runner (`None`:
+    /// the runner is not exclusive).
+    async fn claim_or_fail(&self, name: &str) -> Result<Option<Uuid>, ProjectionError> {
+        let Some(ttl) = self.claim_ttl else {
+            return Ok(None);
+        };
+        let owner = Uuid::now_v7();
+        match self.checkpoints.claim(name, owner, ttl).await {
+            Ok(true) => Ok(Some(owner)),
+            Ok(false) => Err(ProjectionError::Claimed {
+                projection: name.to_owned(),
+            }),
+            Err(source) => Err(store_err(name, source)),
+        }
+    }
+
+    /// Extends `owner`'s claim on `name`; `false` if it is lost (or cannot
+    /// be confirmed: the store failed). No claim, nothing to renew: `true`.
+    async fn renew(&self, name: &str, owner: Option<Uuid>) -> bool {
+        let (Some(owner), Some(ttl)) = (owner, self.claim_ttl) else {
+            return true;
+        };
+        match self.checkpoints.claim(name, owner, ttl).await {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::warn!(projection = name, %error, "could not renew the projection's claim");
+                false
+            }
+        }
+    }
+
+    /// Ends `owner`'s claim on `name`, if there is one (failures only warn:
+    /// the claim then expires by itself).
+    async fn release(&self, name: &str, owner: Option<Uuid>) {
+        if let Some(owner) = owner
+            && let Err(error) = self.checkpoints.release(name, owner).await
+        {
+            tracing::warn!(projection = name, %error, "could not release the projection's claim");
+        }
+    }
+
+    /// How often a claim is renewed, and a standby instance tries again.
+    fn renew_every(&self) -> Duration {
+        self.claim_ttl.map_or(Duration::MAX, |ttl| ttl / 3)
     }
 
     async fn catch_up_from<P: Projection>(
         &self,
         projection: &mut P,
         start: u64,
+        owner: Option<Uuid>,
     ) -> Result<CatchUp, ProjectionError> {
         let name = projection.name().to_owned();
+        let mut renewed = Instant::now();
         let head = self
             .store
             .head_position()
@@ -176,6 +283,12 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 .map_err(|source| store_err(&name, source))?;
             if page.is_empty() {
                 break;
+            }
+            if renewed.elapsed() >= self.renew_every() {
+                if !self.renew(&name, owner).await {
+                    return Err(ProjectionError::Claimed { projection: name });
+                }
+                renewed = Instant::now();
             }
             let (position, parked) = self.process(projection, &name, &page).await?;
             report.position = position;
@@ -294,14 +407,65 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         progress: watch::Sender<Progress>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let status = match self.follow(&projection, &progress, &mut stop).await {
-            Ok(()) => ProjectionStatus::Stopped,
-            Err(e) => {
-                tracing::error!(error = %e, "projection stopped");
-                ProjectionStatus::Failed(Arc::new(e))
+        let name = projection.lock().await.name().to_owned();
+        let owner = self.claim_ttl.map(|_| Uuid::now_v7());
+        let status = loop {
+            if let Some(owner) = owner
+                && !self.stand_by(&name, owner, &progress, &mut stop).await
+            {
+                break ProjectionStatus::Stopped;
+            }
+            match self.follow(&projection, &progress, &mut stop, owner).await {
+                Ok(Ended::Stopped) => break ProjectionStatus::Stopped,
+                Ok(Ended::LostClaim) => {
+                    tracing::warn!(projection = %name, "lost the projection's claim; standing by");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "projection stopped");
+                    break ProjectionStatus::Failed(Arc::new(e));
+                }
             }
         };
+        self.release(&name, owner).await;
         progress.send_modify(|p| p.status = status);
+    }
+
+    /// Waits until `owner` holds the claim on `name` (`true`), or until
+    /// asked to stop (`false`).
+    async fn stand_by(
+        &self,
+        name: &str,
+        owner: Uuid,
+        progress: &watch::Sender<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let Some(ttl) = self.claim_ttl else {
+            return true;
+        };
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            match self.checkpoints.claim(name, owner, ttl).await {
+                Ok(true) => {
+                    progress.send_modify(|p| p.status = ProjectionStatus::CatchingUp);
+                    return true;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "could not claim the projection; trying again");
+                }
+            }
+            progress.send_if_modified(|p| {
+                let was = matches!(p.status, ProjectionStatus::Standby);
+                p.status = ProjectionStatus::Standby;
+                !was
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(self.renew_every()) => {}
+                _ = stop.wait_for(|s| *s) => return false,
+            }
+        }
     }
 
     async fn follow<P: Projection>(
@@ -309,7 +473,8 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         projection: &Mutex<P>,
         progress: &watch::Sender<Progress>,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<(), ProjectionError> {
+        owner: Option<Uuid>,
+    ) -> Result<Ended, ProjectionError> {
         let (name, start) = {
             let mut p = projection.lock().await;
             let name = p.name().to_owned();
@@ -321,9 +486,10 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             .await
             .map_err(|source| store_err(&name, source))?;
         let mut batch = Vec::with_capacity(self.batch_size);
+        let mut renewed = Instant::now();
         loop {
             if *stop.borrow() {
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
             // Fill a batch with what is already committed.
             while batch.len() < self.batch_size {
@@ -342,11 +508,29 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                     p.status = ProjectionStatus::Live;
                     !was_live
                 });
-                tokio::select! {
-                    next = sub.next() => batch.push(next.map_err(|source| store_err(&name, source))?),
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                let renew_at = renewed + self.renew_every();
+                let woken = tokio::select! {
+                    next = sub.next() => Woken::Event(next.map_err(|source| store_err(&name, source))?),
+                    _ = stop.wait_for(|s| *s) => Woken::Stop,
+                    _ = tokio::time::sleep_until(renew_at), if owner.is_some() => Woken::Renew,
+                };
+                match woken {
+                    Woken::Event(event) => batch.push(event),
+                    Woken::Stop => return Ok(Ended::Stopped),
+                    Woken::Renew => {
+                        if !self.renew(&name, owner).await {
+                            return Ok(Ended::LostClaim);
+                        }
+                        renewed = Instant::now();
+                    }
                 }
                 continue;
+            }
+            if renewed.elapsed() >= self.renew_every() {
+                if !self.renew(&name, owner).await {
+                    return Ok(Ended::LostClaim);
+                }
+                renewed = Instant::now();
             }
             let mut p = projection.lock().await;
             let outcome = self.process(&mut *p, &name, &batch).await;
