@@ -508,11 +508,12 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                     p.status = ProjectionStatus::Live;
                     !was_live
                 });
-                let renew_at = renewed + self.renew_every();
+                // (`select!` builds every branch's future, even a disabled one.)
+                let renew_at = owner.and(self.claim_ttl).map(|ttl| renewed + ttl / 3);
                 let woken = tokio::select! {
                     next = sub.next() => Woken::Event(next.map_err(|source| store_err(&name, source))?),
                     _ = stop.wait_for(|s| *s) => Woken::Stop,
-                    _ = tokio::time::sleep_until(renew_at), if owner.is_some() => Woken::Renew,
+                    _ = tokio::time::sleep_until(renew_at.unwrap_or(renewed)), if renew_at.is_some() => Woken::Renew,
                 };
                 match woken {
                     Woken::Event(event) => batch.push(event),
