@@ -978,3 +978,46 @@ async fn many_concurrent_single_appends_all_land() {
     }
     drop_schema(&s).await;
 }
+
+/// A batch larger than one group's event budget goes in a group of its own,
+/// whole, while small appends around it share groups; every batch lands
+/// with consecutive positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_over_the_group_budget_lands_whole() {
+    let Some(s) = store("bigbatch").await else {
+        return;
+    };
+    let s = Arc::new(s);
+    let mut tasks = Vec::new();
+    for w in 0..12u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let n = if w % 4 == 0 { 6_000 } else { 3 };
+            let stream = sid(&format!("budget-{w}"));
+            let r = s
+                .append(&stream, ExpectedVersion::NoStream, evs(n))
+                .await
+                .unwrap();
+            (stream, n, r)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        let (stream, n, r) = t.await.unwrap();
+        assert_eq!(
+            (r.first_version, r.next_expected_version),
+            (1, u64::from(n))
+        );
+        let events = s.read_stream(&stream, ReadStream::all()).await.unwrap();
+        assert_eq!(events.len() as u32, n);
+        let positions: Vec<u64> = events.iter().map(|e| e.global_position).collect();
+        assert!(
+            positions.windows(2).all(|p| p[1] == p[0] + 1),
+            "batch of `{stream}` not consecutive"
+        );
+        assert_eq!(positions.last(), Some(&r.last_position));
+        total += u64::from(n);
+    }
+    assert_eq!(s.head_position().await.unwrap(), total);
+    drop_schema(&s).await;
+}
