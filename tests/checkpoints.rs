@@ -193,7 +193,7 @@ async fn exclusive_runners_share_one_projection_through_postgres() {
         .connect()
         .await
         .unwrap();
-    let ttl = std::time::Duration::from_millis(300);
+    let ttl = std::time::Duration::from_secs(1);
     let mut runners = Vec::new();
     for s in [store.clone(), other] {
         let checkpoints = Arc::new(PostgresCheckpointStore::open(&s).await.unwrap());

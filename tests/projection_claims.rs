@@ -36,7 +36,7 @@ impl Ledger {
     }
 }
 
-const TTL: Duration = Duration::from_millis(300);
+const TTL: Duration = Duration::from_secs(1);
 /// Generous bound for anything that should happen within a few claim periods.
 const PATIENCE: Duration = Duration::from_secs(20);
 
