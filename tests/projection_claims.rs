@@ -10,8 +10,8 @@ use std::time::Duration;
 use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::projection::{
-    EventMeta, MemoryCheckpointStore, ProjectionError, ProjectionHandle, ProjectionRunner,
-    ProjectionStatus,
+    CheckpointStore, EventMeta, MemoryCheckpointStore, Projection, ProjectionError,
+    ProjectionHandle, ProjectionRunner, ProjectionStatus,
 };
 use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
 
@@ -41,7 +41,6 @@ const TTL: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(20);
 
 type Runner = ProjectionRunner<MemoryStore, MemoryCheckpointStore>;
-type Handle = ProjectionHandle<Ledger, MemoryStore, MemoryCheckpointStore>;
 
 /// A runner of its own (as in another process) over the shared stores.
 fn runner(store: &Arc<MemoryStore>, checkpoints: &Arc<MemoryCheckpointStore>) -> Runner {
@@ -72,7 +71,7 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
 }
 
-fn is_standby(h: &Handle) -> bool {
+fn is_standby<P: Projection>(h: &ProjectionHandle<P, MemoryStore, MemoryCheckpointStore>) -> bool {
     matches!(h.status(), ProjectionStatus::Standby)
 }
 
@@ -195,4 +194,64 @@ async fn runners_that_are_not_exclusive_do_not_claim() {
     plain().rebuild(&mut first).await.unwrap();
     plain().rebuild(&mut second).await.unwrap();
     assert!(applied_once(&a, 4) && applied_once(&b, 4));
+}
+
+/// The same projection (same name) whose handler stalls once, at position
+/// 8, for longer than the claim lasts, as a long pause would.
+struct StallingLedger {
+    applied: Applied,
+    stalled: bool,
+}
+
+#[eventfold::projection(name = "Ledger")]
+impl StallingLedger {
+    #[handle]
+    fn deposited(&mut self, _: &MoneyDeposited, meta: &EventMeta) {
+        if meta.global_position == 8 && !self.stalled {
+            self.stalled = true;
+            std::thread::sleep(TTL * 3);
+        }
+        *self
+            .applied
+            .lock()
+            .unwrap()
+            .entry(meta.global_position)
+            .or_default() += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn an_instance_that_stalls_past_its_claim_cannot_move_the_checkpoint() {
+    let store = Arc::new(MemoryStore::new());
+    let checkpoints = Arc::new(MemoryCheckpointStore::new());
+    let applied = Applied::default();
+    deposit(&store, 5).await;
+    let stalling = runner(&store, &checkpoints).spawn(StallingLedger {
+        applied: applied.clone(),
+        stalled: false,
+    });
+    stalling.wait_caught_up().await.unwrap();
+    let healthy = runner(&store, &checkpoints).spawn(Ledger {
+        applied: applied.clone(),
+    });
+    wait_until("the second instance stands by", || is_standby(&healthy)).await;
+
+    // The first stalls in the batch 6..=10; its claim expires and the
+    // second takes over from checkpoint 5, then goes on past 10.
+    deposit(&store, 5).await;
+    healthy.wait_for(10).await.unwrap();
+    deposit(&store, 5).await;
+    healthy.wait_for(15).await.unwrap();
+
+    // The first wakes up, finishes its batch, and finds its save refused:
+    // the checkpoint stays at 15, and it stands by.
+    wait_until("the stalled instance stands by", || is_standby(&stalling)).await;
+    assert_eq!(checkpoints.load("Ledger").await.unwrap(), Some(15));
+    assert_eq!(stalling.position(), 5, "its checkpoint never moved");
+    // Events 6 to 10 reached the read model twice (at least once); the rest once.
+    let counts = applied.lock().unwrap().clone();
+    assert!(counts.range(11..).all(|(_, &n)| n == 1), "{counts:?}");
+    assert_eq!(counts.len(), 15);
+    healthy.stop().await;
+    stalling.stop().await;
 }

@@ -86,6 +86,18 @@ pub trait CheckpointStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Saves the checkpoint only if `owner` holds an unexpired claim on
+    /// `projection`, checked in the same atomic step as the write: `false`
+    /// (nothing saved) otherwise. Exclusive runners save with this, so an
+    /// instance that lost its claim (it stalled past the claim's expiry)
+    /// can never move the checkpoint of the instance that took over.
+    fn save_claimed(
+        &self,
+        projection: &str,
+        position: u64,
+        owner: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Ends `owner`'s claim on `projection`, if it holds one (another
     /// owner's claim stays).
     fn release(
@@ -175,6 +187,23 @@ impl CheckpointStore for MemoryCheckpointStore {
                 Ok(true)
             }
         }
+    }
+
+    async fn save_claimed(
+        &self,
+        projection: &str,
+        position: u64,
+        owner: Uuid,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let held = inner
+            .claims
+            .get(projection)
+            .is_some_and(|(holder, until)| *holder == owner && *until > Instant::now());
+        if held {
+            inner.positions.insert(projection.to_owned(), position);
+        }
+        Ok(held)
     }
 
     async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {

@@ -51,6 +51,7 @@ struct Sql {
     park: String,
     dead_letters: String,
     claim: String,
+    save_claimed: String,
     release: String,
 }
 
@@ -81,6 +82,14 @@ impl Sql {
                  SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
                  WHERE c.owner = EXCLUDED.owner OR c.expires_at <= now() \
                  RETURNING owner"
+            ),
+            save_claimed: format!(
+                "INSERT INTO {s}.checkpoints (projection, position) \
+                 SELECT $1, $2 WHERE EXISTS ( \
+                   SELECT 1 FROM {s}.projection_claims \
+                   WHERE projection = $1 AND owner = $3 AND expires_at > now() \
+                   FOR SHARE) \
+                 ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position"
             ),
             release: format!(
                 "DELETE FROM {s}.projection_claims WHERE projection = $1 AND owner = $2"
@@ -294,6 +303,28 @@ impl CheckpointStore for PostgresCheckpointStore {
                     .pg_err(format!("claiming projection `{projection}`"), e)
             })?;
         Ok(!rows.is_empty())
+    }
+
+    async fn save_claimed(
+        &self,
+        projection: &str,
+        position: u64,
+        owner: Uuid,
+    ) -> Result<bool, StoreError> {
+        let client = self.store.client().await?;
+        let saved = client
+            .execute(
+                self.sql.save_claimed.as_str(),
+                &[&projection, &to_i64(position), &owner],
+            )
+            .await
+            .map_err(|e| {
+                self.store.pg_err(
+                    format!("saving the checkpoint of projection `{projection}`"),
+                    e,
+                )
+            })?;
+        Ok(saved == 1)
     }
 
     async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {

@@ -103,10 +103,15 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     /// events and stands by. [`Self::catch_up`] and [`Self::rebuild`] fail
     /// with [`ProjectionError::Claimed`] instead of waiting.
     ///
-    /// A batch must take well under two thirds of `ttl`, or the claim may
-    /// expire while the batch is committed. Without this, nothing stops
-    /// two instances of one projection (two deployments, say) from applying
-    /// every event twice to a shared read model.
+    /// Checkpoints are saved only under the claim
+    /// ([`CheckpointStore::save_claimed`]): an instance that stalls past
+    /// its claim's expiry in the middle of a batch cannot move the
+    /// checkpoint of the instance that took over; its save is refused and
+    /// it stands by. The events of that batch it had applied to a shared
+    /// read model are applied again by the new owner (at least once, as
+    /// always), unless the read model commits them together with its own
+    /// checkpoint. Without `exclusive`, nothing stops two instances of one
+    /// projection (two deployments, say) from applying every event twice.
     pub fn exclusive(mut self, ttl: Duration) -> Self {
         self.claim_ttl = Some(ttl.max(Duration::from_millis(30)));
         self
@@ -290,7 +295,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 }
                 renewed = Instant::now();
             }
-            let (position, parked) = self.process(projection, &name, &page).await?;
+            let (position, parked) = self.process(projection, &name, owner, &page).await?;
             report.position = position;
             report.events += page.len() as u64;
             report.parked += parked;
@@ -302,10 +307,15 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     /// checkpoint. Returns the new checkpoint and how many events were
     /// parked. On a handler failure under [`FailurePolicy::Stop`], commits
     /// and saves the checkpoint at the event before it, then fails.
+    ///
+    /// `owner`: the claim an exclusive run holds; its checkpoint saves need
+    /// it ([`CheckpointStore::save_claimed`]), and fail with
+    /// [`ProjectionError::Claimed`] once it is lost.
     async fn process<P: Projection>(
         &self,
         projection: &mut P,
         name: &str,
+        owner: Option<Uuid>,
         batch: &[RecordedEvent],
     ) -> Result<(u64, u64), ProjectionError> {
         let Some(last) = batch.last() else {
@@ -335,7 +345,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             match projection.failure_policy() {
                 FailurePolicy::Stop => {
                     if i > start {
-                        self.commit(projection, name, batch[i - 1].global_position)
+                        self.commit(projection, name, owner, batch[i - 1].global_position)
                             .await?;
                     }
                     return Err(handler_err(name, event, err));
@@ -347,14 +357,16 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                         .await
                         .map_err(|source| store_err(name, source))?;
                     parked += 1;
-                    self.commit(projection, name, event.global_position).await?;
+                    self.commit(projection, name, owner, event.global_position)
+                        .await?;
                     i += 1;
                     start = i;
                 }
             }
         }
         if start < batch.len() {
-            self.commit(projection, name, last.global_position).await?;
+            self.commit(projection, name, owner, last.global_position)
+                .await?;
         }
         Ok((last.global_position, parked))
     }
@@ -363,6 +375,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         &self,
         projection: &mut P,
         name: &str,
+        owner: Option<Uuid>,
         position: u64,
     ) -> Result<(), ProjectionError> {
         projection
@@ -373,10 +386,20 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 action: format!("commit at position {position}"),
                 source,
             })?;
-        self.checkpoints
-            .save(name, position)
-            .await
-            .map_err(|source| store_err(name, source))
+        let Some(owner) = owner else {
+            return self
+                .checkpoints
+                .save(name, position)
+                .await
+                .map_err(|source| store_err(name, source));
+        };
+        match self.checkpoints.save_claimed(name, position, owner).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProjectionError::Claimed {
+                projection: name.to_owned(),
+            }),
+            Err(source) => Err(store_err(name, source)),
+        }
     }
 
     /// Starts the projection in a task: it catches up from its checkpoint,
@@ -534,8 +557,13 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 renewed = Instant::now();
             }
             let mut p = projection.lock().await;
-            let outcome = self.process(&mut *p, &name, &batch).await;
+            let outcome = self.process(&mut *p, &name, owner, &batch).await;
             drop(p);
+            if let Err(ProjectionError::Claimed { .. }) = outcome {
+                // Another instance took over while this batch ran; the
+                // checkpoint stayed where that instance put it.
+                return Ok(Ended::LostClaim);
+            }
             let position = match &outcome {
                 Ok((position, _)) => *position,
                 Err(_) => self

@@ -271,6 +271,28 @@ impl CheckpointStore for SqliteCheckpointStore {
         .await
     }
 
+    async fn save_claimed(
+        &self,
+        projection: &str,
+        position: u64,
+        owner: Uuid,
+    ) -> Result<bool, StoreError> {
+        let name = projection.to_owned();
+        self.run("saving a claimed checkpoint", move |c| {
+            let now = Utc::now().timestamp_millis();
+            let changed = c.execute(
+                "INSERT INTO eventfold_checkpoints (projection, position)
+                 SELECT ?1, ?2 WHERE EXISTS (
+                     SELECT 1 FROM eventfold_projection_claims
+                     WHERE projection = ?1 AND owner = ?3 AND expires_at > ?4)
+                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                params![name, to_i64(position), owner.to_string(), now],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {
         let name = projection.to_owned();
         self.run("releasing a projection claim", move |c| {

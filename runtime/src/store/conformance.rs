@@ -2029,8 +2029,8 @@ pub async fn failed_append_leaves_store_unchanged<S: EventStore + SnapshotStore>
 /// overwritten), dead letters parked in position order (parking one again
 /// keeps one), and a reset that clears one projection's checkpoint and dead
 /// letters and nothing else; claims (one owner at a time, until released or
-/// expired; this waits 150 ms for one to expire). Leaves projection `q`
-/// (checkpoint 1) and claims behind.
+/// expired; this waits twice 150 ms for claims to expire) and saves that
+/// need a claim. Leaves checkpoints and claims behind.
 pub async fn checkpoint_store_contract<C: crate::projection::CheckpointStore>(store: &C) {
     use crate::projection::DeadLetter;
     assert_eq!(store.load("p").await.expect("load"), None);
@@ -2105,4 +2105,25 @@ pub async fn checkpoint_store_contract<C: crate::projection::CheckpointStore>(st
         "an expired claim goes to another owner"
     );
     assert!(!claim("r", a, long).await, "and its old holder has lost it");
+
+    // Claimed saves: only the holder of an unexpired claim moves the
+    // checkpoint.
+    let save = |name: &'static str, position, owner| async move {
+        store
+            .save_claimed(name, position, owner)
+            .await
+            .expect("save_claimed")
+    };
+    assert!(save("r", 10, b).await, "the holder saves");
+    assert!(!save("r", 3, a).await, "another owner does not");
+    assert_eq!(store.load("r").await.expect("load"), Some(10));
+    assert!(
+        !save("unclaimed", 1, a).await,
+        "nobody holds it: nothing saved"
+    );
+    assert_eq!(store.load("unclaimed").await.expect("load"), None);
+    assert!(claim("s", a, Duration::from_millis(50)).await);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!save("s", 1, a).await, "an expired claim saves nothing");
+    assert_eq!(store.load("s").await.expect("load"), None);
 }
