@@ -418,15 +418,14 @@ async fn handle<A, S, C>(
             let _ = reply.send(outcome);
         }
         Message::Read(read) => {
-            if state.is_none() {
-                match repository.load(stream).await {
-                    Ok(loaded) => *state = Some(loaded),
+            let loaded = match state {
+                Some(loaded) => loaded,
+                None => match repository.load(stream).await {
+                    Ok(loaded) => state.insert(loaded),
                     Err(e) => return read(Err(e)),
-                }
-            }
-            if let Some(loaded) = state.as_ref() {
-                read(Ok(loaded));
-            }
+                },
+            };
+            read(Ok(loaded));
         }
     }
 }

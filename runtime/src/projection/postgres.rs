@@ -194,13 +194,31 @@ impl PostgresCheckpointStore {
 
 impl CheckpointStore for PostgresCheckpointStore {
     async fn load(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let ctx = || format!("loading the checkpoint of projection `{projection}`");
         let client = self.store.client().await?;
-        self.load_in(&**client, projection).await
+        let rows = self
+            .store
+            .query(&client, &self.sql.load, &[&projection], &ctx)
+            .await?;
+        rows.first()
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()
+            .map(|p| p.map(|p| p.max(0) as u64))
+            .map_err(|e| self.store.pg_err(ctx(), e))
     }
 
     async fn save(&self, projection: &str, position: u64) -> Result<(), StoreError> {
+        let ctx = || format!("saving the checkpoint of projection `{projection}`");
         let client = self.store.client().await?;
-        self.save_in(&**client, projection, position).await
+        self.store
+            .execute(
+                &client,
+                &self.sql.save,
+                &[&projection, &to_i64(position)],
+                &ctx,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
@@ -219,10 +237,17 @@ impl CheckpointStore for PostgresCheckpointStore {
     }
 
     async fn park(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        let ctx = || {
+            format!(
+                "parking event {} (position {}) of projection `{}`",
+                letter.event_id, letter.position, letter.projection
+            )
+        };
         let client = self.store.client().await?;
-        client
+        self.store
             .execute(
-                self.sql.park.as_str(),
+                &client,
+                &self.sql.park,
                 &[
                     &letter.projection,
                     &to_i64(letter.position),
@@ -233,27 +258,19 @@ impl CheckpointStore for PostgresCheckpointStore {
                     &letter.error,
                     &letter.parked_at,
                 ],
+                &ctx,
             )
-            .await
-            .map_err(|e| {
-                self.store.pg_err(
-                    format!(
-                        "parking event {} (position {}) of projection `{}`",
-                        letter.event_id, letter.position, letter.projection
-                    ),
-                    e,
-                )
-            })?;
+            .await?;
         Ok(())
     }
 
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let ctx = || format!("reading the dead letters of projection `{projection}`");
         let client = self.store.client().await?;
-        let rows = client
-            .query(self.sql.dead_letters.as_str(), &[&projection])
-            .await
-            .map_err(|e| self.store.pg_err(ctx(), e))?;
+        let rows = self
+            .store
+            .query(&client, &self.sql.dead_letters, &[&projection], &ctx)
+            .await?;
         rows.iter()
             .map(|row| {
                 let get = |e| self.store.pg_err(ctx(), e);
@@ -291,17 +308,17 @@ impl CheckpointStore for PostgresCheckpointStore {
         owner: Uuid,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        let ctx = || format!("claiming projection `{projection}`");
         let client = self.store.client().await?;
-        let rows = client
+        let rows = self
+            .store
             .query(
-                self.sql.claim.as_str(),
+                &client,
+                &self.sql.claim,
                 &[&projection, &owner, &ttl.as_secs_f64()],
+                &ctx,
             )
-            .await
-            .map_err(|e| {
-                self.store
-                    .pg_err(format!("claiming projection `{projection}`"), e)
-            })?;
+            .await?;
         Ok(!rows.is_empty())
     }
 
@@ -311,33 +328,26 @@ impl CheckpointStore for PostgresCheckpointStore {
         position: u64,
         owner: Uuid,
     ) -> Result<bool, StoreError> {
+        let ctx = || format!("saving the checkpoint of projection `{projection}`");
         let client = self.store.client().await?;
-        let saved = client
+        let saved = self
+            .store
             .execute(
-                self.sql.save_claimed.as_str(),
+                &client,
+                &self.sql.save_claimed,
                 &[&projection, &to_i64(position), &owner],
+                &ctx,
             )
-            .await
-            .map_err(|e| {
-                self.store.pg_err(
-                    format!("saving the checkpoint of projection `{projection}`"),
-                    e,
-                )
-            })?;
+            .await?;
         Ok(saved == 1)
     }
 
     async fn release(&self, projection: &str, owner: Uuid) -> Result<(), StoreError> {
+        let ctx = || format!("releasing the claim on projection `{projection}`");
         let client = self.store.client().await?;
-        client
-            .execute(self.sql.release.as_str(), &[&projection, &owner])
-            .await
-            .map_err(|e| {
-                self.store.pg_err(
-                    format!("releasing the claim on projection `{projection}`"),
-                    e,
-                )
-            })?;
+        self.store
+            .execute(&client, &self.sql.release, &[&projection, &owner], &ctx)
+            .await?;
         Ok(())
     }
 }

@@ -232,14 +232,22 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         }
     }
 
-    /// Extends `owner`'s claim on `name`; `false` if it is lost (or cannot
-    /// be confirmed: the store failed). No claim, nothing to renew: `true`.
-    async fn renew(&self, name: &str, owner: Option<Uuid>) -> bool {
+    /// Keeps `owner`'s claim on `name`: renews it once a third of its ttl
+    /// has passed since `renewed` (and moves `renewed` on). `false` if the
+    /// claim is lost, or cannot be confirmed (the store failed). Without a
+    /// claim (a runner that is not exclusive): `true`.
+    async fn keep_claim(&self, name: &str, owner: Option<Uuid>, renewed: &mut Instant) -> bool {
         let (Some(owner), Some(ttl)) = (owner, self.claim_ttl) else {
             return true;
         };
+        if renewed.elapsed() < ttl / 3 {
+            return true;
+        }
         match self.checkpoints.claim(name, owner, ttl).await {
-            Ok(held) => held,
+            Ok(held) => {
+                *renewed = Instant::now();
+                held
+            }
             Err(error) => {
                 tracing::warn!(projection = name, %error, "could not renew the projection's claim");
                 false
@@ -255,11 +263,6 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         {
             tracing::warn!(projection = name, %error, "could not release the projection's claim");
         }
-    }
-
-    /// How often a claim is renewed, and a standby instance tries again.
-    fn renew_every(&self) -> Duration {
-        self.claim_ttl.map_or(Duration::MAX, |ttl| ttl / 3)
     }
 
     async fn catch_up_from<P: Projection>(
@@ -289,11 +292,8 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             if page.is_empty() {
                 break;
             }
-            if renewed.elapsed() >= self.renew_every() {
-                if !self.renew(&name, owner).await {
-                    return Err(ProjectionError::Claimed { projection: name });
-                }
-                renewed = Instant::now();
+            if !self.keep_claim(&name, owner, &mut renewed).await {
+                return Err(ProjectionError::Claimed { projection: name });
             }
             let (position, parked) = self.process(projection, &name, owner, &page).await?;
             report.position = position;
@@ -485,7 +485,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 !was
             });
             tokio::select! {
-                _ = tokio::time::sleep(self.renew_every()) => {}
+                _ = tokio::time::sleep(ttl / 3) => {}
                 _ = stop.wait_for(|s| *s) => return false,
             }
         }
@@ -542,19 +542,15 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                     Woken::Event(event) => batch.push(event),
                     Woken::Stop => return Ok(Ended::Stopped),
                     Woken::Renew => {
-                        if !self.renew(&name, owner).await {
+                        if !self.keep_claim(&name, owner, &mut renewed).await {
                             return Ok(Ended::LostClaim);
                         }
-                        renewed = Instant::now();
                     }
                 }
                 continue;
             }
-            if renewed.elapsed() >= self.renew_every() {
-                if !self.renew(&name, owner).await {
-                    return Ok(Ended::LostClaim);
-                }
-                renewed = Instant::now();
+            if !self.keep_claim(&name, owner, &mut renewed).await {
+                return Ok(Ended::LostClaim);
             }
             let mut p = projection.lock().await;
             let outcome = self.process(&mut *p, &name, owner, &batch).await;

@@ -507,6 +507,30 @@ pub fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreEr
     }
 }
 
+/// An event's metadata as stored by the SQL stores: JSON text, `None` (SQL
+/// `NULL`) when it is empty, the common case that then costs nothing to
+/// store or read back.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn stored_metadata(
+    stream: &StreamId,
+    event: &NewEvent,
+) -> Result<Option<String>, StoreError> {
+    if event.metadata == crate::envelope::Metadata::default() {
+        return Ok(None);
+    }
+    serde_json::to_string(&event.metadata)
+        .map(Some)
+        .map_err(|err| {
+            StoreError::backend(
+                format!(
+                    "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
+                    event.event_id, event.event_type
+                ),
+                err,
+            )
+        })
+}
+
 /// An append-only store of event streams. See the module docs for the
 /// contract every implementation keeps.
 pub trait EventStore: Send + Sync + 'static {

@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use super::{
     AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, ReadStream, StoreError,
-    StoredEventId, StreamInfo, check_batch, idempotent_outcome,
+    StoredEventId, StreamInfo, check_batch, idempotent_outcome, stored_metadata,
 };
 use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
@@ -585,19 +585,7 @@ fn append(
     for e in &events {
         version += 1;
         position += 1;
-        let metadata = if e.metadata == Metadata::default() {
-            None
-        } else {
-            Some(serde_json::to_string(&e.metadata).map_err(|err| {
-                StoreError::backend(
-                    format!(
-                        "encoding the metadata of event {} for `{stream}`",
-                        e.event_id
-                    ),
-                    err,
-                )
-            })?)
-        };
+        let metadata = stored_metadata(stream, e)?;
         let inserted = insert.execute(rusqlite::params![
             to_i64(position),
             stream.as_str(),
@@ -772,31 +760,35 @@ fn event_from_row(
         Ok(ValueRef::Text(t)) => Some(t),
         _ => None,
     };
-    let same_stream = prev.filter(|p| Some(p.stream_id.as_str().as_bytes()) == raw_stream);
-    let same_type = prev.filter(|p| Some(p.event_type.as_bytes()) == raw_type);
-    let stream = raw_stream.and_then(|t| std::str::from_utf8(t).ok());
     let version = row
         .get_ref(2)
         .ok()
         .and_then(|v| v.as_i64().ok())
         .and_then(|v| u64::try_from(v).ok());
-    let event_type = raw_type.and_then(|t| std::str::from_utf8(t).ok());
+    // Texts are checked as UTF-8 only when they are not the previous row's;
+    // error messages show whatever the bytes say.
     let corrupt = |column: &str, what: String| StoreError::Corrupted {
-        stream: stream.unwrap_or("<unreadable>").to_owned(),
+        stream: lossy(raw_stream),
         version: version.unwrap_or(0),
-        event_type: event_type.unwrap_or("<unreadable>").to_owned(),
+        event_type: lossy(raw_type),
         reason: format!("column `{column}`: {what}"),
     };
-    let stream_id = match (same_stream, stream) {
-        (Some(p), _) => p.stream_id.clone(),
-        (None, Some(s)) => StreamId::new(s).map_err(|e| corrupt("stream_id", e.to_string()))?,
-        (None, None) => return Err(corrupt("stream_id", "not text".into())),
+    let not_text = |column| corrupt(column, "not UTF-8 text".into());
+    let stream_id = match prev.filter(|p| Some(p.stream_id.as_str().as_bytes()) == raw_stream) {
+        Some(p) => p.stream_id.clone(),
+        None => {
+            let text = raw_stream.and_then(|t| std::str::from_utf8(t).ok());
+            StreamId::new(text.ok_or_else(|| not_text("stream_id"))?)
+                .map_err(|e| corrupt("stream_id", e.to_string()))?
+        }
     };
     let version = version.ok_or_else(|| corrupt("version", "not a positive integer".into()))?;
-    let event_type = match (same_type, event_type) {
-        (Some(p), _) => p.event_type.clone(),
-        (None, Some(t)) => t.to_owned(),
-        (None, None) => return Err(corrupt("event_type", "not text".into())),
+    let event_type = match prev.filter(|p| Some(p.event_type.as_bytes()) == raw_type) {
+        Some(p) => p.event_type.clone(),
+        None => raw_type
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .ok_or_else(|| not_text("event_type"))?
+            .to_owned(),
     };
     let position = row
         .get_ref(0)
@@ -850,6 +842,14 @@ const PRESIZE_LIMIT: usize = 4096;
 
 /// Reads the event rows of a query; `expected`: about how many rows it
 /// gives (the read's limit), to reserve room for.
+/// Text for an error message, whatever the bytes are.
+fn lossy(raw: Option<&[u8]>) -> String {
+    raw.map_or_else(
+        || "<unreadable>".to_owned(),
+        |t| String::from_utf8_lossy(t).into_owned(),
+    )
+}
+
 fn collect_events(
     stmt: &mut rusqlite::Statement<'_>,
     params: impl rusqlite::Params,

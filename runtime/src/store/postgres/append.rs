@@ -44,9 +44,10 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{Inner, PostgresStore, advance, bound};
-use crate::envelope::{Metadata, NewEvent, StreamId};
+use crate::envelope::{NewEvent, StreamId};
 use crate::store::{
     AppendResult, ExpectedVersion, StoreError, StoredEventId, check_batch, idempotent_outcome,
+    stored_metadata,
 };
 
 /// The most requests one group transaction carries.
@@ -88,19 +89,49 @@ enum Failure {
     Failed(StoreError),
 }
 
-/// What a group decided for one request.
+/// What a group did for one request.
+enum Outcome {
+    /// Its answer: written, refused, or already stored.
+    Answer(Result<AppendResult, StoreError>),
+    /// Holds an event id an earlier request of the group writes: goes in
+    /// the next group, which will see it stored.
+    Defer,
+}
+
+/// What a group decided for one request, before its write.
 enum Decision {
-    /// Accepted: its events are `[start, end)` of the group's batch.
+    /// Accepted: its events end at index `end` of the group's batch.
     Written {
         first_version: u64,
         next_expected_version: u64,
         end: u64,
     },
-    /// Answered without writing (refused, or already stored).
-    Answer(Result<AppendResult, StoreError>),
-    /// Holds an event id an earlier request of the group writes: goes in
-    /// the next group, which will see it stored.
-    Defer,
+    /// Settled without writing.
+    Settled(Outcome),
+}
+
+impl Decision {
+    fn answer(answer: Result<AppendResult, StoreError>) -> Self {
+        Self::Settled(Outcome::Answer(answer))
+    }
+
+    /// The outcome, once the group's events are written from global
+    /// position `base + 1` on.
+    fn outcome(self, base: u64) -> Outcome {
+        match self {
+            Self::Written {
+                first_version,
+                next_expected_version,
+                end,
+            } => Outcome::Answer(Ok(AppendResult {
+                first_version,
+                next_expected_version,
+                last_position: base + end,
+                written: true,
+            })),
+            Self::Settled(outcome) => outcome,
+        }
+    }
 }
 
 /// A stream's row as the group sees it.
@@ -132,7 +163,10 @@ impl PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         check_batch(stream, &events)?;
-        let metadata = encode_metadata(stream, &events)?;
+        let metadata = events
+            .iter()
+            .map(|e| stored_metadata(stream, e))
+            .collect::<Result<Vec<_>, _>>()?;
         let (reply, answer) = oneshot::channel();
         self.enqueue(Request {
             stream: stream.clone(),
@@ -181,13 +215,13 @@ impl PostgresStore {
     /// it returns.
     async fn commit(&self, group: Vec<Request>) -> Vec<Request> {
         match self.write_group(&group).await {
-            Ok(decisions) => deliver(group, decisions),
+            Ok(outcomes) => deliver(group, outcomes),
             Err(Failure::Rejected(_)) if group.len() > 1 => {
                 let mut deferred = Vec::new();
                 for request in group {
                     let one = vec![request];
                     match self.write_group(&one).await {
-                        Ok(decisions) => deferred.extend(deliver(one, decisions)),
+                        Ok(outcomes) => deferred.extend(deliver(one, outcomes)),
                         Err(failure) => fail(one, failure),
                     }
                 }
@@ -201,7 +235,7 @@ impl PostgresStore {
     }
 
     /// Tries a group until it commits, retrying lost races.
-    async fn write_group(&self, group: &[Request]) -> Result<Vec<Decision>, Failure> {
+    async fn write_group(&self, group: &[Request]) -> Result<Vec<Outcome>, Failure> {
         let client = self.client().await.map_err(Failure::Failed)?;
         let mut lookup_all = false;
         for _ in 0..APPEND_ATTEMPTS {
@@ -233,7 +267,7 @@ impl PostgresStore {
         client: &deadpool_postgres::Object,
         group: &[Request],
         lookup_all: bool,
-    ) -> Result<Vec<Decision>, Failure> {
+    ) -> Result<Vec<Outcome>, Failure> {
         let sql = &self.inner.sql;
         let fail = |e| self.classify(group, e, false);
 
@@ -290,7 +324,7 @@ impl PostgresStore {
                 )));
             };
             if row.deleted {
-                decisions.push(Decision::Answer(Err(StoreError::StreamDeleted {
+                decisions.push(Decision::answer(Err(StoreError::StreamDeleted {
                     stream: stream.clone(),
                 })));
                 continue;
@@ -300,7 +334,7 @@ impl PostgresStore {
                 .iter()
                 .any(|e| in_group.contains(&e.event_id))
             {
-                decisions.push(Decision::Defer);
+                decisions.push(Decision::Settled(Outcome::Defer));
                 continue;
             }
             if lookup_all || request.expected.check(stream, row.version).is_err() {
@@ -311,16 +345,16 @@ impl PostgresStore {
                 match outcome {
                     Ok(None) => {}
                     Ok(Some(done)) => {
-                        decisions.push(Decision::Answer(Ok(done)));
+                        decisions.push(Decision::answer(Ok(done)));
                         continue;
                     }
                     Err(e) => {
-                        decisions.push(Decision::Answer(Err(e)));
+                        decisions.push(Decision::answer(Err(e)));
                         continue;
                     }
                 }
                 if let Err(e) = request.expected.check(stream, row.version) {
-                    decisions.push(Decision::Answer(Err(e)));
+                    decisions.push(Decision::answer(Err(e)));
                     continue;
                 }
             }
@@ -346,7 +380,7 @@ impl PostgresStore {
 
         if batch.ids.is_empty() {
             client.batch_execute("ROLLBACK").await.map_err(fail)?;
-            return Ok(decisions);
+            return Ok(decisions.into_iter().map(|d| d.outcome(0)).collect());
         }
         let mut written_streams: Vec<&str> = Vec::new();
         let mut written_versions: Vec<i64> = Vec::new();
@@ -391,22 +425,7 @@ impl PostgresStore {
         let last = u64::try_from(last).unwrap_or(0);
         advance(&self.inner.head, last);
         let base = last.saturating_sub(n as u64);
-        Ok(decisions
-            .into_iter()
-            .map(|d| match d {
-                Decision::Written {
-                    first_version,
-                    next_expected_version,
-                    end,
-                } => Decision::Answer(Ok(AppendResult {
-                    first_version,
-                    next_expected_version,
-                    last_position: base + end,
-                    written: true,
-                })),
-                other => other,
-            })
-            .collect())
+        Ok(decisions.into_iter().map(|d| d.outcome(base)).collect())
     }
 
     /// Where the request's event ids are already stored, if anywhere
@@ -513,20 +532,14 @@ async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
 
 /// Answers the requests of a committed (or fully refused) group; returns
 /// the deferred ones.
-fn deliver(group: Vec<Request>, decisions: Vec<Decision>) -> Vec<Request> {
+fn deliver(group: Vec<Request>, outcomes: Vec<Outcome>) -> Vec<Request> {
     let mut deferred = Vec::new();
-    for (request, decision) in group.into_iter().zip(decisions) {
-        match decision {
-            Decision::Answer(answer) => {
+    for (request, outcome) in group.into_iter().zip(outcomes) {
+        match outcome {
+            Outcome::Answer(answer) => {
                 let _ = request.reply.send(answer);
             }
-            Decision::Defer => deferred.push(request),
-            Decision::Written { .. } => {
-                let _ = request.reply.send(Err(StoreError::backend(
-                    format!("appending to stream `{}`", request.stream),
-                    "the group was decided but not written",
-                )));
-            }
+            Outcome::Defer => deferred.push(request),
         }
     }
     deferred
@@ -574,28 +587,4 @@ fn describe(group: &[Request]) -> String {
             group.first().map_or("", |r| r.stream.as_str())
         ),
     }
-}
-
-/// Each event's metadata as JSON, `None` when empty (stored as `NULL`).
-fn encode_metadata(
-    stream: &StreamId,
-    events: &[NewEvent],
-) -> Result<Vec<Option<String>>, StoreError> {
-    events
-        .iter()
-        .map(|e| {
-            if e.metadata == Metadata::default() {
-                return Ok(None);
-            }
-            serde_json::to_string(&e.metadata).map(Some).map_err(|err| {
-                StoreError::backend(
-                    format!(
-                        "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
-                        e.event_id, e.event_type
-                    ),
-                    err,
-                )
-            })
-        })
-        .collect()
 }

@@ -519,11 +519,9 @@ impl PostgresStore {
         }
     }
 
-    /// Classifies a driver error: connection failures are
-    /// [`StoreError::Unreachable`], the rest [`StoreError::Backend`].
     /// Runs `sql` as a cached prepared statement on a pooled connection:
     /// its rows, or an error saying what the store was doing (`ctx`).
-    async fn query(
+    pub(crate) async fn query(
         &self,
         client: &deadpool_postgres::Object,
         sql: &str,
@@ -541,7 +539,7 @@ impl PostgresStore {
     }
 
     /// Like [`Self::query`], for a statement without rows: how many rows it changed.
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         client: &deadpool_postgres::Object,
         sql: &str,
@@ -593,6 +591,8 @@ impl PostgresStore {
         Ok(out)
     }
 
+    /// Classifies a driver error: connection failures are
+    /// [`StoreError::Unreachable`], the rest [`StoreError::Backend`].
     pub(crate) fn pg_err(
         &self,
         context: impl Into<String>,
