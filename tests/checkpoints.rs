@@ -114,6 +114,16 @@ async fn postgres_checkpoint_store_keeps_the_contract_and_survives_reconnecting(
     drop_schema(&store, &url).await;
 }
 
+/// `n` deposits of 1, as new events.
+fn deposits(n: u64) -> Vec<NewEvent> {
+    (0..n)
+        .map(|_| {
+            let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
+            NewEvent::encode(&e, &JsonCodec, Metadata::default()).unwrap()
+        })
+        .collect()
+}
+
 /// Counts deposits.
 #[derive(Default)]
 struct Deposits {
@@ -134,14 +144,6 @@ async fn a_projection_resumes_from_its_postgres_checkpoint() {
         return;
     };
     let stream = StreamId::new("BankAccount-1").unwrap();
-    let deposits = |n: u64| -> Vec<NewEvent> {
-        (0..n)
-            .map(|_| {
-                let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
-                NewEvent::encode(&e, &JsonCodec, Metadata::default()).unwrap()
-            })
-            .collect()
-    };
     store
         .append(&stream, ExpectedVersion::Any, deposits(5))
         .await
@@ -176,16 +178,8 @@ async fn exclusive_runners_share_one_projection_through_postgres() {
         return;
     };
     let stream = StreamId::new("BankAccount-1").unwrap();
-    let deposit = |n: u64| -> Vec<NewEvent> {
-        (0..n)
-            .map(|_| {
-                let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
-                NewEvent::encode(&e, &JsonCodec, Metadata::default()).unwrap()
-            })
-            .collect()
-    };
     store
-        .append(&stream, ExpectedVersion::Any, deposit(4))
+        .append(&stream, ExpectedVersion::Any, deposits(4))
         .await
         .unwrap();
     let other = PostgresStore::options(url.clone())
@@ -213,7 +207,7 @@ async fn exclusive_runners_share_one_projection_through_postgres() {
     let (first, _) = first.stop().await;
     assert_eq!(first.count, 4);
     store
-        .append(&stream, ExpectedVersion::Any, deposit(3))
+        .append(&stream, ExpectedVersion::Any, deposits(3))
         .await
         .unwrap();
     second.wait_for(7).await.unwrap();

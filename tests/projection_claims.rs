@@ -84,13 +84,16 @@ fn applied_once(applied: &Applied, events: u64) -> bool {
     applied.len() as u64 == events
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_instance_runs_the_other_stands_by_and_takes_over_on_stop() {
+type Handle = ProjectionHandle<Ledger, MemoryStore, MemoryCheckpointStore>;
+
+/// Shared stores holding `history` deposits, a first instance caught up
+/// with them, and a second one (another runner, as in another process)
+/// standing by.
+async fn running_and_standing_by(history: u64) -> (Arc<MemoryStore>, Applied, Handle, Handle) {
     let store = Arc::new(MemoryStore::new());
     let checkpoints = Arc::new(MemoryCheckpointStore::new());
     let applied = Applied::default();
-    deposit(&store, 20).await;
-
+    deposit(&store, history).await;
     let first = runner(&store, &checkpoints).spawn(Ledger {
         applied: applied.clone(),
     });
@@ -99,6 +102,12 @@ async fn one_instance_runs_the_other_stands_by_and_takes_over_on_stop() {
         applied: applied.clone(),
     });
     wait_until("the second instance stands by", || is_standby(&second)).await;
+    (store, applied, first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_runs_the_other_stands_by_and_takes_over_on_stop() {
+    let (store, applied, first, second) = running_and_standing_by(20).await;
 
     deposit(&store, 10).await;
     first.wait_for(30).await.unwrap();
@@ -117,19 +126,7 @@ async fn one_instance_runs_the_other_stands_by_and_takes_over_on_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_instance_is_replaced_once_its_claim_expires() {
-    let store = Arc::new(MemoryStore::new());
-    let checkpoints = Arc::new(MemoryCheckpointStore::new());
-    let applied = Applied::default();
-    deposit(&store, 10).await;
-
-    let first = runner(&store, &checkpoints).spawn(Ledger {
-        applied: applied.clone(),
-    });
-    first.wait_caught_up().await.unwrap();
-    let second = runner(&store, &checkpoints).spawn(Ledger {
-        applied: applied.clone(),
-    });
-    wait_until("the second instance stands by", || is_standby(&second)).await;
+    let (store, applied, first, second) = running_and_standing_by(10).await;
 
     // The first dies without releasing its claim (idle: no batch in flight).
     first.kill().await;
