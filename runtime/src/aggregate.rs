@@ -190,6 +190,7 @@ impl CommandContext {
     }
 
     /// Sets the stream and the version the decision is based on.
+    #[must_use]
     pub fn for_stream(mut self, stream_id: impl Into<String>, version: u64) -> Self {
         self.stream_id = stream_id.into();
         self.version = version;
@@ -197,12 +198,14 @@ impl CommandContext {
     }
 
     /// Sets the command id.
+    #[must_use]
     pub fn with_command_id(mut self, id: Uuid) -> Self {
         self.command_id = id;
         self
     }
 
     /// Sets the metadata.
+    #[must_use]
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = metadata;
         self

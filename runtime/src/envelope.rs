@@ -136,24 +136,28 @@ pub struct Metadata {
 
 impl Metadata {
     /// Sets the correlation id.
+    #[must_use]
     pub fn with_correlation_id(mut self, id: Uuid) -> Self {
         self.correlation_id = Some(id);
         self
     }
 
     /// Sets the causation id.
+    #[must_use]
     pub fn with_causation_id(mut self, id: Uuid) -> Self {
         self.causation_id = Some(id);
         self
     }
 
     /// Sets the actor.
+    #[must_use]
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
         self
     }
 
     /// Sets one free-form key.
+    #[must_use]
     pub fn with(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.extra.insert(key.into(), value.into());
         self

@@ -80,23 +80,37 @@ pub use schema::{AggregateSchema, EventSchema, FieldSchema};
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
-pub use store::{EventStore, ExpectedVersion, MemoryStore, StoreError};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{EventStore, ExpectedVersion, MemoryStore, ReadStream, StoreError};
 
 #[cfg(feature = "derive")]
 pub use eventfold_macros::projection;
 #[cfg(feature = "derive")]
 pub use eventfold_macros::{Aggregate, Event, handlers};
 
-/// The usual imports: the traits, the derives and serde's derives.
+/// The usual imports: what a program needs to define events and aggregates,
+/// open the default store and run commands through a repository.
+///
+/// `use eventfold::prelude::*;` compiles a complete program: the derives and
+/// attribute macros, the traits, the stores, [`Repository`] and serde's
+/// derives. Test helpers (`scenario!`, [`testing::Scenario`](crate::testing::Scenario))
+/// are in the prelude too, as tests are where most aggregates are exercised.
 pub mod prelude {
     pub use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
     pub use crate::codec::{Codec, JsonCodec};
     pub use crate::envelope::{Envelope, Metadata, StreamId};
     pub use crate::event::{Event, EventSet};
-    pub use crate::store::{EventStore, ExpectedVersion, MemoryStore};
+    pub use crate::projection::{EventMeta, Projection, ProjectionRunner};
+    pub use crate::repository::{CommandOptions, Repository, RepositoryError};
+    #[cfg(feature = "postgres")]
+    pub use crate::store::PostgresStore;
+    #[cfg(feature = "sqlite")]
+    pub use crate::store::SqliteStore;
+    pub use crate::store::{EventStore, ExpectedVersion, MemoryStore, ReadStream};
     pub use crate::testing::{ProjectionScenario, Scenario};
     pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
     #[cfg(feature = "derive")]
-    pub use eventfold_macros::{Aggregate, Event};
+    pub use eventfold_macros::{Aggregate, Event, handlers, projection};
     pub use serde::{Deserialize, Serialize};
 }

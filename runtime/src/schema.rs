@@ -145,6 +145,7 @@ impl<const N: usize> ConstStr<N> {
     }
 
     /// Appends `s` (as much as fits).
+    #[must_use]
     pub const fn push(mut self, s: &str) -> Self {
         let bytes = s.as_bytes();
         let mut i = 0;
@@ -157,6 +158,7 @@ impl<const N: usize> ConstStr<N> {
     }
 
     /// Appends a number in decimal.
+    #[must_use]
     pub const fn push_u32(mut self, mut v: u32) -> Self {
         let mut digits = [0u8; 10];
         let mut n = 0;

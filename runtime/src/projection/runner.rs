@@ -112,6 +112,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     /// always), unless the read model commits them together with its own
     /// checkpoint. Without `exclusive`, nothing stops two instances of one
     /// projection (two deployments, say) from applying every event twice.
+    #[must_use]
     pub fn exclusive(mut self, ttl: Duration) -> Self {
         self.claim_ttl = Some(ttl.max(Duration::from_millis(30)));
         self
@@ -119,6 +120,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
 
     /// Sets how many events are handled between two checkpoint saves
     /// (at least 1).
+    #[must_use]
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
         self

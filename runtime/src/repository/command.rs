@@ -43,24 +43,28 @@ impl CommandOptions {
     /// The command's id. A command id already processed for the stream
     /// returns the original outcome without appending again (see the
     /// [module docs](super) for the rule).
+    #[must_use]
     pub fn command_id(mut self, id: Uuid) -> Self {
         self.command_id = Some(id);
         self
     }
 
     /// The correlation id of the request (default: the command id).
+    #[must_use]
     pub fn correlation_id(mut self, id: Uuid) -> Self {
         self.metadata.correlation_id = Some(id);
         self
     }
 
     /// Who issued the command.
+    #[must_use]
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.metadata.actor = Some(actor.into());
         self
     }
 
     /// One free-form metadata key, stored with every event.
+    #[must_use]
     pub fn with(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.metadata.extra.insert(key.into(), value.into());
         self
@@ -68,6 +72,7 @@ impl CommandOptions {
 
     /// Replaces the metadata (its causation id is replaced by the command
     /// id).
+    #[must_use]
     pub fn metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = metadata;
         self

@@ -232,12 +232,14 @@ where
     }
 
     /// Sets the clock handed to command handlers (and stamped on snapshots).
+    #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Sets how conflicts are retried.
+    #[must_use]
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -246,6 +248,7 @@ where
     /// Sets how many of a stream's latest events are searched for a
     /// caller-supplied command id, beyond those read for the load (see the
     /// [module docs](self)). 0: only the events read for the load.
+    #[must_use]
     pub fn idempotency_window(mut self, events: usize) -> Self {
         self.idempotency_window = events;
         self
@@ -254,6 +257,7 @@ where
     /// Keeps only the newest `k` snapshots of a stream: older ones are deleted
     /// after each new snapshot (`k` below 1 counts as 1: the newest is always
     /// kept). Off by default (every snapshot is kept).
+    #[must_use]
     pub fn keep_snapshots(mut self, k: usize) -> Self {
         self.keep_snapshots = Some(k.max(1));
         self
@@ -289,6 +293,7 @@ where
     /// Turns snapshots on: loads start from the newest usable snapshot, and
     /// commands save new ones as `policy` says ([`SnapshotPolicy::Never`]:
     /// only [`Repository::snapshot_now`] saves).
+    #[must_use]
     pub fn snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
         self.snapshots = Some(SnapshotCodec {
             encode: encode_state::<A, C>,

@@ -69,6 +69,7 @@ impl<S: EventStore + SnapshotStore> Fixture<S> {
 
     /// Keeps `guard` (a temporary directory, a schema dropper) alive until
     /// the case ends.
+    #[must_use]
     pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
         self._guard = Box::new(guard);
         self
@@ -76,6 +77,7 @@ impl<S: EventStore + SnapshotStore> Fixture<S> {
 
     /// How to open the same data again, as a program does after a restart.
     /// Without it, "restart" cases reuse the running store.
+    #[must_use]
     pub fn with_reopen<F, Fut>(mut self, reopen: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -88,6 +90,7 @@ impl<S: EventStore + SnapshotStore> Fixture<S> {
     /// How to damage the stored row of one event (stream, version) so that
     /// the store itself can no longer read it back (its metadata, say).
     /// Without it, the corrupted-row case only checks what it can.
+    #[must_use]
     pub fn with_corrupter<F, Fut>(mut self, corrupt: F) -> Self
     where
         F: Fn(StreamId, u64) -> Fut + Send + Sync + 'static,

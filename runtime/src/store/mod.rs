@@ -61,7 +61,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
 mod subscription;
 
 use std::future::Future;
@@ -160,6 +160,15 @@ pub enum Direction {
 /// let last_two = ReadStream::backward().limit(2);
 /// # let _ = (all, window, last_two);
 /// ```
+///
+/// The builders return a new value (they are `#[must_use]`): a call whose
+/// result is dropped is a warning, not a silent read of everything.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let r = eventfold::store::ReadStream::all();
+/// r.limit(1); // error: unused return value that must be used
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStream {
     /// The lowest version to return (inclusive). Default 1.
@@ -198,18 +207,21 @@ impl ReadStream {
     }
 
     /// Starts at version `v` (inclusive).
+    #[must_use]
     pub fn from(mut self, v: u64) -> Self {
         self.from = v;
         self
     }
 
     /// Stops at version `v` (inclusive).
+    #[must_use]
     pub fn to(mut self, v: u64) -> Self {
         self.to = Some(v);
         self
     }
 
     /// Returns at most `n` events.
+    #[must_use]
     pub fn limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
         self

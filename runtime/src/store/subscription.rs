@@ -36,6 +36,7 @@ impl<S: EventStore> Subscription<S> {
     /// Narrows the subscription to one stream: events of other streams are
     /// skipped, though [`Subscription::position`] still moves past them, so
     /// a checkpoint taken from it never re-reads them.
+    #[must_use]
     pub fn only_stream(mut self, stream: StreamId) -> Self {
         self.buffer.retain(|e| e.stream_id == stream);
         self.only = Some(stream);

@@ -124,6 +124,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
 
     /// The stream the next events are given in.
     #[track_caller]
+    #[must_use]
     pub fn stream(mut self, stream_id: impl Into<String>) -> Self {
         self.stream = self.stream_id(stream_id.into());
         self
@@ -132,6 +133,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
     /// Sets the clock (the `recorded_at` of the next events): a
     /// `DateTime<Utc>` or an RFC 3339 string.
     #[track_caller]
+    #[must_use]
     pub fn at(self, time: impl IntoTime) -> Self {
         match time.into_time() {
             Ok(time) => self.clock.set(time),
@@ -142,6 +144,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
 
     /// Moves the clock by a `std::time::Duration` or a `chrono::TimeDelta`.
     #[track_caller]
+    #[must_use]
     pub fn advance(self, by: impl IntoTimeDelta) -> Self {
         match by.into_time_delta() {
             Ok(by) => self.clock.advance(by),

@@ -193,6 +193,7 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
     /// Names the stream the events belong to (what `#[apply]` handlers see
     /// in [`ApplyContext::stream_id`] and commands in
     /// [`CommandContext::stream_id`]). Set it before the first event.
+    #[must_use]
     pub fn stream(mut self, stream_id: impl Into<String>) -> Self {
         self.stream = stream_id.into();
         self
@@ -202,6 +203,7 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
     /// string (`"2026-03-01T09:30:00Z"`). Given events are recorded at the
     /// clock's time, and commands read it from [`CommandContext::now`].
     #[track_caller]
+    #[must_use]
     pub fn at(self, time: impl IntoTime) -> Self {
         match time.into_time() {
             Ok(time) => self.clock.set(time),
@@ -213,6 +215,7 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
     /// Moves the scenario's clock by `by`: a `std::time::Duration` or a
     /// `chrono::TimeDelta` (negative moves it back).
     #[track_caller]
+    #[must_use]
     pub fn advance(self, by: impl IntoTimeDelta) -> Self {
         match by.into_time_delta() {
             Ok(by) => self.clock.advance(by),
@@ -256,6 +259,7 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
     /// through the codec, recorded (with the command id as causation id) and
     /// applied. Check the outcome with a `then_*` step.
     #[track_caller]
+    #[must_use]
     pub fn when(self, command: A::Command) -> Self {
         self.when_with(command, Metadata::default())
     }
@@ -263,6 +267,7 @@ impl<A: Aggregate, C: Codec> Scenario<A, C> {
     /// [`when`](Self::when), with the request's metadata (correlation id,
     /// actor...) in the command context.
     #[track_caller]
+    #[must_use]
     pub fn when_with(mut self, command: A::Command, metadata: Metadata) -> Self {
         self.ensure_checked();
         self.commands += 1;

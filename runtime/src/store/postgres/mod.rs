@@ -137,18 +137,21 @@ impl PostgresOptions {
 
     /// The PostgreSQL schema holding the tables: ASCII letters, digits and
     /// `_`, not starting with a digit, at most [`MAX_SCHEMA_LEN`] bytes.
+    #[must_use]
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
         self
     }
 
     /// The most connections the pool opens (at least 1).
+    #[must_use]
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size.max(1);
         self
     }
 
     /// How long opening one connection may take.
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
