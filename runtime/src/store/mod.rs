@@ -54,6 +54,7 @@
 //!   from a checkpoint, so catch-up and live are the same query: no gap and
 //!   no duplicate across the switch.
 
+pub mod any;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod fault;
@@ -68,6 +69,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+pub use any::{AnyCheckpointStore, AnyStore};
 pub use fault::{FaultyStore, InjectedFault};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

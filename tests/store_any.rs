@@ -1,0 +1,135 @@
+//! [`AnyStore`]: one store type opened from a URL. The conformance suite runs
+//! through it (so every method is forwarded), on memory and on a SQLite file;
+//! PostgreSQL URLs with eventfold's own parameters; typed errors for bad URLs.
+
+use eventfold::prelude::*;
+use eventfold::projection::CheckpointStore;
+use eventfold::store::conformance::{Fixture, checkpoint_store_contract};
+use eventfold::store::{AnyStore, StoreError};
+use eventfold_suite::bank::{BankAccount, BankAccountCommand};
+
+async fn sqlite_url_fixture() -> Fixture<AnyStore> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite:{}", dir.path().join("events.db").display());
+    let store = AnyStore::open(&url)
+        .await
+        .expect("a SQLite store from its URL");
+    assert_eq!(store.backend(), "sqlite");
+    Fixture::new(store)
+        .with_reopen(move || {
+            let url = url.clone();
+            async move { AnyStore::open(&url).await.expect("reopened") }
+        })
+        .with_guard(dir)
+}
+
+mod memory_url {
+    eventfold::store_conformance_tests!(eventfold::store::conformance::Fixture::new(
+        eventfold::store::AnyStore::open("memory:").await.unwrap()
+    ));
+}
+
+mod sqlite_url {
+    eventfold::store_conformance_tests!(super::sqlite_url_fixture().await);
+}
+
+#[tokio::test]
+async fn a_program_holds_one_store_type_whatever_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bank.db").display());
+    for url in ["memory:", sqlite.as_str()] {
+        let store = AnyStore::open(url).await.unwrap();
+        let repo = Repository::<BankAccount, AnyStore>::with_snapshots(store.clone());
+        let id = repo.stream_id("ada").unwrap();
+        repo.execute(&id, BankAccountCommand::open("Ada".into(), 10))
+            .await
+            .unwrap();
+        let done = repo
+            .execute(&id, BankAccountCommand::deposit(5))
+            .await
+            .unwrap();
+        assert_eq!((done.version, done.state.balance), (2, 15), "{url}");
+        let checkpoints = store.checkpoints().await.unwrap();
+        checkpoint_store_contract(&checkpoints).await;
+    }
+    // The SQLite checkpoints live in the events' file: reopening sees them.
+    let reopened = AnyStore::open(&sqlite).await.unwrap();
+    assert_eq!(
+        reopened
+            .checkpoints()
+            .await
+            .unwrap()
+            .load("q")
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(reopened.head_position().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn bad_urls_are_typed_errors_naming_the_url_and_the_accepted_forms() {
+    for (url, says) in [
+        ("mysql://db/x", "unknown scheme `mysql`"),
+        ("events.db", "no scheme"),
+        ("sqlite:", "no file path"),
+        (
+            "postgres://u:hunter2@127.0.0.1:5432/x?pool_size=lots",
+            "`pool_size=lots` is not a number",
+        ),
+    ] {
+        match AnyStore::open(url).await {
+            Err(StoreError::Open {
+                location, reason, ..
+            }) => {
+                assert!(reason.contains(says), "{url}: {reason}");
+                assert!(reason.contains("sqlite:PATH"), "{url}: {reason}");
+                assert!(
+                    !location.contains("hunter2"),
+                    "the password leaked: {location}"
+                );
+            }
+            other => panic!("{url}: expected an Open error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_urls_take_schema_and_pool_size() {
+    let Ok(base) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
+        assert!(
+            std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
+        );
+        eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("any_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}schema={schema}&pool_size=2");
+    let store = AnyStore::open(&url).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    let repo = Repository::<BankAccount, AnyStore>::new(store.clone());
+    let id = repo.stream_id("grace").unwrap();
+    let done = repo
+        .execute(&id, BankAccountCommand::open("Grace".into(), 7))
+        .await
+        .unwrap();
+    assert_eq!(done.version, 1);
+    checkpoint_store_contract(&store.checkpoints().await.unwrap()).await;
+    // The events went to the schema the URL named, and nowhere else.
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let count: i64 = client
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".events"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
