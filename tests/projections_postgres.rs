@@ -9,7 +9,8 @@ use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::projection::{EventMeta, MemoryCheckpointStore, Projection, ProjectionRunner};
 use eventfold_suite::bank::{AccountOpened, BankAccountEvent, MoneyDeposited};
-use tokio_postgres::{Client, NoTls};
+// The driver as eventfold re-exports it (the types `save_in` takes).
+use eventfold::tokio_postgres::{self, Client, NoTls};
 
 /// Connects, or `None` (with a notice) when no server is configured. With
 /// EVENTFOLD_REQUIRE_POSTGRES=1 a missing URL or server fails the test.

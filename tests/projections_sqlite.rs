@@ -9,7 +9,9 @@ use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::projection::{EventMeta, MemoryCheckpointStore, Projection, ProjectionRunner};
 use eventfold_suite::bank::{AccountOpened, BankAccountEvent, MoneyDeposited, MoneyWithdrawn};
-use rusqlite::{Connection, OptionalExtension, params};
+// The driver as eventfold re-exports it: the types `save_in` takes, whatever
+// version this crate would pick on its own.
+use eventfold::rusqlite::{self, Connection, OptionalExtension, params};
 
 /// Balances and deposit counts per account, in SQLite, with the checkpoint
 /// in the same database.

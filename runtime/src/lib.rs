@@ -47,6 +47,8 @@
 //! in sync. Where a command struct is wanted (shared with an API layer, say),
 //! take it as the method's single argument.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod aggregate;
 pub mod clock;
 pub mod codec;
@@ -69,6 +71,19 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// The `rusqlite` crate this version of eventfold is built with (feature
+/// `sqlite`): use it for read models that share a transaction with
+/// [`SqliteCheckpointStore::save_in`](projection::SqliteCheckpointStore::save_in),
+/// so that your `rusqlite` types are the ones eventfold takes, whatever version
+/// your own `Cargo.toml` would pick.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+/// The `tokio-postgres` crate this version of eventfold is built with
+/// (feature `postgres`): use it for read models that share a transaction with
+/// [`PostgresCheckpointStore::save_in`](projection::PostgresCheckpointStore::save_in).
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 
 pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
