@@ -56,11 +56,13 @@ pub mod entity;
 pub mod envelope;
 pub mod event;
 pub mod guide;
+pub mod metadata;
 pub mod projection;
 pub mod repository;
 pub mod schema;
 pub mod snapshot;
 pub mod store;
+pub mod stream_id;
 pub mod testing;
 
 /// The README's examples, compiled as doctests.
@@ -87,8 +89,9 @@ pub use tokio_postgres;
 
 pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
-pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
+pub use envelope::{Envelope, NewEvent, RecordedEvent};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
+pub use metadata::Metadata;
 pub use projection::{EventMeta, Projection, ProjectionRunner};
 pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
 pub use schema::{AggregateSchema, EventSchema, FieldSchema};
@@ -98,6 +101,7 @@ pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, ReadStream, StoreError};
+pub use stream_id::StreamId;
 
 #[cfg(feature = "derive")]
 pub use eventfold_macros::projection;
@@ -114,8 +118,9 @@ pub use eventfold_macros::{Aggregate, Event, handlers};
 pub mod prelude {
     pub use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
     pub use crate::codec::{Codec, JsonCodec};
-    pub use crate::envelope::{Envelope, Metadata, StreamId};
+    pub use crate::envelope::Envelope;
     pub use crate::event::{Event, EventSet};
+    pub use crate::metadata::Metadata;
     pub use crate::projection::{EventMeta, Projection, ProjectionRunner};
     pub use crate::repository::{CommandOptions, Repository, RepositoryError};
     #[cfg(feature = "postgres")]
@@ -123,6 +128,7 @@ pub mod prelude {
     #[cfg(feature = "sqlite")]
     pub use crate::store::SqliteStore;
     pub use crate::store::{EventStore, ExpectedVersion, MemoryStore, ReadStream};
+    pub use crate::stream_id::StreamId;
     pub use crate::testing::{ProjectionScenario, Scenario};
     pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
     #[cfg(feature = "derive")]
