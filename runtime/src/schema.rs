@@ -8,7 +8,7 @@
 //! # The schema lock
 //!
 //! `#[aggregate(schema_lock = "events.lock")]` names a lock file (relative to
-//! the crate's `Cargo.toml`) that records the fields of every version of
+//! the source file holding the aggregate, as `include_str!` paths are) that records the fields of every version of
 //! every event of the aggregate, one line each:
 //!
 //! ```text
