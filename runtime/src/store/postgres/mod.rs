@@ -14,6 +14,16 @@
 //! # let _ = store; Ok(()) }
 //! ```
 //!
+//! # TLS
+//!
+//! The connection string's `sslmode` (`disable`, `prefer` (default),
+//! `require`, `verify-ca`, `verify-full`) and `sslrootcert` are honoured as
+//! libpq honours them, on rustls: `postgres://app@db.example.com/app?sslmode=verify-full`
+//! encrypts and checks the server's certificate and name against the
+//! system's roots. The table of what each mode checks is in the `tls` module
+//! source (`store/postgres/tls.rs`); `prefer` and `require` without a root
+//! file encrypt without checking who answers, as libpq does.
+//!
 //! # Schema
 //!
 //! Every table lives in one PostgreSQL schema (default [`DEFAULT_SCHEMA`];
@@ -77,6 +87,7 @@
 //! version and the event type, and fails only the read that met it.
 
 mod append;
+mod tls;
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -86,7 +97,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Row};
 use uuid::Uuid;
 
 use super::{
@@ -392,9 +403,7 @@ impl PostgresStore {
     async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
         validate_schema(&options.schema)
             .map_err(|e| StoreError::backend("configuring the PostgreSQL store", e))?;
-        let mut config: tokio_postgres::Config = options.url.parse().map_err(|e| {
-            StoreError::backend("parsing the PostgreSQL connection string", Box::new(e))
-        })?;
+        let (mut config, tls) = tls::configure(&options.url)?;
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("eventfold");
@@ -408,7 +417,7 @@ impl PostgresStore {
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -436,7 +445,7 @@ impl PostgresStore {
             }),
         };
         store.create_layout(&quoted).await?;
-        if let Some(listener) = store.listen(&config).await {
+        if let Some(listener) = store.listen(&config, tls).await {
             let _ = store.inner.listener.set(listener);
         }
         let position = store.head_position().await?;
@@ -482,8 +491,12 @@ impl PostgresStore {
     }
 
     /// Opens the `LISTEN` connection; `None` (polling) if that fails.
-    async fn listen(&self, config: &tokio_postgres::Config) -> Option<tokio_postgres::Client> {
-        let (client, mut connection) = config.connect(NoTls).await.ok()?;
+    async fn listen(
+        &self,
+        config: &tokio_postgres::Config,
+        tls: tls::Tls,
+    ) -> Option<tokio_postgres::Client> {
+        let (client, mut connection) = config.connect(tls).await.ok()?;
         let head = self.inner.head.clone();
         tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
