@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use eventfold::NewEvent;
 use eventfold::prelude::*;
+use eventfold::projection::conformance::checkpoint_store_contract;
 use eventfold::projection::{
     CheckpointStore, EventMeta, MemoryCheckpointStore, PostgresCheckpointStore, Projection,
     ProjectionRunner, ProjectionStatus, SqliteCheckpointStore,
 };
 use eventfold::store::PostgresStore;
-use eventfold::store::conformance::checkpoint_store_contract;
 use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 
 use eventfold::prelude::*;
 use eventfold::projection::CheckpointStore;
-use eventfold::store::conformance::{Fixture, checkpoint_store_contract};
+use eventfold::projection::conformance::checkpoint_store_contract;
+use eventfold::store::conformance::Fixture;
 use eventfold::store::{AnyStore, StoreError};
 use eventfold_suite::bank::{BankAccount, BankAccountCommand};
 

@@ -82,6 +82,8 @@
 //! ```
 
 mod checkpoint;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod runner;
