@@ -2,3 +2,6 @@
 
 #[doc = include_str!("versioning.md")]
 pub mod versioning {}
+
+#[doc = include_str!("getting_started.md")]
+pub mod getting_started {}
