@@ -8,16 +8,19 @@
 //! 1. `BEGIN`, sent together with the statement that locks (or creates)
 //!    the rows of every stream of the group, in sorted order so that groups
 //!    of different processes cannot deadlock, and reads each stream's
-//!    version and tombstone flag;
+//!    version and tombstone flag, and with the statement that looks up
+//!    every event id of the group (three statements, one round trip);
 //! 2. in memory, each request is decided in order: refused (deleted stream,
-//!    wrong expected version, idempotency conflict), already stored (the
-//!    idempotent retry rule, see [`crate::store`]; the ids are looked up,
-//!    one more round trip, only when the expected version does not match
-//!    or after a race on the unique `event_id` index), or accepted with the
-//!    next versions of its stream (a later request of the group to the same
-//!    stream sees the versions of the earlier ones); a request repeating an
-//!    event id an earlier request of the group writes waits for the next
-//!    group, where the idempotency rule answers it;
+//!    idempotency conflict, wrong expected version), already stored (the
+//!    idempotent retry rule, see [`crate::store`], settled from the ids
+//!    looked up in step 1), or accepted with the next versions of its
+//!    stream (a later request of the group to the same stream sees the
+//!    versions of the earlier ones); a request repeating an event id an
+//!    earlier request of the group writes waits for the next group, where
+//!    the idempotency rule answers it. No request costs a round trip of its
+//!    own while the group holds its locks: contention on one stream (many
+//!    requests refused for their expected version) does not slow the
+//!    appends to other streams that share the group;
 //! 3. one statement that moves `head` past every accepted event, sets the
 //!    streams' versions, inserts all accepted events from arrays, removes
 //!    the stream rows step 1 created for refused appends, and notifies
@@ -116,8 +119,8 @@ impl Decision {
     }
 
     /// The outcome, once the group's events are written from global
-    /// position `base + 1` on.
-    fn outcome(self, base: u64) -> Outcome {
+    /// position `base + 1` on, recorded at `at`.
+    fn outcome(self, base: u64, at: Option<chrono::DateTime<chrono::Utc>>) -> Outcome {
         match self {
             Self::Written {
                 first_version,
@@ -128,6 +131,7 @@ impl Decision {
                 next_expected_version,
                 last_position: base + end,
                 written: true,
+                recorded_at: at,
             })),
             Self::Settled(outcome) => outcome,
         }
@@ -237,9 +241,8 @@ impl PostgresStore {
     /// Tries a group until it commits, retrying lost races.
     async fn write_group(&self, group: &[Request]) -> Result<Vec<Outcome>, Failure> {
         let client = self.client().await.map_err(Failure::Failed)?;
-        let mut lookup_all = false;
         for _ in 0..APPEND_ATTEMPTS {
-            let outcome = self.attempt(&client, group, lookup_all).await;
+            let outcome = self.attempt(&client, group).await;
             if outcome.is_err() {
                 // The transaction may still be open (a statement failed):
                 // end it before the connection goes back to the pool. Outside
@@ -248,7 +251,7 @@ impl PostgresStore {
                 let _ = client.batch_execute("ROLLBACK").await;
             }
             match outcome {
-                Err(Failure::Retry) => lookup_all = true,
+                Err(Failure::Retry) => {}
                 done => return done,
             }
         }
@@ -266,7 +269,6 @@ impl PostgresStore {
         &self,
         client: &deadpool_postgres::Object,
         group: &[Request],
-        lookup_all: bool,
     ) -> Result<Vec<Outcome>, Failure> {
         let sql = &self.inner.sql;
         let fail = |e| self.classify(group, e, false);
@@ -282,12 +284,24 @@ impl PostgresStore {
             .await
             .map_err(fail)?;
         let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
-        let (began, rows) = tokio::join!(
+        // Every event id of the group is looked up in the same round trip
+        // (pipelined after the lock): a request refused for its expected
+        // version is settled (idempotent retry or refusal) from these rows,
+        // with no round trip of its own while the group holds its locks.
+        let lookup = client.prepare_cached(&sql.lookup_ids).await.map_err(fail)?;
+        let ids: Vec<Uuid> = group
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.event_id))
+            .collect();
+        let lookup_params: [&(dyn ToSql + Sync); 1] = [&ids];
+        let (began, rows, stored) = tokio::join!(
             biased;
             client.batch_execute("BEGIN"),
             client.query(&lock, &lock_params),
+            client.query(&lookup, &lookup_params),
         );
         began.map_err(fail)?;
+        let stored = stored_ids(&stored.map_err(fail)?).map_err(fail)?;
         let rows = rows.map_err(fail)?;
         let mut streams: HashMap<String, StreamRow> = HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -299,6 +313,7 @@ impl PostgresStore {
                     stream: id.clone(),
                     version: 0,
                     event_type: String::new(),
+                    position: None,
                     reason: format!("the stream's version is {version}"),
                 })
             })?;
@@ -337,12 +352,30 @@ impl PostgresStore {
                 decisions.push(Decision::Settled(Outcome::Defer));
                 continue;
             }
-            if lookup_all || request.expected.check(stream, row.version).is_err() {
-                let outcome = match self.lookup(client, group, request).await? {
-                    Ok(found) => idempotent_outcome(stream, &request.events, &found),
-                    Err(e) => Err(e),
-                };
-                match outcome {
+            let found: Vec<Option<StoredEventId>> = match request
+                .events
+                .iter()
+                .map(|e| match stored.get(&e.event_id) {
+                    None => Ok(None),
+                    Some(Ok(at)) => Ok(Some(at.clone())),
+                    Some(Err(corrupted)) => Err(StoreError::Corrupted {
+                        stream: stream.to_string(),
+                        version: 0,
+                        event_type: e.event_type.clone(),
+                        position: None,
+                        reason: corrupted.to_string(),
+                    }),
+                })
+                .collect::<Result<_, _>>()
+            {
+                Ok(found) => found,
+                Err(corrupted) => {
+                    decisions.push(Decision::answer(Err(corrupted)));
+                    continue;
+                }
+            };
+            if found.iter().any(Option::is_some) {
+                match idempotent_outcome(stream, &request.events, &found) {
                     Ok(None) => {}
                     Ok(Some(done)) => {
                         decisions.push(Decision::answer(Ok(done)));
@@ -353,10 +386,10 @@ impl PostgresStore {
                         continue;
                     }
                 }
-                if let Err(e) = request.expected.check(stream, row.version) {
-                    decisions.push(Decision::answer(Err(e)));
-                    continue;
-                }
+            }
+            if let Err(e) = request.expected.check(stream, row.version) {
+                decisions.push(Decision::answer(Err(e)));
+                continue;
             }
             let first_version = row.version + 1;
             for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
@@ -380,7 +413,7 @@ impl PostgresStore {
 
         if batch.ids.is_empty() {
             client.batch_execute("ROLLBACK").await.map_err(fail)?;
-            return Ok(decisions.into_iter().map(|d| d.outcome(0)).collect());
+            return Ok(decisions.into_iter().map(|d| d.outcome(0, None)).collect());
         }
         let mut written_streams: Vec<&str> = Vec::new();
         let mut written_versions: Vec<i64> = Vec::new();
@@ -422,55 +455,14 @@ impl PostgresStore {
         let row = row.map_err(|e| self.classify(group, e, true))?;
         committed.map_err(fail)?;
         let last: i64 = row.try_get(0).map_err(fail)?;
+        let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get(2).map_err(fail)?;
         let last = u64::try_from(last).unwrap_or(0);
         advance(&self.inner.head, last);
         let base = last.saturating_sub(n as u64);
-        Ok(decisions.into_iter().map(|d| d.outcome(base)).collect())
-    }
-
-    /// Where the request's event ids are already stored, if anywhere
-    /// (inner `Err`: a stored row is unreadable, which fails this request).
-    async fn lookup(
-        &self,
-        client: &deadpool_postgres::Object,
-        group: &[Request],
-        request: &Request,
-    ) -> Result<Result<Vec<Option<StoredEventId>>, StoreError>, Failure> {
-        let fail = |e| self.classify(group, e, false);
-        let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-        let stmt = client
-            .prepare_cached(&self.inner.sql.lookup_ids)
-            .await
-            .map_err(fail)?;
-        let rows = client.query(&stmt, &[&ids]).await.map_err(fail)?;
-        let mut found: HashMap<Uuid, StoredEventId> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let id: Uuid = row.try_get(0).map_err(fail)?;
-            let stream: &str = row.try_get(1).map_err(fail)?;
-            let version: i64 = row.try_get(2).map_err(fail)?;
-            let position: i64 = row.try_get(3).map_err(fail)?;
-            let version = version.max(0) as u64;
-            let stream = match StreamId::new(stream) {
-                Ok(s) => s,
-                Err(e) => {
-                    return Ok(Err(StoreError::Corrupted {
-                        stream: stream.to_owned(),
-                        version,
-                        event_type: String::new(),
-                        reason: format!("the stored stream id of event {id} is invalid: {e}"),
-                    }));
-                }
-            };
-            found.insert(
-                id,
-                StoredEventId {
-                    stream,
-                    version,
-                    position: position.max(0) as u64,
-                },
-            );
-        }
-        Ok(Ok(ids.iter().map(|id| found.remove(id)).collect()))
+        Ok(decisions
+            .into_iter()
+            .map(|d| d.outcome(base, Some(recorded_at)))
+            .collect())
     }
 
     /// Sorts a driver error into a [`Failure`]. `writing`: it came from the
@@ -493,6 +485,40 @@ impl PostgresStore {
             Failure::Failed(error)
         }
     }
+}
+
+/// Where the looked-up event ids are stored (rows of `lookup_ids`); an id
+/// whose stored stream id is invalid maps to the error that answers a
+/// request holding it.
+#[allow(clippy::type_complexity)]
+fn stored_ids(
+    rows: &[tokio_postgres::Row],
+) -> Result<HashMap<Uuid, Result<StoredEventId, StoreError>>, tokio_postgres::Error> {
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get(0)?;
+        let stream: &str = row.try_get(1)?;
+        let version: i64 = row.try_get(2)?;
+        let position: i64 = row.try_get(3)?;
+        let version = version.max(0) as u64;
+        let position = position.max(0) as u64;
+        let at = match StreamId::new(stream) {
+            Ok(stream) => Ok(StoredEventId {
+                stream,
+                version,
+                position,
+            }),
+            Err(e) => Err(StoreError::Corrupted {
+                stream: stream.to_owned(),
+                version,
+                event_type: String::new(),
+                position: Some(position),
+                reason: format!("the stored stream id of event {id} is invalid: {e}"),
+            }),
+        };
+        found.insert(id, at);
+    }
+    Ok(found)
 }
 
 /// The committer: takes the waiting requests, writes them as one group,
