@@ -420,6 +420,18 @@ impl StoreError {
         }
     }
 
+    /// The global position of a stored event row the store could not read
+    /// ([`StoreError::Corrupted`] naming it), if this is such an error:
+    /// where a reader of all streams can move past it.
+    pub fn unreadable_position(&self) -> Option<u64> {
+        match self {
+            Self::Corrupted {
+                position: Some(p), ..
+            } => Some(*p),
+            _ => None,
+        }
+    }
+
     /// Whether this is an optimistic concurrency conflict: reload and retry.
     pub fn is_conflict(&self) -> bool {
         matches!(
