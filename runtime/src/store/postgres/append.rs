@@ -39,6 +39,7 @@
 //! with the same event ids is safe (idempotent).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -79,6 +80,9 @@ pub(super) struct Request {
 #[derive(Default)]
 pub(super) struct Committer {
     queue: Mutex<Option<mpsc::UnboundedSender<Request>>>,
+    /// Round trips the committer made to the server (for tests: a group
+    /// costs the same whatever its requests are refused for).
+    round_trips: AtomicU64,
 }
 
 /// Why a group attempt did not finish.
@@ -215,16 +219,21 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Writes a group; answers every request but the deferred ones, which
-    /// it returns.
-    async fn commit(&self, group: Vec<Request>) -> Vec<Request> {
-        match self.write_group(&group).await {
+    /// Writes a group on the committer's connection `conn` (taken from the
+    /// pool when `None`, dropped after a failure); answers every request
+    /// but the deferred ones, which it returns.
+    async fn commit(
+        &self,
+        group: Vec<Request>,
+        conn: &mut Option<deadpool_postgres::Object>,
+    ) -> Vec<Request> {
+        match self.write_group(&group, conn).await {
             Ok(outcomes) => deliver(group, outcomes),
             Err(Failure::Rejected(_)) if group.len() > 1 => {
                 let mut deferred = Vec::new();
                 for request in group {
                     let one = vec![request];
-                    match self.write_group(&one).await {
+                    match self.write_group(&one, conn).await {
                         Ok(outcomes) => deferred.extend(deliver(one, outcomes)),
                         Err(failure) => fail(one, failure),
                     }
@@ -239,26 +248,49 @@ impl PostgresStore {
     }
 
     /// Tries a group until it commits, retrying lost races.
-    async fn write_group(&self, group: &[Request]) -> Result<Vec<Outcome>, Failure> {
-        let client = self.client().await.map_err(Failure::Failed)?;
+    ///
+    /// The committer keeps one connection of the pool for itself between
+    /// groups: the shared append path never waits for a connection behind
+    /// the store's readers (many tasks loading and retrying on one
+    /// contended stream would otherwise delay every other stream's append).
+    async fn write_group(
+        &self,
+        group: &[Request],
+        conn: &mut Option<deadpool_postgres::Object>,
+    ) -> Result<Vec<Outcome>, Failure> {
+        let client = match conn {
+            Some(client) => client,
+            None => conn.insert(self.client().await.map_err(Failure::Failed)?),
+        };
+        let mut result = Err(Failure::Retry);
         for _ in 0..APPEND_ATTEMPTS {
-            let outcome = self.attempt(&client, group).await;
+            let outcome = self.attempt(client, group).await;
             if outcome.is_err() {
                 // The transaction may still be open (a statement failed):
-                // end it before the connection goes back to the pool. Outside
-                // a transaction this is a harmless no-op; on a broken
-                // connection it fails, and the pool discards the connection.
+                // end it before the connection is used again. Outside a
+                // transaction this is a harmless no-op; on a broken
+                // connection it fails, and the connection is dropped below.
                 let _ = client.batch_execute("ROLLBACK").await;
             }
             match outcome {
                 Err(Failure::Retry) => {}
-                done => return done,
+                done => {
+                    result = done;
+                    break;
+                }
             }
         }
-        Err(Failure::Failed(StoreError::backend(
-            describe(group),
-            "concurrent appends kept storing this group's event ids (or deadlocking); giving up",
-        )))
+        if matches!(result, Err(Failure::Failed(_))) || client.is_closed() {
+            // Back to the pool, which discards it if it is broken.
+            *conn = None;
+        }
+        match result {
+            Err(Failure::Retry) => Err(Failure::Failed(StoreError::backend(
+                describe(group),
+                "concurrent appends kept storing this group's event ids (or deadlocking); giving up",
+            ))),
+            done => done,
+        }
     }
 
     /// One transaction for the group (see the module docs). `BEGIN` is
@@ -294,6 +326,7 @@ impl PostgresStore {
             .flat_map(|r| r.events.iter().map(|e| e.event_id))
             .collect();
         let lookup_params: [&(dyn ToSql + Sync); 1] = [&ids];
+        self.count_round_trip();
         let (began, rows, stored) = tokio::join!(
             biased;
             client.batch_execute("BEGIN"),
@@ -412,6 +445,7 @@ impl PostgresStore {
         }
 
         if batch.ids.is_empty() {
+            self.count_round_trip();
             client.batch_execute("ROLLBACK").await.map_err(fail)?;
             return Ok(decisions.into_iter().map(|d| d.outcome(0, None)).collect());
         }
@@ -447,6 +481,7 @@ impl PostgresStore {
             &batch.metadata,
             &self.inner.channel,
         ];
+        self.count_round_trip();
         let (row, committed) = tokio::join!(
             biased;
             client.query_one(&write, &write_params),
@@ -463,6 +498,13 @@ impl PostgresStore {
             .into_iter()
             .map(|d| d.outcome(base, Some(recorded_at)))
             .collect())
+    }
+
+    fn count_round_trip(&self) {
+        self.inner
+            .committer
+            .round_trips
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sorts a driver error into a [`Failure`]. `writing`: it came from the
@@ -525,6 +567,7 @@ fn stored_ids(
 /// answers them; stops when the store is dropped.
 async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
     let mut carried: Vec<Request> = Vec::new();
+    let mut conn = None;
     loop {
         let mut group = std::mem::take(&mut carried);
         if group.is_empty() {
@@ -551,7 +594,7 @@ async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        carried = PostgresStore { inner }.commit(group).await;
+        carried = PostgresStore { inner }.commit(group, &mut conn).await;
         carried.extend(overflow);
     }
 }
@@ -612,5 +655,131 @@ fn describe(group: &[Request]) -> String {
             group.len(),
             group.first().map_or("", |r| r.stream.as_str())
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Needs `EVENTFOLD_POSTGRES_URL` (skipped with a notice without it).
+
+    use super::*;
+    use crate::envelope::Metadata;
+
+    fn request(
+        stream: &str,
+        expected: ExpectedVersion,
+        event_id: Uuid,
+    ) -> (Request, oneshot::Receiver<Result<AppendResult, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
+        event.event_id = event_id;
+        let request = Request {
+            stream: StreamId::new(stream).unwrap(),
+            expected,
+            events: vec![event],
+            metadata: vec![None],
+            reply,
+        };
+        (request, answer)
+    }
+
+    /// A group costs two round trips whatever its requests are refused
+    /// for: refused requests (wrong expected version) and idempotent
+    /// resends are settled from the ids looked up with the locks, with no
+    /// round trip of their own while the group holds its locks.
+    #[tokio::test]
+    async fn refused_requests_add_no_round_trip_to_the_group() {
+        let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
+            assert!(
+                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+            return;
+        };
+        let schema = format!("rt_{}", Uuid::now_v7().simple());
+        let store = PostgresStore::options(url.clone())
+            .schema(schema.clone())
+            .connect()
+            .await
+            .expect("connects");
+        let first = Uuid::now_v7();
+        let hot = StreamId::new("hot").unwrap();
+        let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
+        event.event_id = first;
+        crate::store::EventStore::append(&store, &hot, ExpectedVersion::NoStream, vec![event])
+            .await
+            .unwrap();
+        let trips = || store.inner.committer.round_trips.load(Ordering::Relaxed);
+
+        // 1 accepted to another stream, 10 refused, 1 idempotent resend
+        // with a wrong expected version, 1 accepted to the hot stream.
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        let mut push = |r: (Request, _)| {
+            group.push(r.0);
+            answers.push(r.1);
+        };
+        push(request("cold", ExpectedVersion::NoStream, Uuid::now_v7()));
+        for _ in 0..10 {
+            push(request("hot", ExpectedVersion::Exact(0), Uuid::now_v7()));
+        }
+        push(request("hot", ExpectedVersion::Exact(7), first));
+        push(request("hot", ExpectedVersion::Exact(1), Uuid::now_v7()));
+        let before = trips();
+        let mut conn = None;
+        let deferred = store.commit(group, &mut conn).await;
+        assert!(deferred.is_empty());
+        assert_eq!(
+            trips() - before,
+            2,
+            "BEGIN + locks + lookup, write + COMMIT"
+        );
+        let mut answers = answers.into_iter();
+        let cold = answers.next().unwrap().await.unwrap().unwrap();
+        assert_eq!((cold.first_version, cold.written), (1, true));
+        assert!(cold.recorded_at.is_some());
+        for _ in 0..10 {
+            let refused = answers.next().unwrap().await.unwrap().unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    StoreError::WrongExpectedVersion {
+                        expected: 0,
+                        actual: 1,
+                        ..
+                    }
+                ),
+                "{refused}"
+            );
+        }
+        let resend = answers.next().unwrap().await.unwrap().unwrap();
+        assert_eq!((resend.first_version, resend.written), (1, false));
+        let accepted = answers.next().unwrap().await.unwrap().unwrap();
+        assert_eq!((accepted.first_version, accepted.written), (2, true));
+
+        // A group of refusals only: the locks and lookup, then a rollback.
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            let (r, a) = request("hot", ExpectedVersion::Exact(1), Uuid::now_v7());
+            group.push(r);
+            answers.push(a);
+        }
+        let before = trips();
+        store.commit(group, &mut conn).await;
+        assert_eq!(trips() - before, 2);
+        for answer in answers {
+            assert!(answer.await.unwrap().unwrap_err().is_conflict());
+        }
+
+        drop(conn);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await;
     }
 }
