@@ -30,11 +30,16 @@ type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Err
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommandOptions {
-    command_id: Option<Uuid>,
-    metadata: Metadata,
+    pub(super) command_id: Option<Uuid>,
+    pub(super) metadata: Metadata,
 }
 
 impl CommandOptions {
+    /// Whether the caller supplied a command id (idempotent command).
+    pub(crate) fn has_command_id(&self) -> bool {
+        self.command_id.is_some()
+    }
+
     /// No command id (a fresh one per call), empty metadata.
     pub fn new() -> Self {
         Self::default()
@@ -312,7 +317,7 @@ where
     }
 
     /// Waits a random part of the retry policy's backoff.
-    async fn back_off(&self) {
+    pub(super) async fn back_off(&self) {
         let max = self.retry.max_backoff;
         if max.is_zero() {
             tokio::task::yield_now().await;
