@@ -83,11 +83,12 @@ async fn the_state_is_kept_between_commands() {
             .await
             .unwrap();
     }
-    // Each command reads back only the event it appended (for its position
-    // and time); the stream is never loaded again.
-    assert_eq!(store.events_read(), 11);
+    // Nothing is read: the append's answer carries the versions, positions
+    // and record time of the events; the stream is never loaded again.
+    assert_eq!(store.events_read(), 0);
 
-    // The same commands through the repository load the stream every time.
+    // The same commands through the repository load the stream every time
+    // (and read nothing back either).
     let repository = Repository::<BankAccount, _>::new(store.clone());
     let b = account(2);
     repository
@@ -100,7 +101,7 @@ async fn the_state_is_kept_between_commands() {
             .await
             .unwrap();
     }
-    assert_eq!(store.events_read() - 11, (0..=10).sum::<u64>() + 11);
+    assert_eq!(store.events_read(), (0..=10).sum::<u64>());
 }
 
 #[tokio::test(start_paused = true)]
@@ -130,8 +131,8 @@ async fn idle_entities_passivate_and_recover_from_the_store() {
         .await
         .unwrap();
     assert_eq!(done.version, 3);
-    // Recovery read the two stored events; the command read back its own.
-    assert_eq!(store.events_read() - before, 2 + 1);
+    // Recovery read the two stored events; the command read nothing back.
+    assert_eq!(store.events_read() - before, 2);
     let account = entities.read(&a, |acc, _| acc.clone()).await.unwrap();
     assert_eq!((account.balance, account.version), (0, 3));
 }
@@ -217,7 +218,7 @@ async fn a_store_failure_drops_the_cached_state() {
         .await
         .unwrap();
     assert_eq!(done.version, 2);
-    assert_eq!(store.events_read() - before, 1 + 1);
+    assert_eq!(store.events_read() - before, 1);
 }
 
 #[tokio::test]
@@ -344,4 +345,399 @@ async fn a_panicking_handler_stops_only_its_entity() {
         .unwrap();
     assert_eq!(done.version, 2);
     assert_eq!(entities.read(&s, |f, _| f.ticks).await.unwrap(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Hot aggregates: queued commands decided together, written in one append.
+
+mod batches {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use eventfold::entity::{Entities, EntityOptions};
+    use eventfold::prelude::*;
+    use eventfold::repository::{CommandOptions, Repository, RepositoryError};
+    use eventfold::snapshot::{Snapshot, SnapshotStore};
+    use eventfold::store::{AppendResult, DeleteMode, ReadStream, StoreError, StreamInfo};
+    use eventfold::{NewEvent, RecordedEvent};
+    use eventfold_suite::bank::{AccountError, BankAccount, BankAccountCommand};
+    use tokio::sync::Semaphore;
+
+    /// Delegates to a `MemoryStore`, counting appends (and their events);
+    /// each append first takes a permit of `gate`, so a test can hold the
+    /// entity inside an append while commands queue up behind it.
+    #[derive(Clone)]
+    struct Gated {
+        inner: MemoryStore,
+        gate: Arc<Semaphore>,
+        appends: Arc<AtomicU64>,
+        appended_events: Arc<AtomicU64>,
+        /// The number of the append (counting from 1) that fails.
+        fail_append: Arc<AtomicU64>,
+    }
+
+    impl Gated {
+        fn new() -> Self {
+            Self {
+                inner: MemoryStore::new(),
+                gate: Arc::new(Semaphore::new(0)),
+                appends: Arc::default(),
+                appended_events: Arc::default(),
+                fail_append: Arc::default(),
+            }
+        }
+
+        fn open_gate(&self) {
+            self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+    }
+
+    impl EventStore for Gated {
+        async fn append(
+            &self,
+            stream: &StreamId,
+            expected: ExpectedVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<AppendResult, StoreError> {
+            self.gate.acquire().await.expect("gate").forget();
+            let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail_append.load(Ordering::SeqCst) == n {
+                return Err(StoreError::backend("appending (test)", "the disk is full"));
+            }
+            self.appended_events
+                .fetch_add(events.len() as u64, Ordering::SeqCst);
+            self.inner.append(stream, expected, events).await
+        }
+
+        async fn read_stream(
+            &self,
+            stream: &StreamId,
+            read: ReadStream,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.inner.read_stream(stream, read).await
+        }
+
+        async fn read_all(
+            &self,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.inner.read_all(after, limit).await
+        }
+
+        async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
+            self.inner.stream_info(stream).await
+        }
+
+        async fn delete_stream(
+            &self,
+            stream: &StreamId,
+            mode: DeleteMode,
+        ) -> Result<(), StoreError> {
+            self.inner.delete_stream(stream, mode).await
+        }
+
+        async fn head_position(&self) -> Result<u64, StoreError> {
+            self.inner.head_position().await
+        }
+    }
+
+    impl SnapshotStore for Gated {
+        async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+            self.inner.save_snapshot(snapshot).await
+        }
+
+        async fn load_snapshot(
+            &self,
+            stream: &StreamId,
+            aggregate_type: &str,
+            schema_version: u32,
+            max_version: Option<u64>,
+        ) -> Result<Option<Snapshot>, StoreError> {
+            self.inner
+                .load_snapshot(stream, aggregate_type, schema_version, max_version)
+                .await
+        }
+
+        async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
+            self.inner.prune_snapshots(stream, keep).await
+        }
+
+        async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
+            self.inner.delete_snapshots(stream).await
+        }
+    }
+
+    type Answer =
+        Result<eventfold::repository::Executed<BankAccount>, RepositoryError<AccountError>>;
+
+    /// Opens the account (its append held at the gate), queues `commands`
+    /// behind it, then opens the gate. Runs on the test's current-thread
+    /// runtime: every spawned caller has sent its command before the gate
+    /// opens.
+    async fn queued(
+        store: &Gated,
+        entities: &Entities<BankAccount, Gated>,
+        stream: &StreamId,
+        commands: Vec<(BankAccountCommand, CommandOptions)>,
+    ) -> Vec<Answer> {
+        let open = {
+            let (entities, stream) = (entities.clone(), stream.clone());
+            tokio::spawn(async move {
+                entities
+                    .execute(&stream, BankAccountCommand::open("Alice".into(), 100))
+                    .await
+            })
+        };
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let callers: Vec<_> = commands
+            .into_iter()
+            .map(|(command, options)| {
+                let (entities, stream) = (entities.clone(), stream.clone());
+                tokio::spawn(async move { entities.execute_with(&stream, command, options).await })
+            })
+            .collect();
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.appends.load(Ordering::SeqCst), 0, "held at the gate");
+        store.open_gate();
+        open.await.unwrap().expect("opens");
+        let mut answers = Vec::new();
+        for caller in callers {
+            answers.push(caller.await.unwrap());
+        }
+        answers
+    }
+
+    fn account() -> StreamId {
+        StreamId::new("BankAccount-hot").unwrap()
+    }
+
+    #[tokio::test]
+    async fn queued_commands_are_decided_in_order_and_written_in_one_append() {
+        let store = Gated::new();
+        let entities = Entities::new(Repository::<BankAccount, _>::new(store.clone()));
+        let s = account();
+        let commands = (1..=20u64)
+            .map(|n| (BankAccountCommand::deposit(n), CommandOptions::new()))
+            .collect();
+        let answers = queued(&store, &entities, &s, commands).await;
+        // The open, then the 20 deposits in one append.
+        assert_eq!(store.appends.load(Ordering::SeqCst), 2);
+        assert_eq!(store.appended_events.load(Ordering::SeqCst), 21);
+        let mut positions = Vec::new();
+        for (i, answer) in answers.into_iter().enumerate() {
+            let done = answer.expect("deposit");
+            assert_eq!(done.version, 2 + i as u64, "answered in the order sent");
+            assert_eq!(done.attempts, 1);
+            assert_eq!(done.events.len(), 1);
+            let event = &done.events[0];
+            assert_eq!(event.stream_version, done.version);
+            assert_eq!(event.metadata.causation_id, Some(done.command_id));
+            positions.push(event.global_position);
+        }
+        assert_eq!(positions, (2..=21).collect::<Vec<_>>());
+        // The envelopes are what the store recorded.
+        let stored = store
+            .read_stream(&s, ReadStream::all().from(2))
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 20);
+        let balance = entities.read(&s, |a, _| a.balance).await.unwrap();
+        assert_eq!(balance, 100 + (1..=20).sum::<u64>());
+        // The state in memory is the state the store gives.
+        let reloaded = Repository::<BankAccount, _>::new(store.clone())
+            .load(&s)
+            .await
+            .unwrap();
+        assert_eq!(reloaded.state.balance, balance);
+        assert_eq!(reloaded.version, 21);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_command_in_a_batch_affects_only_its_caller() {
+        let store = Gated::new();
+        let entities = Entities::new(Repository::<BankAccount, _>::new(store.clone()));
+        let s = account();
+        // 100 + 50 = 150; withdrawing 200 is refused on the state after the
+        // first deposit; the deposit and withdrawal after it go through.
+        let commands = vec![
+            (BankAccountCommand::deposit(50), CommandOptions::new()),
+            (BankAccountCommand::withdraw(200), CommandOptions::new()),
+            (BankAccountCommand::withdraw(150), CommandOptions::new()),
+            (BankAccountCommand::deposit(0), CommandOptions::new()),
+            (BankAccountCommand::deposit(7), CommandOptions::new()),
+        ];
+        let mut answers = queued(&store, &entities, &s, commands).await.into_iter();
+        assert_eq!(answers.next().unwrap().unwrap().version, 2);
+        let refused = answers.next().unwrap().unwrap_err();
+        assert_eq!(
+            refused.rejection(),
+            Some(&AccountError::InsufficientFunds {
+                balance: 150,
+                requested: 200
+            })
+        );
+        assert_eq!(answers.next().unwrap().unwrap().version, 3);
+        assert_eq!(
+            answers.next().unwrap().unwrap_err().rejection(),
+            Some(&AccountError::ZeroAmount)
+        );
+        assert_eq!(answers.next().unwrap().unwrap().version, 4);
+        assert_eq!(
+            store.appends.load(Ordering::SeqCst),
+            2,
+            "one append for the batch"
+        );
+        let state = entities.read(&s, |a, v| (a.balance, v)).await.unwrap();
+        assert_eq!(state, (7, 4));
+    }
+
+    /// Yields until `done` holds (the test runs on one thread: the other
+    /// tasks run while it yields).
+    async fn until(done: impl Fn() -> bool) {
+        for _ in 0..10_000 {
+            if done() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("timed out waiting");
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_conflicts_is_decided_again() {
+        let store = Gated::new();
+        let entities = Entities::new(Repository::<BankAccount, _>::new(store.clone()));
+        let other_writer = Repository::<BankAccount, _>::new(store.inner.clone());
+        let s = account();
+        store.gate.add_permits(1);
+        entities
+            .execute(&s, BankAccountCommand::open("Alice".into(), 0))
+            .await
+            .unwrap();
+        // One command goes alone and is held at the gate; four queue behind it.
+        let first = {
+            let (entities, s) = (entities.clone(), s.clone());
+            tokio::spawn(async move { entities.execute(&s, BankAccountCommand::deposit(1)).await })
+        };
+        until(|| store.gate.available_permits() == 0 && !first.is_finished()).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let callers: Vec<_> = (2..=5u64)
+            .map(|n| {
+                let (entities, s) = (entities.clone(), s.clone());
+                tokio::spawn(
+                    async move { entities.execute(&s, BankAccountCommand::deposit(n)).await },
+                )
+            })
+            .collect();
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        store.gate.add_permits(1);
+        assert_eq!(first.await.unwrap().unwrap().version, 2);
+        // The batch's append is now held; another writer moves the stream on.
+        until(|| store.appends.load(Ordering::SeqCst) == 2).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        other_writer
+            .execute(&s, BankAccountCommand::withdraw(1))
+            .await
+            .unwrap();
+        store.open_gate();
+        let mut versions = Vec::new();
+        for caller in callers {
+            let done = caller.await.unwrap().expect("decided again");
+            assert_eq!(done.attempts, 2, "the batch conflicted once");
+            versions.push(done.version);
+        }
+        assert_eq!(versions, vec![4, 5, 6, 7]);
+        // One append for the first command, two for the batch.
+        assert_eq!(store.appends.load(Ordering::SeqCst), 4);
+        let state = entities.read(&s, |a, v| (a.balance, v)).await.unwrap();
+        // Deposited 1, withdrawn 1 by the other writer, then 2 + 3 + 4 + 5.
+        assert_eq!(state, (14, 7));
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_append_fails_every_caller_and_the_state_recovers() {
+        let store = Gated::new();
+        let entities = Entities::new(Repository::<BankAccount, _>::new(store.clone()));
+        let s = account();
+        // The open is append 1; the batch, append 2, fails.
+        store.fail_append.store(2, Ordering::SeqCst);
+        let commands: Vec<_> = (1..=4u64)
+            .map(|n| (BankAccountCommand::deposit(n), CommandOptions::new()))
+            .collect();
+        let answers = queued(&store, &entities, &s, commands).await;
+        for answer in answers {
+            let err = answer.unwrap_err();
+            assert!(err.to_string().contains("the disk is full"), "{err}");
+        }
+        assert_eq!(store.appends.load(Ordering::SeqCst), 2);
+        // Nothing of the batch was written; the next command recovers.
+        let done = entities
+            .execute(&s, BankAccountCommand::deposit(5))
+            .await
+            .unwrap();
+        assert_eq!(done.version, 2);
+        let balance = entities.read(&s, |a, _| a.balance).await.unwrap();
+        assert_eq!(balance, 105);
+    }
+
+    #[tokio::test]
+    async fn idempotent_commands_and_max_batch_one_are_not_batched() {
+        let store = Gated::new();
+        let entities = Entities::with_options(
+            Repository::<BankAccount, _>::new(store.clone()),
+            EntityOptions {
+                max_batch: 1,
+                ..EntityOptions::default()
+            },
+        );
+        let s = account();
+        let commands = (1..=3u64)
+            .map(|n| (BankAccountCommand::deposit(n), CommandOptions::new()))
+            .collect();
+        let answers = queued(&store, &entities, &s, commands).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(
+            store.appends.load(Ordering::SeqCst),
+            4,
+            "one append per command"
+        );
+
+        let store = Gated::new();
+        let entities = Entities::new(Repository::<BankAccount, _>::new(store.clone()));
+        let id = uuid::Uuid::now_v7();
+        let commands = vec![
+            (BankAccountCommand::deposit(1), CommandOptions::new()),
+            (BankAccountCommand::deposit(2), CommandOptions::new()),
+            (
+                BankAccountCommand::deposit(3),
+                CommandOptions::new().command_id(id),
+            ),
+            (
+                BankAccountCommand::deposit(3),
+                CommandOptions::new().command_id(id),
+            ),
+            (BankAccountCommand::deposit(4), CommandOptions::new()),
+        ];
+        let answers: Vec<_> = queued(&store, &entities, &s, commands)
+            .await
+            .into_iter()
+            .map(|a| a.unwrap())
+            .collect();
+        // open; [1, 2]; 3; its duplicate (nothing written); [4].
+        assert_eq!(store.appends.load(Ordering::SeqCst), 4);
+        assert!(answers[3].duplicate);
+        assert_eq!(answers[3].version, answers[2].version);
+        assert_eq!(answers[4].version, 5);
+    }
 }

@@ -678,6 +678,68 @@ mod scenarios {
         assert_eq!(loaded.version, 1 + accepted_count);
     }
 
+    /// Many tasks race on one stream with a snapshot after every event:
+    /// loads read snapshot, events and version as of one moment, so a
+    /// racing append never reads as missing history. Every command
+    /// succeeds (conflicts are retried), none fails for another reason.
+    pub(super) async fn snapshot_after_every_event_under_contention<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        const TASKS: u64 = 16;
+        const COMMANDS: u64 = 50;
+        let repo = Arc::new(
+            Repository::<Counter, _>::new(store)
+                .snapshot_policy(SnapshotPolicy::every(1))
+                .retry(RetryPolicy {
+                    max_attempts: 100_000,
+                    max_backoff: Duration::from_millis(1),
+                }),
+        );
+        let s = stream("Counter");
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let repo = repo.clone();
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut failures = Vec::new();
+                    for _ in 0..COMMANDS {
+                        if let Err(e) = repo.execute(&s, CounterCommand::add(1)).await {
+                            failures.push(e.to_string());
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let mut failures = Vec::new();
+        for task in tasks {
+            failures.extend(task.await.unwrap());
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} commands failed, first: {:?}",
+            failures.len(),
+            TASKS * COMMANDS,
+            failures.first()
+        );
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!(loaded.state.total, TASKS * COMMANDS);
+        assert_eq!(loaded.version, TASKS * COMMANDS);
+        assert_eq!(loaded.snapshot_version, Some(TASKS * COMMANDS));
+    }
+
+    /// The same race through a store that only has the trait's default
+    /// `load_stream` (and yields after every read, widening the windows).
+    pub(super) async fn default_load_under_contention<S: EventStore + SnapshotStore + Clone>(
+        store: S,
+    ) {
+        let mut store = Instrumented::new(store);
+        store.yield_after_read = true;
+        snapshot_after_every_event_under_contention(store).await;
+    }
+
     pub(super) async fn conflict_after_retries_names_stream_and_attempts<
         S: EventStore + SnapshotStore + Clone,
     >(
@@ -950,6 +1012,22 @@ macro_rules! suite {
                 aggregates_without_serde_work_without_snapshots,
                 hard_deleted_stream_is_history_missing,
             );
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn snapshot_after_every_event_under_contention() {
+                if let Some(fixture) = IntoFixture::into_fixture($make) {
+                    let store = (*fixture.store()).clone();
+                    super::scenarios::snapshot_after_every_event_under_contention(store).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn default_load_under_contention() {
+                if let Some(fixture) = IntoFixture::into_fixture($make) {
+                    let store = (*fixture.store()).clone();
+                    super::scenarios::default_load_under_contention(store).await;
+                }
+            }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn retries_under_real_contention() {

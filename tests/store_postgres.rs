@@ -1021,3 +1021,50 @@ async fn a_batch_over_the_group_budget_lands_whole() {
     assert_eq!(s.head_position().await.unwrap(), total);
     drop_schema(&s).await;
 }
+
+/// A value the server refuses (a NUL byte in an event type, in metadata)
+/// fails that append alone, with the server's reason in the error's text,
+/// not the driver's bare "db error".
+#[tokio::test]
+async fn server_refusals_carry_the_servers_reason() {
+    let Some(store) = store("server_reason").await else {
+        return;
+    };
+    let s = sid("nul");
+    let bad_type = NewEvent::new("Bad\0Type", 1, b"{}".to_vec(), Metadata::default());
+    let err = store
+        .append(&s, ExpectedVersion::Any, vec![bad_type])
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.ends_with("db error"), "{text}");
+    assert!(text.contains("0x00"), "the server's reason: {text}");
+    assert!(text.contains("`nul`"), "names the stream: {text}");
+
+    let metadata = Metadata {
+        actor: Some("nul\0actor".into()),
+        ..Metadata::default()
+    };
+    let bad_metadata = NewEvent::new("Good", 1, b"{}".to_vec(), metadata);
+    let err = store
+        .append(&s, ExpectedVersion::Any, vec![bad_metadata])
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("\\u0000"), "the server's reason: {text}");
+
+    // Nothing was written, and the stream still takes good events.
+    assert!(
+        store
+            .read_stream(&s, ReadStream::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let good = NewEvent::new("Good", 1, b"{}".to_vec(), Metadata::default());
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![good])
+        .await
+        .unwrap();
+    drop_schema(&store).await;
+}

@@ -174,9 +174,21 @@ mod sqlite_files {
                 stream: s,
                 version: v,
                 event_type,
+                position,
                 reason,
             } => {
                 assert_eq!((s.as_str(), *v), (stream, version), "{err}");
+                if column != "position" {
+                    // The row's position (each test corrupts the row whose
+                    // position equals its version), so that a projection
+                    // can park it.
+                    assert_eq!(*position, Some(version), "{err}");
+                    assert!(
+                        err.to_string()
+                            .contains(&format!("global position {version}")),
+                        "{err}"
+                    );
+                }
                 assert_eq!(event_type, "Probe");
                 assert!(reason.contains(column), "{reason:?} should name {column}");
             }

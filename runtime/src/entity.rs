@@ -7,6 +7,20 @@
 //!   entity's mailbox and are handled one at a time, in the order they
 //!   arrived; different streams run concurrently. Commands to one stream
 //!   never race each other, so they do not conflict.
+//! * **Hot aggregates: batches.** When commands queue up in an entity's
+//!   mailbox (many callers on one aggregate), the entity takes every command
+//!   waiting (up to [`EntityOptions::max_batch`]), decides them in order,
+//!   each on the state the ones before it left, and writes all their events
+//!   in **one atomic append**; each caller is answered after it. A command
+//!   its handler rejects affects only its own caller. If the append
+//!   conflicts (another writer), the batch is reloaded and decided again;
+//!   if it fails, every caller of the batch gets the error. Commands with a
+//!   caller-supplied command id (idempotent commands) and reads are not
+//!   batched: they run after the commands before them, on their own. Within
+//!   a batch, a command sees the events of the ones before it applied with
+//!   their decision time as record time (`ApplyContext::recorded_at`); the
+//!   store records them a moment later. Set `max_batch` to 1 for one append
+//!   per command.
 //! * **Recovery on start.** An entity loads its state through the
 //!   [`Repository`] (newest snapshot plus the events after it) when its
 //!   first message arrives, and keeps it: later commands decide on the state
@@ -90,6 +104,10 @@ pub struct EntityOptions {
     /// How many messages an entity's mailbox holds; senders wait when it is
     /// full (back pressure). Default: 128.
     pub mailbox: usize,
+    /// The most queued commands an entity decides together and writes in
+    /// one append (see the [module docs](self)); 1: one append per command.
+    /// Default: 128.
+    pub max_batch: usize,
 }
 
 impl Default for EntityOptions {
@@ -97,6 +115,7 @@ impl Default for EntityOptions {
         Self {
             idle_timeout: Duration::from_secs(120),
             mailbox: 128,
+            max_batch: 128,
         }
     }
 }
@@ -188,6 +207,7 @@ where
                 repository: Arc::new(repository),
                 options: EntityOptions {
                     mailbox: options.mailbox.max(1),
+                    max_batch: options.max_batch.max(1),
                     ..options
                 },
                 live: Mutex::new(HashMap::new()),
@@ -333,7 +353,7 @@ where
             id,
             self.shared.repository.clone(),
             rx,
-            self.shared.options.idle_timeout,
+            self.shared.options,
             Arc::downgrade(&self.shared),
         ));
         live.insert(
@@ -355,13 +375,13 @@ fn stopped<E>(stream: &StreamId) -> RepositoryError<E> {
 }
 
 /// One entity: handles its messages in order, keeps the state between
-/// them, passivates when idle.
+/// them, batches queued commands, passivates when idle.
 async fn run<A, S, C>(
     stream: StreamId,
     id: u64,
     repository: Arc<Repository<A, S, C>>,
     mut mailbox: mpsc::Receiver<Message<A>>,
-    idle_timeout: Duration,
+    options: EntityOptions,
     shared: Weak<Shared<A, S, C>>,
 ) where
     A: Aggregate,
@@ -370,24 +390,91 @@ async fn run<A, S, C>(
     C: Codec,
 {
     let mut state: Option<LoadedAggregate<A>> = None;
+    // A message taken from the mailbox while filling a batch that cannot
+    // join it: handled right after the batch.
+    let mut carried: Option<Message<A>> = None;
     loop {
-        match tokio::time::timeout(idle_timeout, mailbox.recv()).await {
-            Ok(Some(message)) => handle(&repository, &stream, &mut state, message).await,
-            // Every sender is gone: stopped, or the `Entities` dropped.
-            Ok(None) => return,
-            Err(_idle) => {
-                tracing::debug!(stream = %stream, "entity passivates after being idle");
-                if let Some(shared) = shared.upgrade() {
-                    shared.forget(&stream, id);
+        let message = match carried.take() {
+            Some(message) => message,
+            None => match tokio::time::timeout(options.idle_timeout, mailbox.recv()).await {
+                Ok(Some(message)) => message,
+                // Every sender is gone: stopped, or the `Entities` dropped.
+                Ok(None) => return,
+                Err(_idle) => {
+                    tracing::debug!(stream = %stream, "entity passivates after being idle");
+                    if let Some(shared) = shared.upgrade() {
+                        shared.forget(&stream, id);
+                    }
+                    // Messages sent before the entry went away are still ours.
+                    mailbox.close();
+                    while let Some(message) = mailbox.recv().await {
+                        handle(&repository, &stream, &mut state, message).await;
+                    }
+                    return;
                 }
-                // Messages sent before the entry went away are still ours.
-                mailbox.close();
-                while let Some(message) = mailbox.recv().await {
-                    handle(&repository, &stream, &mut state, message).await;
+            },
+        };
+        if options.max_batch > 1 && batchable(&message) && !mailbox.is_empty() {
+            let mut batch = vec![message];
+            while batch.len() < options.max_batch {
+                match mailbox.try_recv() {
+                    Ok(next) if batchable(&next) => batch.push(next),
+                    Ok(next) => {
+                        carried = Some(next);
+                        break;
+                    }
+                    Err(_) => break,
                 }
-                return;
             }
+            if batch.len() > 1 {
+                handle_batch(&repository, &stream, &mut state, batch).await;
+                continue;
+            }
+            let Some(message) = batch.pop() else {
+                continue;
+            };
+            handle(&repository, &stream, &mut state, message).await;
+            continue;
         }
+        handle(&repository, &stream, &mut state, message).await;
+    }
+}
+
+/// Whether a message can join a batch: a command without a
+/// caller-supplied id.
+fn batchable<A: Aggregate>(message: &Message<A>) -> bool {
+    matches!(message, Message::Execute { options, .. } if !options.has_command_id())
+}
+
+/// Decides a batch of commands in order and writes their events in one
+/// append ([`Repository::execute_batch`]); answers each caller after it.
+async fn handle_batch<A, S, C>(
+    repository: &Repository<A, S, C>,
+    stream: &StreamId,
+    state: &mut Option<LoadedAggregate<A>>,
+    batch: Vec<Message<A>>,
+) where
+    A: Aggregate,
+    A::Command: Clone + Send,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    let mut commands = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for message in batch {
+        if let Message::Execute {
+            command,
+            options,
+            reply,
+        } = message
+        {
+            commands.push((command, options));
+            replies.push(reply);
+        }
+    }
+    let answers = repository.execute_batch(stream, state, commands).await;
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        let _ = reply.send(answer);
     }
 }
 

@@ -286,6 +286,7 @@ impl CheckpointStore for PostgresCheckpointStore {
                         stream: stream.clone(),
                         version: version.max(0) as u64,
                         event_type: event_type.clone(),
+                        position: None,
                         reason: format!("dead letter stream id: {e}"),
                     })?;
                 Ok(DeadLetter {

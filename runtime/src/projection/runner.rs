@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::checkpoint::{CheckpointStore, DeadLetter};
 use super::{FailurePolicy, HandleError, Projection, ProjectionError};
-use crate::envelope::RecordedEvent;
+use crate::envelope::{MAX_STREAM_ID_LEN, RecordedEvent, StreamId};
 use crate::store::{EventStore, StoreError, SubscribeFrom, subscribe};
 
 /// How many events a batch holds by default (one checkpoint save per batch).
@@ -74,7 +74,7 @@ enum Ended {
 
 /// What woke a live run waiting for events.
 enum Woken {
-    Event(RecordedEvent),
+    Event(Result<RecordedEvent, StoreError>),
     Stop,
     Renew,
 }
@@ -286,11 +286,17 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             parked: 0,
         };
         while report.position < head {
-            let page = self
-                .store
-                .read_all(report.position, self.batch_size)
-                .await
-                .map_err(|source| store_err(&name, source))?;
+            let page = match self.read_page(report.position).await {
+                Ok(page) => page,
+                Err(error) => {
+                    let position = self
+                        .pass_unreadable(projection, &name, owner, error)
+                        .await?;
+                    report.position = position;
+                    report.parked += 1;
+                    continue;
+                }
+            };
             if page.is_empty() {
                 break;
             }
@@ -303,6 +309,77 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             report.parked += parked;
         }
         Ok(report)
+    }
+
+    /// Reads the next page after `after`. When the store cannot read a row
+    /// of it ([`StoreError::Corrupted`] naming its position), the readable
+    /// rows before that one come first; the error comes once it is next.
+    async fn read_page(&self, after: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let error = match self.store.read_all(after, self.batch_size).await {
+            Ok(page) => return Ok(page),
+            Err(error) => error,
+        };
+        match error.unreadable_position() {
+            Some(p) if p > after.saturating_add(1) => {
+                let before = usize::try_from(p - after - 1).unwrap_or(usize::MAX);
+                let page = self
+                    .store
+                    .read_all(after, before.min(self.batch_size))
+                    .await?;
+                if page.is_empty() {
+                    Err(error)
+                } else {
+                    Ok(page)
+                }
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// A read failed: under [`FailurePolicy::DeadLetter`], a row the store
+    /// cannot read (a [`StoreError::Corrupted`] naming its position) is
+    /// parked with the store's error and the checkpoint moves past it
+    /// (returned); any other error, or the default policy, stops the
+    /// projection with the error (which names the position).
+    async fn pass_unreadable<P: Projection>(
+        &self,
+        projection: &mut P,
+        name: &str,
+        owner: Option<Uuid>,
+        error: StoreError,
+    ) -> Result<u64, ProjectionError> {
+        let (Some(position), FailurePolicy::DeadLetter) =
+            (error.unreadable_position(), projection.failure_policy())
+        else {
+            return Err(store_err(name, error));
+        };
+        let StoreError::Corrupted {
+            stream,
+            version,
+            event_type,
+            ..
+        } = &error
+        else {
+            return Err(store_err(name, error));
+        };
+        tracing::warn!(projection = name, position, %error, "parking a row the store cannot read");
+        let letter = DeadLetter {
+            projection: name.to_owned(),
+            position,
+            // Unknown: the row could not be read.
+            event_id: Uuid::nil(),
+            stream_id: readable_stream_id(stream),
+            stream_version: *version,
+            event_type: event_type.clone(),
+            error: error.to_string(),
+            parked_at: Utc::now(),
+        };
+        self.checkpoints
+            .park(letter)
+            .await
+            .map_err(|source| store_err(name, source))?;
+        self.commit(projection, name, owner, position).await?;
+        Ok(position)
     }
 
     /// Handles one batch of events (in commit order) and saves the
@@ -517,15 +594,36 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 return Ok(Ended::Stopped);
             }
             // Fill a batch with what is already committed.
+            let mut unreadable = None;
             while batch.len() < self.batch_size {
-                match sub
-                    .try_next()
-                    .await
-                    .map_err(|source| store_err(&name, source))?
-                {
-                    Some(e) => batch.push(e),
-                    None => break,
+                match sub.try_next().await {
+                    Ok(Some(e)) => batch.push(e),
+                    Ok(None) => break,
+                    Err(error) => {
+                        unreadable = Some(error);
+                        break;
+                    }
                 }
+            }
+            if let Some(error) = unreadable {
+                // The events before the unreadable row first, then the row.
+                if !batch.is_empty()
+                    && let Some(ended) = self
+                        .handle_batch(projection, progress, &name, owner, &mut batch)
+                        .await?
+                {
+                    return Ok(ended);
+                }
+                let mut p = projection.lock().await;
+                let position = self.pass_unreadable(&mut *p, &name, owner, error).await;
+                drop(p);
+                let position = match position {
+                    Err(ProjectionError::Claimed { .. }) => return Ok(Ended::LostClaim),
+                    other => other?,
+                };
+                sub.skip_past(position);
+                progress.send_modify(|p| p.position = p.position.max(position));
+                continue;
             }
             if batch.is_empty() {
                 progress.send_if_modified(|p| {
@@ -536,12 +634,23 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
                 // (`select!` builds every branch's future, even a disabled one.)
                 let renew_at = owner.and(self.claim_ttl).map(|ttl| renewed + ttl / 3);
                 let woken = tokio::select! {
-                    next = sub.next() => Woken::Event(next.map_err(|source| store_err(&name, source))?),
+                    next = sub.next() => Woken::Event(next),
                     _ = stop.wait_for(|s| *s) => Woken::Stop,
                     _ = tokio::time::sleep_until(renew_at.unwrap_or(renewed)), if renew_at.is_some() => Woken::Renew,
                 };
                 match woken {
-                    Woken::Event(event) => batch.push(event),
+                    Woken::Event(Ok(event)) => batch.push(event),
+                    Woken::Event(Err(error)) => {
+                        let mut p = projection.lock().await;
+                        let position = self.pass_unreadable(&mut *p, &name, owner, error).await;
+                        drop(p);
+                        let position = match position {
+                            Err(ProjectionError::Claimed { .. }) => return Ok(Ended::LostClaim),
+                            other => other?,
+                        };
+                        sub.skip_past(position);
+                        progress.send_modify(|p| p.position = p.position.max(position));
+                    }
                     Woken::Stop => return Ok(Ended::Stopped),
                     Woken::Renew => {
                         if !self.keep_claim(&name, owner, &mut renewed).await {
@@ -554,28 +663,47 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
             if !self.keep_claim(&name, owner, &mut renewed).await {
                 return Ok(Ended::LostClaim);
             }
-            let mut p = projection.lock().await;
-            let outcome = self.process(&mut *p, &name, owner, &batch).await;
-            drop(p);
-            if let Err(ProjectionError::Claimed { .. }) = outcome {
-                // Another instance took over while this batch ran; the
-                // checkpoint stayed where that instance put it.
-                return Ok(Ended::LostClaim);
+            if let Some(ended) = self
+                .handle_batch(projection, progress, &name, owner, &mut batch)
+                .await?
+            {
+                return Ok(ended);
             }
-            let position = match &outcome {
-                Ok((position, _)) => *position,
-                Err(_) => self
-                    .checkpoints
-                    .load(&name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0),
-            };
-            progress.send_modify(|p| p.position = p.position.max(position));
-            outcome?;
-            batch.clear();
         }
+    }
+
+    /// Handles a live batch and reports its progress; `Some` when the
+    /// claim was lost meanwhile. Clears the batch.
+    async fn handle_batch<P: Projection>(
+        &self,
+        projection: &Mutex<P>,
+        progress: &watch::Sender<Progress>,
+        name: &str,
+        owner: Option<Uuid>,
+        batch: &mut Vec<RecordedEvent>,
+    ) -> Result<Option<Ended>, ProjectionError> {
+        let mut p = projection.lock().await;
+        let outcome = self.process(&mut *p, name, owner, batch).await;
+        drop(p);
+        if let Err(ProjectionError::Claimed { .. }) = outcome {
+            // Another instance took over while this batch ran; the
+            // checkpoint stayed where that instance put it.
+            return Ok(Some(Ended::LostClaim));
+        }
+        let position = match &outcome {
+            Ok((position, _)) => *position,
+            Err(_) => self
+                .checkpoints
+                .load(name)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+        };
+        progress.send_modify(|p| p.position = p.position.max(position));
+        outcome?;
+        batch.clear();
+        Ok(None)
     }
 }
 
@@ -734,4 +862,20 @@ fn dead_letter(name: &str, event: &RecordedEvent, err: &HandleError) -> DeadLett
         error: err.to_string(),
         parked_at: Utc::now(),
     }
+}
+
+/// The stream id of a dead letter for a row whose stored id may itself be
+/// what is corrupted: the text with control characters replaced by `?`,
+/// cut to the longest id allowed (`<unreadable>` when empty).
+fn readable_stream_id(raw: &str) -> StreamId {
+    let mut text: String = raw
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    while text.len() > MAX_STREAM_ID_LEN {
+        text.pop();
+    }
+    StreamId::new(text)
+        .or_else(|_| StreamId::new("<unreadable>"))
+        .expect("a valid stream id")
 }

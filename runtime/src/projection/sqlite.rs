@@ -226,6 +226,7 @@ impl CheckpointStore for SqliteCheckpointStore {
                     stream: stream.clone(),
                     version: version.max(0) as u64,
                     event_type: ty.clone(),
+                    position: None,
                     reason,
                 };
                 Ok(DeadLetter {

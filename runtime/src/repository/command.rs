@@ -30,11 +30,16 @@ type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Err
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommandOptions {
-    command_id: Option<Uuid>,
-    metadata: Metadata,
+    pub(super) command_id: Option<Uuid>,
+    pub(super) metadata: Metadata,
 }
 
 impl CommandOptions {
+    /// Whether the caller supplied a command id (idempotent command).
+    pub(crate) fn has_command_id(&self) -> bool {
+        self.command_id.is_some()
+    }
+
     /// No command id (a fresh one per call), empty metadata.
     pub fn new() -> Self {
         Self::default()
@@ -317,7 +322,7 @@ where
     }
 
     /// Waits a random part of the retry policy's backoff.
-    async fn back_off(&self) {
+    pub(super) async fn back_off(&self) {
         let max = self.retry.max_backoff;
         if max.is_zero() {
             tokio::task::yield_now().await;
@@ -328,8 +333,10 @@ where
         tokio::time::sleep(max.mul_f64(fraction).max(Duration::from_micros(1))).await;
     }
 
-    /// The envelopes of the events just appended, as the store recorded them
-    /// (read back for their positions and times).
+    /// The envelopes of the events just appended, as the store recorded
+    /// them: from what the append answered (versions, positions, record
+    /// time) when the store reports the record time, so nothing is read
+    /// back; otherwise read back for their positions and times.
     async fn recorded_envelopes(
         &self,
         stream: &StreamId,
@@ -339,6 +346,21 @@ where
         metadata: &Metadata,
         ctx: &CommandContext,
     ) -> Result<Vec<Envelope<A::Event>>, A> {
+        let n = decided.len() as u64;
+        let answered = |recorded_at| {
+            move |(i, event): (usize, A::Event)| Envelope {
+                event_id: ids[i],
+                stream_id: stream.clone(),
+                stream_version: appended.first_version + i as u64,
+                global_position: appended.last_position.saturating_sub(n - 1 - i as u64),
+                recorded_at,
+                metadata: metadata.clone(),
+                event,
+            }
+        };
+        if let (Some(at), true) = (appended.recorded_at, appended.written) {
+            return Ok(decided.into_iter().enumerate().map(answered(at)).collect());
+        }
         let recorded = self
             .store
             .read_stream(
@@ -350,7 +372,7 @@ where
             .await?;
         let matches = recorded.len() == ids.len()
             && recorded.iter().zip(ids).all(|(r, id)| r.event_id == *id);
-        let n = decided.len() as u64;
+        let fallback = answered(ctx.now());
         Ok(decided
             .into_iter()
             .enumerate()
@@ -365,15 +387,7 @@ where
                     event,
                 },
                 // Gone already (deleted concurrently): what the append said.
-                None => Envelope {
-                    event_id: ids[i],
-                    stream_id: stream.clone(),
-                    stream_version: appended.first_version + i as u64,
-                    global_position: appended.last_position.saturating_sub(n - 1 - i as u64),
-                    recorded_at: ctx.now(),
-                    metadata: metadata.clone(),
-                    event,
-                },
+                None => fallback((i, event)),
             })
             .collect())
     }

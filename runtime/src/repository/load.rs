@@ -8,8 +8,8 @@ use super::{Repository, RepositoryError};
 use crate::aggregate::Aggregate;
 use crate::codec::Codec;
 use crate::envelope::{Envelope, RecordedEvent, StreamId};
-use crate::snapshot::SnapshotStore;
-use crate::store::{EventStore, ReadStream};
+use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::store::{EventStore, LoadQuery, LoadedStream, ReadStream};
 
 /// An aggregate's state as loaded, with where it stands in its stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,26 +149,12 @@ where
             .map_or(0, |info| info.version))
     }
 
-    /// The newest usable snapshot at or below `max_version`, decoded: `None`
-    /// when snapshots are off, when there is none, or when it does not
-    /// decode (with a warning).
-    async fn usable_snapshot(
-        &self,
-        stream: &StreamId,
-        max_version: Option<u64>,
-    ) -> Result<Option<(A, u64)>, A> {
-        let Some(codec) = self.snapshots else {
-            return Ok(None);
-        };
-        let Some(snapshot) = self
-            .store
-            .load_snapshot(stream, A::TYPE_NAME, A::SCHEMA_VERSION, max_version)
-            .await?
-        else {
-            return Ok(None);
-        };
+    /// Decodes a loaded snapshot: `None` when it does not decode (with a
+    /// warning: the caller replays from the first event).
+    fn decode_snapshot(&self, stream: &StreamId, snapshot: &Snapshot) -> Option<A> {
+        let codec = self.snapshots?;
         match (codec.decode)(&self.codec, &snapshot.payload) {
-            Ok(state) => Ok(Some((state, snapshot.version))),
+            Ok(state) => Some(state),
             Err(error) => {
                 tracing::warn!(
                     stream = %stream,
@@ -178,58 +164,76 @@ where
                     %error,
                     "snapshot does not decode; replaying the stream from its first event"
                 );
-                Ok(None)
+                None
             }
         }
     }
 
-    /// Loads the state up to `upto` (`None`: the end of the stream).
+    /// Loads the state up to `upto` (`None`: the end of the stream), from
+    /// one consistent read of the store ([`EventStore::load_stream`]: the
+    /// newest usable snapshot, the events after it and the stream's
+    /// version, as of one moment).
     pub(super) async fn load_raw(
         &self,
         stream: &StreamId,
         upto: Option<u64>,
     ) -> Result<RawLoad<A>, A> {
-        let snapshot = self.usable_snapshot(stream, upto).await?;
-        let snapshot_version = snapshot.as_ref().map(|(_, v)| *v);
-        let (mut state, start) = match snapshot {
+        let mut query = LoadQuery {
+            snapshot: self.snapshots.map(|_| (A::TYPE_NAME, A::SCHEMA_VERSION)),
+            upto,
+        };
+        let mut read = self.store.load_stream(stream, query).await?;
+        let mut start_state = None;
+        if let Some(snapshot) = &read.snapshot {
+            match self.decode_snapshot(stream, snapshot) {
+                Some(state) => start_state = Some((state, snapshot.version)),
+                None => {
+                    // Replay from the first event instead.
+                    query.snapshot = None;
+                    read = self.store.load_stream(stream, query).await?;
+                }
+            }
+        }
+        let snapshot_version = start_state.as_ref().map(|(_, v)| *v);
+        let (mut state, start) = match start_state {
             Some((state, v)) => (state, v + 1),
             None => (A::default(), 1),
         };
-        let mut read = ReadStream::all().from(start);
-        if let Some(upto) = upto {
-            read = read.to(upto);
-        }
-        let tail = self.store.read_stream(stream, read).await?;
+        let LoadedStream {
+            events: tail,
+            version: current,
+            ..
+        } = read;
         let missing = |found| RepositoryError::HistoryMissing {
             stream: stream.clone(),
             expected: start,
             found,
         };
+        // The events read must run from `start` to the end of the window
+        // without a gap: anything else is history that is truly gone (the
+        // read is consistent, so never a write racing the load).
+        let end = upto.map_or(current, |u| u.min(current));
         match tail.first() {
             Some(first) if first.stream_version != start => {
                 return Err(missing(first.stream_version));
             }
-            None if upto.is_some_and(|u| u >= start) => {
-                return Err(missing(upto.unwrap_or(0) + 1));
-            }
+            None if end >= start => return Err(missing(end + 1)),
             _ => {}
+        }
+        if upto.is_some_and(|u| u > current) {
+            return Err(missing(current + 1));
+        }
+        if let Some(last) = tail.last()
+            && last.stream_version != end
+        {
+            return Err(missing(last.stream_version + 1));
         }
         // Through the upcasters: old versions are upgraded, renamed types
         // mapped, split events applied in order, retired ones skipped.
         let stats = crate::aggregate::replay_recorded(&mut state, &tail, &self.codec)?;
         let version = match tail.last() {
             Some(last) => last.stream_version,
-            // Nothing after the snapshot: the stream may still be further on
-            // if its events were hard-deleted (a hard delete keeps the
-            // version). The state of those events is unknown: refuse, as for
-            // any other gap, rather than decide on a default state.
-            None if upto.is_none() => {
-                let current = self.current_version(stream).await?;
-                if current >= start {
-                    return Err(missing(current + 1));
-                }
-                start - 1
-            }
+            None if upto.is_none() => start - 1,
             None => snapshot_version.unwrap_or(0),
         };
         Ok(RawLoad {

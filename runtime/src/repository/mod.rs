@@ -70,6 +70,7 @@
 //! again against the current state. Without a caller-supplied id, each call
 //! gets a fresh UUID v7 and no lookup is done.
 
+mod batch;
 mod command;
 mod error;
 mod load;

@@ -8,8 +8,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
-    AppendResult, DeleteMode, EventStore, ExpectedVersion, ReadStream, StoreError, StoredEventId,
-    StreamInfo, check_batch, idempotent_outcome,
+    AppendResult, DeleteMode, EventStore, ExpectedVersion, LoadQuery, LoadedStream, ReadStream,
+    StoreError, StoredEventId, StreamInfo, check_batch, idempotent_outcome,
 };
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
@@ -103,6 +103,7 @@ impl MemoryStore {
                 next_expected_version: current,
                 last_position: 0,
                 written: false,
+                recorded_at: None,
             });
         }
         let now = Utc::now();
@@ -147,6 +148,7 @@ impl MemoryStore {
             next_expected_version: version,
             last_position: position,
             written: true,
+            recorded_at: Some(now),
         })
     }
 }
@@ -200,6 +202,51 @@ impl EventStore for MemoryStore {
                 .rev()
                 .filter_map(pick)
                 .collect(),
+        })
+    }
+
+    async fn load_stream(
+        &self,
+        stream: &StreamId,
+        query: LoadQuery<'_>,
+    ) -> Result<LoadedStream, StoreError> {
+        // A snapshot is saved only after the events it covers, so reading it
+        // first and the events (with the version) under one lock after it is
+        // one consistent view.
+        let snapshot = match query.snapshot {
+            Some((aggregate_type, schema_version)) => {
+                self.snapshot_at(stream, aggregate_type, schema_version, query.upto)
+            }
+            None => None,
+        };
+        let start = snapshot.as_ref().map_or(1, |s| s.version + 1);
+        let inner = self.lock();
+        let Some(state) = inner.streams.get(stream) else {
+            return Ok(LoadedStream {
+                snapshot,
+                events: Vec::new(),
+                version: 0,
+            });
+        };
+        if state.deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        let end = query.upto.unwrap_or(u64::MAX);
+        let events = if start <= end {
+            state
+                .positions
+                .range(start..=end)
+                .filter_map(|(_, p)| inner.log.get(p).cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(LoadedStream {
+            snapshot,
+            events,
+            version: state.version,
         })
     }
 
@@ -304,6 +351,27 @@ impl MemorySnapshots {
     }
 }
 
+impl MemoryStore {
+    /// The newest matching snapshot at or below `max_version`.
+    fn snapshot_at(
+        &self,
+        stream: &StreamId,
+        aggregate_type: &str,
+        schema_version: u32,
+        max_version: Option<u64>,
+    ) -> Option<Snapshot> {
+        let all = self.snapshots.lock();
+        all.get(stream).and_then(|by_version| {
+            by_version
+                .range(..=max_version.unwrap_or(u64::MAX))
+                .rev()
+                .map(|(_, s)| s)
+                .find(|s| s.aggregate_type == aggregate_type && s.schema_version == schema_version)
+                .cloned()
+        })
+    }
+}
+
 impl SnapshotStore for MemoryStore {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         self.snapshots
@@ -321,15 +389,7 @@ impl SnapshotStore for MemoryStore {
         schema_version: u32,
         max_version: Option<u64>,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let all = self.snapshots.lock();
-        Ok(all.get(stream).and_then(|by_version| {
-            by_version
-                .range(..=max_version.unwrap_or(u64::MAX))
-                .rev()
-                .map(|(_, s)| s)
-                .find(|s| s.aggregate_type == aggregate_type && s.schema_version == schema_version)
-                .cloned()
-        }))
+        Ok(self.snapshot_at(stream, aggregate_type, schema_version, max_version))
     }
 
     async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {

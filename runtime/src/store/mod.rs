@@ -79,6 +79,7 @@ pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
 use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};
+use crate::snapshot::{Snapshot, SnapshotStore};
 
 /// What the writer believes about the stream before appending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,6 +142,13 @@ pub struct AppendResult {
     pub last_position: u64,
     /// `false` when the batch was already stored and nothing was written.
     pub written: bool,
+    /// When the store recorded the batch (every event of a batch shares one
+    /// record time), if the store knows it without another read: set by the
+    /// built-in stores for batches they wrote; `None` for an empty batch, a
+    /// batch already stored (`written: false`), or a store that does not
+    /// report it. The repository uses it to answer with the recorded
+    /// envelopes without reading them back.
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 /// Direction of a stream read.
@@ -366,7 +374,8 @@ pub enum StoreError {
     /// A stored row could not be read back (corrupted metadata, an
     /// impossible value).
     #[error(
-        "stream `{stream}` version {version} (event type `{event_type}`) is corrupted: {reason}"
+        "stream `{stream}` version {version} (event type `{event_type}`{}) is corrupted: {reason}",
+        position.map(|p| format!(", global position {p}")).unwrap_or_default()
     )]
     Corrupted {
         /// The stream.
@@ -375,6 +384,10 @@ pub enum StoreError {
         version: u64,
         /// The event type name.
         event_type: String,
+        /// The row's global position, when it could be read (an event row):
+        /// lets a projection park the row under
+        /// [`crate::projection::FailurePolicy::DeadLetter`] and go on.
+        position: Option<u64>,
         /// What is wrong.
         reason: String,
     },
@@ -418,6 +431,18 @@ impl StoreError {
         Self::Backend {
             context: context.into(),
             source: source.into(),
+        }
+    }
+
+    /// The global position of a stored event row the store could not read
+    /// ([`StoreError::Corrupted`] naming it), if this is such an error:
+    /// where a reader of all streams can move past it.
+    pub fn unreadable_position(&self) -> Option<u64> {
+        match self {
+            Self::Corrupted {
+                position: Some(p), ..
+            } => Some(*p),
+            _ => None,
         }
     }
 
@@ -505,6 +530,7 @@ pub fn idempotent_outcome(
         next_expected_version: last.version,
         last_position: last.position,
         written: false,
+        recorded_at: None,
     }))
 }
 
@@ -543,6 +569,42 @@ pub(crate) fn stored_metadata(
                 err,
             )
         })
+}
+
+/// What [`EventStore::load_stream`] reads: the newest matching snapshot (if
+/// asked for) and the events after it, up to a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadQuery<'a> {
+    /// The snapshot to start from, as [`SnapshotStore::load_snapshot`] finds
+    /// it: `(aggregate type, schema version)`. `None`: no snapshot, read
+    /// from the first event.
+    pub snapshot: Option<(&'a str, u32)>,
+    /// The highest version to read (and the highest snapshot version to
+    /// use). `None`: to the end of the stream.
+    pub upto: Option<u64>,
+}
+
+impl LoadQuery<'_> {
+    /// Every event, no snapshot.
+    pub fn all() -> Self {
+        Self {
+            snapshot: None,
+            upto: None,
+        }
+    }
+}
+
+/// What [`EventStore::load_stream`] read, as of one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedStream {
+    /// The newest matching snapshot at or below the query's `upto`.
+    pub snapshot: Option<Snapshot>,
+    /// The stored events after the snapshot (or from version 1) up to the
+    /// query's `upto`, oldest first.
+    pub events: Vec<RecordedEvent>,
+    /// The stream's version at that moment (0: never written); not capped
+    /// by `upto`.
+    pub version: u64,
 }
 
 /// An append-only store of event streams. See the module docs for the
@@ -601,6 +663,60 @@ pub trait EventStore: Send + Sync + 'static {
             stream: stream.clone(),
             operation: "deleting events below a version",
         }))
+    }
+
+    /// Reads what loading an aggregate needs, **from one consistent read**:
+    /// the newest snapshot matching `query.snapshot` at or below
+    /// `query.upto`, the events after it up to `query.upto`, and the
+    /// stream's version, so that events and version agree even while other
+    /// writers append. A tombstoned stream is [`StoreError::StreamDeleted`].
+    ///
+    /// The built-in stores answer in one step (one lock, one read
+    /// transaction, one SQL statement). This default, for other stores,
+    /// reads [`EventStore::stream_info`] first, then the snapshot, then the
+    /// events: whatever is appended in between only adds events after the
+    /// version read first, so the events read are never fewer than that
+    /// version says, and the version answered is the newer of the two.
+    fn load_stream(
+        &self,
+        stream: &StreamId,
+        query: LoadQuery<'_>,
+    ) -> impl Future<Output = Result<LoadedStream, StoreError>> + Send
+    where
+        Self: SnapshotStore,
+    {
+        async move {
+            let info = self.stream_info(stream).await?;
+            if info.as_ref().is_some_and(|i| i.deleted) {
+                return Err(StoreError::StreamDeleted {
+                    stream: stream.clone(),
+                });
+            }
+            let before = info.map_or(0, |i| i.version);
+            let snapshot = match query.snapshot {
+                Some((aggregate_type, schema_version)) => {
+                    self.load_snapshot(stream, aggregate_type, schema_version, query.upto)
+                        .await?
+                }
+                None => None,
+            };
+            let start = snapshot.as_ref().map_or(1, |s| s.version + 1);
+            let mut read = ReadStream::all().from(start);
+            if let Some(upto) = query.upto {
+                read = read.to(upto);
+            }
+            let events = self.read_stream(stream, read).await?;
+            let read_to = events
+                .last()
+                .map(|e| e.stream_version)
+                .or(snapshot.as_ref().map(|s| s.version))
+                .unwrap_or(0);
+            Ok(LoadedStream {
+                snapshot,
+                events,
+                version: before.max(read_to),
+            })
+        }
     }
 
     /// The global position of the last committed event (0: empty store).

@@ -38,8 +38,9 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, ReadStream, StoreError,
-    StoredEventId, StreamInfo, check_batch, idempotent_outcome, stored_metadata,
+    AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, LoadQuery, LoadedStream,
+    ReadStream, StoreError, StoredEventId, StreamInfo, check_batch, idempotent_outcome,
+    stored_metadata,
 };
 use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
@@ -572,6 +573,7 @@ fn append(
             next_expected_version: current,
             last_position: 0,
             written: false,
+            recorded_at: None,
         });
     }
     let recorded_at = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
@@ -620,6 +622,7 @@ fn append(
         next_expected_version: version,
         last_position: position,
         written: true,
+        recorded_at: Some(DateTime::from_timestamp_nanos(recorded_at)),
     })
 }
 
@@ -654,6 +657,7 @@ fn settle_by_lookup(
                     stream: s,
                     version: u64::try_from(v).unwrap_or(0),
                     event_type: String::new(),
+                    position: u64::try_from(p).ok(),
                     reason: format!("the stored stream id is invalid: {e}"),
                 })?,
                 version: u64::try_from(v).unwrap_or(0),
@@ -765,12 +769,19 @@ fn event_from_row(
         .ok()
         .and_then(|v| v.as_i64().ok())
         .and_then(|v| u64::try_from(v).ok());
+    let position = row
+        .get_ref(0)
+        .ok()
+        .and_then(|v| v.as_i64().ok())
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|p| *p > 0);
     // Texts are checked as UTF-8 only when they are not the previous row's;
     // error messages show whatever the bytes say.
     let corrupt = |column: &str, what: String| StoreError::Corrupted {
         stream: lossy(raw_stream),
         version: version.unwrap_or(0),
         event_type: lossy(raw_type),
+        position,
         reason: format!("column `{column}`: {what}"),
     };
     let not_text = |column| corrupt(column, "not UTF-8 text".into());
@@ -790,12 +801,7 @@ fn event_from_row(
             .ok_or_else(|| not_text("event_type"))?
             .to_owned(),
     };
-    let position = row
-        .get_ref(0)
-        .ok()
-        .and_then(|v| v.as_i64().ok())
-        .and_then(|v| u64::try_from(v).ok())
-        .ok_or_else(|| corrupt("position", "not a positive integer".into()))?;
+    let position = position.ok_or_else(|| corrupt("position", "not a positive integer".into()))?;
     let event_id = row
         .get_ref(3)
         .ok()
@@ -875,6 +881,7 @@ fn snapshot_from_row(row: &Row<'_>, stream: &StreamId) -> Result<Snapshot, Store
         stream: stream.to_string(),
         version: version.unwrap_or(0),
         event_type: format!("snapshot of {}", aggregate_type.unwrap_or("<unreadable>")),
+        position: None,
         reason: format!("snapshot column `{column}`: {what}"),
     };
     let version = version.ok_or_else(|| corrupt("version", "not a positive integer"))?;
@@ -963,6 +970,59 @@ impl EventStore for SqliteStore {
                 rusqlite::params![stream.as_str(), to_i64(lo), to_i64(hi)],
                 usize::try_from(hi - lo + 1).unwrap_or(usize::MAX),
             )
+        })
+        .await
+    }
+
+    async fn load_stream(
+        &self,
+        stream: &StreamId,
+        query: LoadQuery<'_>,
+    ) -> Result<LoadedStream, StoreError> {
+        let stream = stream.clone();
+        let snapshot_of = query.snapshot.map(|(t, v)| (t.to_owned(), v));
+        let upto = query.upto;
+        self.read(move |conn| {
+            // One read transaction: the snapshot, the version and the events
+            // as of one moment (WAL gives readers a stable view).
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(backend("starting a read transaction"))?;
+            let snapshot = match &snapshot_of {
+                Some((t, v)) => snapshot_at(&tx, &stream, t, *v, upto)?,
+                None => None,
+            };
+            let Some((version, deleted)) =
+                stream_state(&tx, &stream).map_err(backend("reading a stream's version"))?
+            else {
+                return Ok(LoadedStream {
+                    snapshot,
+                    events: Vec::new(),
+                    version: 0,
+                });
+            };
+            if deleted {
+                return Err(StoreError::StreamDeleted { stream });
+            }
+            let start = snapshot.as_ref().map_or(1, |s| s.version + 1);
+            let end = upto.unwrap_or(version).min(version);
+            let events = if start <= end {
+                let mut stmt = tx
+                    .prepare_cached(READ_FORWARD)
+                    .map_err(backend("reading a stream"))?;
+                collect_events(
+                    &mut stmt,
+                    rusqlite::params![stream.as_str(), to_i64(start), to_i64(end)],
+                    usize::try_from(end - start + 1).unwrap_or(usize::MAX),
+                )?
+            } else {
+                Vec::new()
+            };
+            Ok(LoadedStream {
+                snapshot,
+                events,
+                version,
+            })
         })
         .await
     }
@@ -1077,6 +1137,35 @@ const READ_BACKWARD: &str = "SELECT position, stream_id, version, event_id, even
      payload, metadata FROM eventfold_events \
      WHERE stream_id = ?1 AND version BETWEEN ?2 AND ?3 ORDER BY version DESC";
 
+/// The newest matching snapshot at or below `max_version`.
+fn snapshot_at(
+    conn: &Connection,
+    stream: &StreamId,
+    aggregate_type: &str,
+    schema_version: u32,
+    max_version: Option<u64>,
+) -> Result<Option<Snapshot>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT version, aggregate_type, schema_version, taken_at, payload \
+             FROM eventfold_snapshots WHERE stream_id = ?1 AND aggregate_type = ?2 \
+             AND schema_version = ?3 AND version <= ?4 ORDER BY version DESC LIMIT 1",
+        )
+        .map_err(backend("loading a snapshot"))?;
+    let mut rows = stmt
+        .query(rusqlite::params![
+            stream.as_str(),
+            aggregate_type,
+            schema_version,
+            to_i64(max_version.unwrap_or(u64::MAX)),
+        ])
+        .map_err(backend("loading a snapshot"))?;
+    match rows.next().map_err(backend("loading a snapshot"))? {
+        Some(row) => snapshot_from_row(row, stream).map(Some),
+        None => Ok(None),
+    }
+}
+
 impl SnapshotStore for SqliteStore {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         self.write(Op::SaveSnapshot(snapshot)).await.map(|_| ())
@@ -1092,25 +1181,7 @@ impl SnapshotStore for SqliteStore {
         let stream = stream.clone();
         let aggregate_type = aggregate_type.to_owned();
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT version, aggregate_type, schema_version, taken_at, payload \
-                     FROM eventfold_snapshots WHERE stream_id = ?1 AND aggregate_type = ?2 \
-                     AND schema_version = ?3 AND version <= ?4 ORDER BY version DESC LIMIT 1",
-                )
-                .map_err(backend("loading a snapshot"))?;
-            let mut rows = stmt
-                .query(rusqlite::params![
-                    stream.as_str(),
-                    aggregate_type,
-                    schema_version,
-                    to_i64(max_version.unwrap_or(u64::MAX)),
-                ])
-                .map_err(backend("loading a snapshot"))?;
-            match rows.next().map_err(backend("loading a snapshot"))? {
-                Some(row) => snapshot_from_row(row, &stream).map(Some),
-                None => Ok(None),
-            }
+            snapshot_at(conn, &stream, &aggregate_type, schema_version, max_version)
         })
         .await
     }

@@ -46,8 +46,25 @@ impl<S: EventStore> Subscription<S> {
     /// Buffers one page after the last position read; `false` when there
     /// was nothing new. Events of other streams (see
     /// [`Subscription::only_stream`]) are skipped but advance the position.
+    ///
+    /// A row the store cannot read ([`StoreError::Corrupted`] with its
+    /// position) fails the read only once the rows before it are delivered:
+    /// the error then names it, and [`Subscription::skip_past`] moves on.
     async fn fill(&mut self) -> Result<bool, StoreError> {
-        let mut page = self.store.read_all(self.after, PAGE).await?;
+        let mut page = match self.store.read_all(self.after, PAGE).await {
+            Ok(page) => page,
+            Err(error) => match error.unreadable_position() {
+                Some(p) if p > self.after.saturating_add(1) => {
+                    let before = usize::try_from(p - self.after - 1).unwrap_or(PAGE);
+                    let page = self.store.read_all(self.after, before.min(PAGE)).await?;
+                    if page.is_empty() {
+                        return Err(error);
+                    }
+                    page
+                }
+                _ => return Err(error),
+            },
+        };
         if page.is_empty() {
             // Nothing stored after the checkpoint. If the head is past it
             // anyway, the events in between were hard-deleted: move past
@@ -82,6 +99,17 @@ impl<S: EventStore> Subscription<S> {
         self.buffer
             .front()
             .map_or(self.after, |e| e.global_position - 1)
+    }
+
+    /// Moves past the unreadable row at `position` (the position a
+    /// [`StoreError::Corrupted`] from [`Subscription::next`] or
+    /// [`Subscription::try_next`] names): the next read starts after it.
+    /// Never moves back, and does nothing while events before it are
+    /// still buffered.
+    pub fn skip_past(&mut self, position: u64) {
+        if self.buffer.is_empty() {
+            self.after = self.after.max(position);
+        }
     }
 
     /// The next event, waiting for one to be committed if needed.

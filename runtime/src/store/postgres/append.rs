@@ -8,16 +8,19 @@
 //! 1. `BEGIN`, sent together with the statement that locks (or creates)
 //!    the rows of every stream of the group, in sorted order so that groups
 //!    of different processes cannot deadlock, and reads each stream's
-//!    version and tombstone flag;
+//!    version and tombstone flag, and with the statement that looks up
+//!    every event id of the group (three statements, one round trip);
 //! 2. in memory, each request is decided in order: refused (deleted stream,
-//!    wrong expected version, idempotency conflict), already stored (the
-//!    idempotent retry rule, see [`crate::store`]; the ids are looked up,
-//!    one more round trip, only when the expected version does not match
-//!    or after a race on the unique `event_id` index), or accepted with the
-//!    next versions of its stream (a later request of the group to the same
-//!    stream sees the versions of the earlier ones); a request repeating an
-//!    event id an earlier request of the group writes waits for the next
-//!    group, where the idempotency rule answers it;
+//!    idempotency conflict, wrong expected version), already stored (the
+//!    idempotent retry rule, see [`crate::store`], settled from the ids
+//!    looked up in step 1), or accepted with the next versions of its
+//!    stream (a later request of the group to the same stream sees the
+//!    versions of the earlier ones); a request repeating an event id an
+//!    earlier request of the group writes waits for the next group, where
+//!    the idempotency rule answers it. No request costs a round trip of its
+//!    own while the group holds its locks: contention on one stream (many
+//!    requests refused for their expected version) does not slow the
+//!    appends to other streams that share the group;
 //! 3. one statement that moves `head` past every accepted event, sets the
 //!    streams' versions, inserts all accepted events from arrays, removes
 //!    the stream rows step 1 created for refused appends, and notifies
@@ -36,6 +39,7 @@
 //! with the same event ids is safe (idempotent).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -76,6 +80,9 @@ pub(super) struct Request {
 #[derive(Default)]
 pub(super) struct Committer {
     queue: Mutex<Option<mpsc::UnboundedSender<Request>>>,
+    /// Round trips the committer made to the server (for tests: a group
+    /// costs the same whatever its requests are refused for).
+    round_trips: AtomicU64,
 }
 
 /// Why a group attempt did not finish.
@@ -116,8 +123,8 @@ impl Decision {
     }
 
     /// The outcome, once the group's events are written from global
-    /// position `base + 1` on.
-    fn outcome(self, base: u64) -> Outcome {
+    /// position `base + 1` on, recorded at `at`.
+    fn outcome(self, base: u64, at: Option<chrono::DateTime<chrono::Utc>>) -> Outcome {
         match self {
             Self::Written {
                 first_version,
@@ -128,6 +135,7 @@ impl Decision {
                 next_expected_version,
                 last_position: base + end,
                 written: true,
+                recorded_at: at,
             })),
             Self::Settled(outcome) => outcome,
         }
@@ -211,16 +219,21 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Writes a group; answers every request but the deferred ones, which
-    /// it returns.
-    async fn commit(&self, group: Vec<Request>) -> Vec<Request> {
-        match self.write_group(&group).await {
+    /// Writes a group on the committer's connection `conn` (taken from the
+    /// pool when `None`, dropped after a failure); answers every request
+    /// but the deferred ones, which it returns.
+    async fn commit(
+        &self,
+        group: Vec<Request>,
+        conn: &mut Option<deadpool_postgres::Object>,
+    ) -> Vec<Request> {
+        match self.write_group(&group, conn).await {
             Ok(outcomes) => deliver(group, outcomes),
             Err(Failure::Rejected(_)) if group.len() > 1 => {
                 let mut deferred = Vec::new();
                 for request in group {
                     let one = vec![request];
-                    match self.write_group(&one).await {
+                    match self.write_group(&one, conn).await {
                         Ok(outcomes) => deferred.extend(deliver(one, outcomes)),
                         Err(failure) => fail(one, failure),
                     }
@@ -235,27 +248,49 @@ impl PostgresStore {
     }
 
     /// Tries a group until it commits, retrying lost races.
-    async fn write_group(&self, group: &[Request]) -> Result<Vec<Outcome>, Failure> {
-        let client = self.client().await.map_err(Failure::Failed)?;
-        let mut lookup_all = false;
+    ///
+    /// The committer keeps one connection of the pool for itself between
+    /// groups: the shared append path never waits for a connection behind
+    /// the store's readers (many tasks loading and retrying on one
+    /// contended stream would otherwise delay every other stream's append).
+    async fn write_group(
+        &self,
+        group: &[Request],
+        conn: &mut Option<deadpool_postgres::Object>,
+    ) -> Result<Vec<Outcome>, Failure> {
+        let client = match conn {
+            Some(client) => client,
+            None => conn.insert(self.client().await.map_err(Failure::Failed)?),
+        };
+        let mut result = Err(Failure::Retry);
         for _ in 0..APPEND_ATTEMPTS {
-            let outcome = self.attempt(&client, group, lookup_all).await;
+            let outcome = self.attempt(client, group).await;
             if outcome.is_err() {
                 // The transaction may still be open (a statement failed):
-                // end it before the connection goes back to the pool. Outside
-                // a transaction this is a harmless no-op; on a broken
-                // connection it fails, and the pool discards the connection.
+                // end it before the connection is used again. Outside a
+                // transaction this is a harmless no-op; on a broken
+                // connection it fails, and the connection is dropped below.
                 let _ = client.batch_execute("ROLLBACK").await;
             }
             match outcome {
-                Err(Failure::Retry) => lookup_all = true,
-                done => return done,
+                Err(Failure::Retry) => {}
+                done => {
+                    result = done;
+                    break;
+                }
             }
         }
-        Err(Failure::Failed(StoreError::backend(
-            describe(group),
-            "concurrent appends kept storing this group's event ids (or deadlocking); giving up",
-        )))
+        if matches!(result, Err(Failure::Failed(_))) || client.is_closed() {
+            // Back to the pool, which discards it if it is broken.
+            *conn = None;
+        }
+        match result {
+            Err(Failure::Retry) => Err(Failure::Failed(StoreError::backend(
+                describe(group),
+                "concurrent appends kept storing this group's event ids (or deadlocking); giving up",
+            ))),
+            done => done,
+        }
     }
 
     /// One transaction for the group (see the module docs). `BEGIN` is
@@ -266,7 +301,6 @@ impl PostgresStore {
         &self,
         client: &deadpool_postgres::Object,
         group: &[Request],
-        lookup_all: bool,
     ) -> Result<Vec<Outcome>, Failure> {
         let sql = &self.inner.sql;
         let fail = |e| self.classify(group, e, false);
@@ -282,12 +316,25 @@ impl PostgresStore {
             .await
             .map_err(fail)?;
         let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
-        let (began, rows) = tokio::join!(
+        // Every event id of the group is looked up in the same round trip
+        // (pipelined after the lock): a request refused for its expected
+        // version is settled (idempotent retry or refusal) from these rows,
+        // with no round trip of its own while the group holds its locks.
+        let lookup = client.prepare_cached(&sql.lookup_ids).await.map_err(fail)?;
+        let ids: Vec<Uuid> = group
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.event_id))
+            .collect();
+        let lookup_params: [&(dyn ToSql + Sync); 1] = [&ids];
+        self.count_round_trip();
+        let (began, rows, stored) = tokio::join!(
             biased;
             client.batch_execute("BEGIN"),
             client.query(&lock, &lock_params),
+            client.query(&lookup, &lookup_params),
         );
         began.map_err(fail)?;
+        let stored = stored_ids(&stored.map_err(fail)?).map_err(fail)?;
         let rows = rows.map_err(fail)?;
         let mut streams: HashMap<String, StreamRow> = HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -299,6 +346,7 @@ impl PostgresStore {
                     stream: id.clone(),
                     version: 0,
                     event_type: String::new(),
+                    position: None,
                     reason: format!("the stream's version is {version}"),
                 })
             })?;
@@ -337,12 +385,30 @@ impl PostgresStore {
                 decisions.push(Decision::Settled(Outcome::Defer));
                 continue;
             }
-            if lookup_all || request.expected.check(stream, row.version).is_err() {
-                let outcome = match self.lookup(client, group, request).await? {
-                    Ok(found) => idempotent_outcome(stream, &request.events, &found),
-                    Err(e) => Err(e),
-                };
-                match outcome {
+            let found: Vec<Option<StoredEventId>> = match request
+                .events
+                .iter()
+                .map(|e| match stored.get(&e.event_id) {
+                    None => Ok(None),
+                    Some(Ok(at)) => Ok(Some(at.clone())),
+                    Some(Err(corrupted)) => Err(StoreError::Corrupted {
+                        stream: stream.to_string(),
+                        version: 0,
+                        event_type: e.event_type.clone(),
+                        position: None,
+                        reason: corrupted.to_string(),
+                    }),
+                })
+                .collect::<Result<_, _>>()
+            {
+                Ok(found) => found,
+                Err(corrupted) => {
+                    decisions.push(Decision::answer(Err(corrupted)));
+                    continue;
+                }
+            };
+            if found.iter().any(Option::is_some) {
+                match idempotent_outcome(stream, &request.events, &found) {
                     Ok(None) => {}
                     Ok(Some(done)) => {
                         decisions.push(Decision::answer(Ok(done)));
@@ -353,10 +419,10 @@ impl PostgresStore {
                         continue;
                     }
                 }
-                if let Err(e) = request.expected.check(stream, row.version) {
-                    decisions.push(Decision::answer(Err(e)));
-                    continue;
-                }
+            }
+            if let Err(e) = request.expected.check(stream, row.version) {
+                decisions.push(Decision::answer(Err(e)));
+                continue;
             }
             let first_version = row.version + 1;
             for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
@@ -379,8 +445,9 @@ impl PostgresStore {
         }
 
         if batch.ids.is_empty() {
+            self.count_round_trip();
             client.batch_execute("ROLLBACK").await.map_err(fail)?;
-            return Ok(decisions.into_iter().map(|d| d.outcome(0)).collect());
+            return Ok(decisions.into_iter().map(|d| d.outcome(0, None)).collect());
         }
         let mut written_streams: Vec<&str> = Vec::new();
         let mut written_versions: Vec<i64> = Vec::new();
@@ -414,6 +481,7 @@ impl PostgresStore {
             &batch.metadata,
             &self.inner.channel,
         ];
+        self.count_round_trip();
         let (row, committed) = tokio::join!(
             biased;
             client.query_one(&write, &write_params),
@@ -422,55 +490,21 @@ impl PostgresStore {
         let row = row.map_err(|e| self.classify(group, e, true))?;
         committed.map_err(fail)?;
         let last: i64 = row.try_get(0).map_err(fail)?;
+        let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get(2).map_err(fail)?;
         let last = u64::try_from(last).unwrap_or(0);
         advance(&self.inner.head, last);
         let base = last.saturating_sub(n as u64);
-        Ok(decisions.into_iter().map(|d| d.outcome(base)).collect())
+        Ok(decisions
+            .into_iter()
+            .map(|d| d.outcome(base, Some(recorded_at)))
+            .collect())
     }
 
-    /// Where the request's event ids are already stored, if anywhere
-    /// (inner `Err`: a stored row is unreadable, which fails this request).
-    async fn lookup(
-        &self,
-        client: &deadpool_postgres::Object,
-        group: &[Request],
-        request: &Request,
-    ) -> Result<Result<Vec<Option<StoredEventId>>, StoreError>, Failure> {
-        let fail = |e| self.classify(group, e, false);
-        let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-        let stmt = client
-            .prepare_cached(&self.inner.sql.lookup_ids)
-            .await
-            .map_err(fail)?;
-        let rows = client.query(&stmt, &[&ids]).await.map_err(fail)?;
-        let mut found: HashMap<Uuid, StoredEventId> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let id: Uuid = row.try_get(0).map_err(fail)?;
-            let stream: &str = row.try_get(1).map_err(fail)?;
-            let version: i64 = row.try_get(2).map_err(fail)?;
-            let position: i64 = row.try_get(3).map_err(fail)?;
-            let version = version.max(0) as u64;
-            let stream = match StreamId::new(stream) {
-                Ok(s) => s,
-                Err(e) => {
-                    return Ok(Err(StoreError::Corrupted {
-                        stream: stream.to_owned(),
-                        version,
-                        event_type: String::new(),
-                        reason: format!("the stored stream id of event {id} is invalid: {e}"),
-                    }));
-                }
-            };
-            found.insert(
-                id,
-                StoredEventId {
-                    stream,
-                    version,
-                    position: position.max(0) as u64,
-                },
-            );
-        }
-        Ok(Ok(ids.iter().map(|id| found.remove(id)).collect()))
+    fn count_round_trip(&self) {
+        self.inner
+            .committer
+            .round_trips
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sorts a driver error into a [`Failure`]. `writing`: it came from the
@@ -495,10 +529,45 @@ impl PostgresStore {
     }
 }
 
+/// Where the looked-up event ids are stored (rows of `lookup_ids`); an id
+/// whose stored stream id is invalid maps to the error that answers a
+/// request holding it.
+#[allow(clippy::type_complexity)]
+fn stored_ids(
+    rows: &[tokio_postgres::Row],
+) -> Result<HashMap<Uuid, Result<StoredEventId, StoreError>>, tokio_postgres::Error> {
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get(0)?;
+        let stream: &str = row.try_get(1)?;
+        let version: i64 = row.try_get(2)?;
+        let position: i64 = row.try_get(3)?;
+        let version = version.max(0) as u64;
+        let position = position.max(0) as u64;
+        let at = match StreamId::new(stream) {
+            Ok(stream) => Ok(StoredEventId {
+                stream,
+                version,
+                position,
+            }),
+            Err(e) => Err(StoreError::Corrupted {
+                stream: stream.to_owned(),
+                version,
+                event_type: String::new(),
+                position: Some(position),
+                reason: format!("the stored stream id of event {id} is invalid: {e}"),
+            }),
+        };
+        found.insert(id, at);
+    }
+    Ok(found)
+}
+
 /// The committer: takes the waiting requests, writes them as one group,
 /// answers them; stops when the store is dropped.
 async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
     let mut carried: Vec<Request> = Vec::new();
+    let mut conn = None;
     loop {
         let mut group = std::mem::take(&mut carried);
         if group.is_empty() {
@@ -525,7 +594,7 @@ async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        carried = PostgresStore { inner }.commit(group).await;
+        carried = PostgresStore { inner }.commit(group, &mut conn).await;
         carried.extend(overflow);
     }
 }
@@ -586,5 +655,131 @@ fn describe(group: &[Request]) -> String {
             group.len(),
             group.first().map_or("", |r| r.stream.as_str())
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Needs `EVENTFOLD_POSTGRES_URL` (skipped with a notice without it).
+
+    use super::*;
+    use crate::envelope::Metadata;
+
+    fn request(
+        stream: &str,
+        expected: ExpectedVersion,
+        event_id: Uuid,
+    ) -> (Request, oneshot::Receiver<Result<AppendResult, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
+        event.event_id = event_id;
+        let request = Request {
+            stream: StreamId::new(stream).unwrap(),
+            expected,
+            events: vec![event],
+            metadata: vec![None],
+            reply,
+        };
+        (request, answer)
+    }
+
+    /// A group costs two round trips whatever its requests are refused
+    /// for: refused requests (wrong expected version) and idempotent
+    /// resends are settled from the ids looked up with the locks, with no
+    /// round trip of their own while the group holds its locks.
+    #[tokio::test]
+    async fn refused_requests_add_no_round_trip_to_the_group() {
+        let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
+            assert!(
+                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+            return;
+        };
+        let schema = format!("rt_{}", Uuid::now_v7().simple());
+        let store = PostgresStore::options(url.clone())
+            .schema(schema.clone())
+            .connect()
+            .await
+            .expect("connects");
+        let first = Uuid::now_v7();
+        let hot = StreamId::new("hot").unwrap();
+        let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
+        event.event_id = first;
+        crate::store::EventStore::append(&store, &hot, ExpectedVersion::NoStream, vec![event])
+            .await
+            .unwrap();
+        let trips = || store.inner.committer.round_trips.load(Ordering::Relaxed);
+
+        // 1 accepted to another stream, 10 refused, 1 idempotent resend
+        // with a wrong expected version, 1 accepted to the hot stream.
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        let mut push = |r: (Request, _)| {
+            group.push(r.0);
+            answers.push(r.1);
+        };
+        push(request("cold", ExpectedVersion::NoStream, Uuid::now_v7()));
+        for _ in 0..10 {
+            push(request("hot", ExpectedVersion::Exact(0), Uuid::now_v7()));
+        }
+        push(request("hot", ExpectedVersion::Exact(7), first));
+        push(request("hot", ExpectedVersion::Exact(1), Uuid::now_v7()));
+        let before = trips();
+        let mut conn = None;
+        let deferred = store.commit(group, &mut conn).await;
+        assert!(deferred.is_empty());
+        assert_eq!(
+            trips() - before,
+            2,
+            "BEGIN + locks + lookup, write + COMMIT"
+        );
+        let mut answers = answers.into_iter();
+        let cold = answers.next().unwrap().await.unwrap().unwrap();
+        assert_eq!((cold.first_version, cold.written), (1, true));
+        assert!(cold.recorded_at.is_some());
+        for _ in 0..10 {
+            let refused = answers.next().unwrap().await.unwrap().unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    StoreError::WrongExpectedVersion {
+                        expected: 0,
+                        actual: 1,
+                        ..
+                    }
+                ),
+                "{refused}"
+            );
+        }
+        let resend = answers.next().unwrap().await.unwrap().unwrap();
+        assert_eq!((resend.first_version, resend.written), (1, false));
+        let accepted = answers.next().unwrap().await.unwrap().unwrap();
+        assert_eq!((accepted.first_version, accepted.written), (2, true));
+
+        // A group of refusals only: the locks and lookup, then a rollback.
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            let (r, a) = request("hot", ExpectedVersion::Exact(1), Uuid::now_v7());
+            group.push(r);
+            answers.push(a);
+        }
+        let before = trips();
+        store.commit(group, &mut conn).await;
+        assert_eq!(trips() - before, 2);
+        for answer in answers {
+            assert!(answer.await.unwrap().unwrap_err().is_conflict());
+        }
+
+        drop(conn);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await;
     }
 }

@@ -101,8 +101,8 @@ use tokio_postgres::{AsyncMessage, Row};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, ReadStream, StoreError,
-    StreamInfo,
+    AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, LoadQuery, LoadedStream,
+    ReadStream, StoreError, StreamInfo,
 };
 use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
@@ -231,6 +231,7 @@ struct Sql {
     lock_streams: String,
     write_group: String,
     lookup_ids: String,
+    load_stream: String,
     stream_head: String,
     read_forward: String,
     read_backward: String,
@@ -275,12 +276,32 @@ impl Sql {
                      $9::bigint[], $10::bytea[], $11::text[]) \
                      WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
                  ) \
-                 SELECT h.base + $1::bigint, pg_notify($12, (h.base + $1::bigint)::text) \
+                 SELECT h.base + $1::bigint, pg_notify($12, (h.base + $1::bigint)::text), now() \
                  FROM h"
             ),
             lookup_ids: format!(
                 "SELECT event_id, stream_id, stream_version, global_position FROM {s}.events \
                  WHERE event_id = ANY($1::uuid[])"
+            ),
+            // Kind (last column) 0: the stream's row (version in column 3,
+            // tombstone flag in column 6), 1: the snapshot (version, taken_at,
+            // payload in columns 3, 4, 7), 2: an event. One statement, so one
+            // snapshot of the database: events and version agree.
+            load_stream: format!(
+                "WITH st AS (SELECT version, deleted FROM {s}.streams WHERE stream_id = $1), \
+                 sn AS (SELECT version, payload, taken_at FROM {s}.snapshots \
+                   WHERE stream_id = $1 AND aggregate_type = $2 AND schema_version = $3 \
+                   AND version <= $4 ORDER BY version DESC LIMIT 1) \
+                 SELECT 0::bigint, NULL::uuid, NULL::text, st.version, NULL::timestamptz, \
+                   NULL::text, CASE WHEN st.deleted THEN 1 ELSE 0 END::bigint, NULL::bytea, \
+                   NULL::text, 0 AS kind FROM st \
+                 UNION ALL \
+                 SELECT 0::bigint, NULL::uuid, NULL::text, sn.version, sn.taken_at, NULL::text, \
+                   NULL::bigint, sn.payload, NULL::text, 1 FROM sn \
+                 UNION ALL \
+                 (SELECT {EVENT_COLUMNS}, 2 FROM {s}.events WHERE stream_id = $1 \
+                   AND stream_version > COALESCE((SELECT version FROM sn), 0) \
+                   AND stream_version <= $4 ORDER BY stream_version)"
             ),
             stream_head: format!("SELECT version, deleted FROM {s}.streams WHERE stream_id = $1"),
             read_forward: format!(
@@ -620,7 +641,7 @@ impl PostgresStore {
         if e.as_db_error().is_none() && (e.is_closed() || io) {
             self.unreachable(e)
         } else {
-            StoreError::backend(context, e)
+            StoreError::backend(context, ServerError::from(e))
         }
     }
 
@@ -669,7 +690,52 @@ impl PostgresStore {
             next_expected_version: current,
             last_position: 0,
             written: false,
+            recorded_at: None,
         })
+    }
+}
+
+/// A driver error whose text carries the server's reason: tokio-postgres
+/// shows a server error as the bare words "db error" and keeps the reason
+/// in its source; this shows both (severity, code, message, detail, hint)
+/// and keeps the driver's error as the source.
+#[derive(Debug)]
+pub(crate) struct ServerError {
+    text: String,
+    source: tokio_postgres::Error,
+}
+
+impl From<tokio_postgres::Error> for ServerError {
+    fn from(source: tokio_postgres::Error) -> Self {
+        let text = match source.as_db_error() {
+            Some(db) => {
+                let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+                if let Some(detail) = db.detail() {
+                    text.push_str(&format!(" (detail: {detail})"));
+                }
+                if let Some(hint) = db.hint() {
+                    text.push_str(&format!(" (hint: {hint})"));
+                }
+                text
+            }
+            None => match source.source() {
+                Some(inner) => format!("{source}: {inner}"),
+                None => source.to_string(),
+            },
+        };
+        Self { text, source }
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
@@ -692,10 +758,14 @@ fn decode_event(row: &Row, stream: Option<&StreamId>) -> Result<RecordedEvent, S
     let raw_stream: &str = row.try_get(2).unwrap_or("<unreadable stream id>");
     let raw_version: i64 = row.try_get(3).unwrap_or(-1);
     let raw_type: &str = row.try_get(5).unwrap_or("<unreadable event type>");
+    let raw_position: Option<i64> = row.try_get(0).ok();
     let corrupted = |reason: String| StoreError::Corrupted {
         stream: raw_stream.to_owned(),
         version: raw_version.max(0) as u64,
         event_type: raw_type.to_owned(),
+        position: raw_position
+            .and_then(|p| u64::try_from(p).ok())
+            .filter(|p| *p > 0),
         reason,
     };
     let stream_version = u64::try_from(raw_version)
@@ -790,6 +860,92 @@ impl EventStore for PostgresStore {
             &ctx,
         )
         .await
+    }
+
+    async fn load_stream(
+        &self,
+        stream: &StreamId,
+        query: LoadQuery<'_>,
+    ) -> Result<LoadedStream, StoreError> {
+        let client = self.client().await?;
+        let ctx = || format!("loading stream `{stream}`");
+        let stmt = client
+            .prepare_cached(&self.inner.sql.load_stream)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let (aggregate_type, schema_version) = match query.snapshot {
+            Some((t, v)) => (Some(t), i64::from(v)),
+            None => (None, 0),
+        };
+        let upto = bound(query.upto.unwrap_or(u64::MAX));
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&stream.as_str(), &aggregate_type, &schema_version, &upto];
+        let rows = client
+            .query_raw(&stmt, params)
+            .await
+            .map_err(|e| self.pg_err(ctx(), e))?;
+        let mut rows = std::pin::pin!(rows);
+        let mut loaded = LoadedStream {
+            snapshot: None,
+            events: Vec::new(),
+            version: 0,
+        };
+        let mut deleted = false;
+        let mut sorted = true;
+        while let Some(row) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(rows.as_mut(), cx)).await
+        {
+            let row = row.map_err(|e| self.pg_err(ctx(), e))?;
+            let kind: i32 = row.try_get(9).map_err(|e| self.pg_err(ctx(), e))?;
+            match kind {
+                0 => {
+                    let version: i64 = row.try_get(3).map_err(|e| self.pg_err(ctx(), e))?;
+                    let flag: i64 = row.try_get(6).map_err(|e| self.pg_err(ctx(), e))?;
+                    loaded.version = version.max(0) as u64;
+                    deleted = flag != 0;
+                }
+                1 => {
+                    let version: i64 = row.try_get(3).map_err(|e| self.pg_err(ctx(), e))?;
+                    let Some((aggregate_type, schema_version)) = query.snapshot else {
+                        continue;
+                    };
+                    loaded.snapshot = Some(Snapshot {
+                        stream_id: stream.clone(),
+                        aggregate_type: aggregate_type.to_owned(),
+                        schema_version,
+                        version: u64::try_from(version).map_err(|_| StoreError::Corrupted {
+                            stream: stream.to_string(),
+                            version: 0,
+                            event_type: format!("snapshot of {aggregate_type}"),
+                            position: None,
+                            reason: format!("snapshot version {version}"),
+                        })?,
+                        payload: row.try_get(7).map_err(|e| self.pg_err(ctx(), e))?,
+                        taken_at: row.try_get(4).map_err(|e| self.pg_err(ctx(), e))?,
+                    });
+                }
+                _ => {
+                    let event = decode_event(&row, Some(stream))?;
+                    if loaded
+                        .events
+                        .last()
+                        .is_some_and(|e: &RecordedEvent| e.stream_version > event.stream_version)
+                    {
+                        sorted = false;
+                    }
+                    loaded.events.push(event);
+                }
+            }
+        }
+        if deleted {
+            return Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            });
+        }
+        if !sorted {
+            loaded.events.sort_by_key(|e| e.stream_version);
+        }
+        Ok(loaded)
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -977,6 +1133,7 @@ impl SnapshotStore for PostgresStore {
             stream: stream.to_string(),
             version: 0,
             event_type: format!("snapshot of {aggregate_type}"),
+            position: None,
             reason: format!("snapshot version {version}"),
         })?;
         Ok(Some(Snapshot {
