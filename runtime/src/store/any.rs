@@ -33,8 +33,8 @@ use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::projection::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::store::{
-    AppendResult, DeleteMode, EventStore, ExpectedVersion, MemoryStore, ReadStream, StoreError,
-    StreamInfo,
+    AppendResult, DeleteMode, EventStore, ExpectedVersion, LoadQuery, LoadedStream, MemoryStore,
+    ReadStream, StoreError, StreamInfo,
 };
 
 /// An event store chosen at run time; see the [module docs](self).
@@ -280,6 +280,14 @@ impl EventStore for AnyStore {
         before: u64,
     ) -> Result<u64, StoreError> {
         dispatch!(Self, self, s => s.delete_events_before(stream, before).await)
+    }
+
+    async fn load_stream(
+        &self,
+        stream: &StreamId,
+        query: LoadQuery<'_>,
+    ) -> Result<LoadedStream, StoreError> {
+        dispatch!(Self, self, s => s.load_stream(stream, query).await)
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
