@@ -49,7 +49,9 @@ use crate::snapshot::{Snapshot, SnapshotStore};
 const MAX_GROUP: usize = 1024;
 
 /// How many idle reader connections the store keeps.
-const IDLE_READERS: usize = 8;
+/// How many read connections a store keeps open between reads, by default
+/// (see [`SqliteStore::keep_idle_readers`]).
+pub const DEFAULT_IDLE_READERS: usize = 8;
 
 /// The schema migrations, in order: migration `i` brings the schema from
 /// version `i` to `i + 1`. Append only; never edit a released one.
@@ -203,6 +205,7 @@ impl SqliteStore {
         let readers = Arc::new(Readers {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
+            keep: DEFAULT_IDLE_READERS.into(),
         });
         // Open one reader now, so that a reader problem shows at open time.
         let reader = readers.take()?;
@@ -227,6 +230,32 @@ impl SqliteStore {
     /// The file this store keeps its data in.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// Keeps up to `n` read connections open between reads (default
+    /// [`DEFAULT_IDLE_READERS`]; applies to every clone of this store).
+    ///
+    /// Reads run on Tokio's blocking pool, each on a read connection of its
+    /// own (SQLite's WAL mode lets them run beside the single writer);
+    /// more concurrent reads than `n` open extra connections, which are
+    /// closed after use. Raise it for many concurrent readers (opening a
+    /// connection costs about as much as a small read); 0 opens one per
+    /// read.
+    #[must_use]
+    pub fn keep_idle_readers(self, n: usize) -> Self {
+        self.shared
+            .readers
+            .keep
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+        let mut idle = self
+            .shared
+            .readers
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        idle.truncate(n);
+        drop(idle);
+        self
     }
 
     /// Sends a write request to the writer thread and waits for its answer,
@@ -361,6 +390,8 @@ fn read_head(conn: &Connection) -> rusqlite::Result<u64> {
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// How many idle connections to keep.
+    keep: std::sync::atomic::AtomicUsize,
 }
 
 impl Readers {
@@ -382,7 +413,7 @@ impl Readers {
 
     fn give(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < IDLE_READERS {
+        if idle.len() < self.keep.load(std::sync::atomic::Ordering::Relaxed) {
             idle.push(conn);
         }
     }
@@ -1205,5 +1236,41 @@ impl SnapshotStore for SqliteStore {
         })
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventStore, ReadStream};
+
+    fn idle(store: &SqliteStore) -> usize {
+        store.shared.readers.idle.lock().unwrap().len()
+    }
+
+    async fn concurrent_reads(store: &SqliteStore, n: usize) {
+        let stream = StreamId::new("s-1").unwrap();
+        let reads = (0..n).map(|_| {
+            let (store, stream) = (store.clone(), stream.clone());
+            tokio::spawn(async move { store.read_stream(&stream, ReadStream::all()).await })
+        });
+        for read in reads.collect::<Vec<_>>() {
+            read.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn idle_read_connections_are_capped_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("e.db")).await.unwrap();
+        concurrent_reads(&store, 32).await;
+        assert!(idle(&store) <= DEFAULT_IDLE_READERS, "{}", idle(&store));
+        let store = store.keep_idle_readers(2);
+        assert!(idle(&store) <= 2, "lowering the cap closes the extra ones");
+        concurrent_reads(&store, 32).await;
+        assert!((1..=2).contains(&idle(&store)), "{}", idle(&store));
+        let store = store.keep_idle_readers(0);
+        concurrent_reads(&store, 8).await;
+        assert_eq!(idle(&store), 0, "0 keeps none open");
     }
 }
