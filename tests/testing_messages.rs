@@ -379,8 +379,7 @@ state (- expected, + actual):
 fn a_when_never_checked_fails_the_scenario() {
     let line = line!() + 5;
     let message = failure(|| {
-        // The scenario ends after `when` without a `then_*` (`when` is
-        // `#[must_use]`, so the compiler warns about this too).
+        // Ends after `when` without a `then_*` (`let _`: `when` is must_use).
         let _ = Scenario::<BankAccount>::new()
             .given(opened())
             .when(Cmd::withdraw(20));
