@@ -293,7 +293,7 @@ where
             stream,
             Message::Execute {
                 command,
-                options,
+                options: options.with_trace_context(),
                 reply,
             },
         )

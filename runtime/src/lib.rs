@@ -64,6 +64,7 @@ pub mod snapshot;
 pub mod store;
 pub mod stream_id;
 pub mod testing;
+pub mod trace;
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

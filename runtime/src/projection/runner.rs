@@ -390,6 +390,15 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     /// `owner`: the claim an exclusive run holds; its checkpoint saves need
     /// it ([`CheckpointStore::save_claimed`]), and fail with
     /// [`ProjectionError::Claimed`] once it is lost.
+    #[tracing::instrument(
+        name = "eventfold.projection.batch",
+        skip_all,
+        fields(
+            projection = name,
+            events = batch.len(),
+            last_position = batch.last().map(|e| e.global_position),
+        )
+    )]
     async fn process<P: Projection>(
         &self,
         projection: &mut P,
@@ -407,7 +416,9 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         let mut parked = 0;
         while i < batch.len() {
             let event = &batch[i];
-            let Err(err) = projection.handle(event) else {
+            let handled =
+                crate::trace::handle_span(name, event).in_scope(|| projection.handle(event));
+            let Err(err) = handled else {
                 i += 1;
                 continue;
             };

@@ -69,6 +69,7 @@ where
                 let mut metadata = options.metadata.clone();
                 metadata.causation_id = Some(command_id);
                 metadata.correlation_id.get_or_insert(command_id);
+                crate::trace::inject(&mut metadata);
                 (command_id, metadata)
             })
             .collect();

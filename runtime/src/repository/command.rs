@@ -9,6 +9,8 @@ use super::load::{LoadedAggregate, RawLoad, upcast_all};
 use super::{Repository, RepositoryError};
 use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
 use crate::codec::Codec;
+use tracing::Instrument;
+
 use crate::envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 use crate::event::EventSet;
 use crate::snapshot::{SnapshotContext, SnapshotStore};
@@ -38,6 +40,13 @@ impl CommandOptions {
     /// Whether the caller supplied a command id (idempotent command).
     pub(crate) fn has_command_id(&self) -> bool {
         self.command_id.is_some()
+    }
+
+    /// Records the caller's trace context (feature `otel`), for commands
+    /// handed to another task (an entity) before they are executed.
+    pub(crate) fn with_trace_context(mut self) -> Self {
+        crate::trace::inject(&mut self.metadata);
+        self
     }
 
     /// No command id (a fresh one per call), empty metadata.
@@ -175,6 +184,17 @@ where
     /// `Some`; a conflict reloads. Returns what the command did and the
     /// state it left. `cache` is left `None`, except after a rejection,
     /// which leaves the state as it was (a handler only reads it).
+    #[tracing::instrument(
+        name = "eventfold.execute",
+        skip_all,
+        fields(
+            aggregate = A::TYPE_NAME,
+            stream = %stream,
+            command_id = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            version = tracing::field::Empty,
+        )
+    )]
     pub(crate) async fn execute_from(
         &self,
         stream: &StreamId,
@@ -184,9 +204,12 @@ where
     ) -> Result<(Executed<A>, LoadedAggregate<A>), A> {
         let supplied_id = options.command_id.is_some();
         let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+        let span = tracing::Span::current();
+        span.record("command_id", tracing::field::display(command_id));
         let mut metadata = options.metadata;
         metadata.causation_id = Some(command_id);
         metadata.correlation_id.get_or_insert(command_id);
+        crate::trace::inject(&mut metadata);
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -252,9 +275,17 @@ where
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let ids: Vec<Uuid> = new.iter().map(|e| e.event_id).collect();
+            let append_span = tracing::debug_span!(
+                "eventfold.append",
+                stream = %stream,
+                expected = loaded.version,
+                events = new.len(),
+            );
+            span.record("attempts", attempt);
             let appended = match self
                 .store
                 .append(stream, ExpectedVersion::Exact(loaded.version), new)
+                .instrument(append_span)
                 .await
             {
                 Ok(appended) => appended,
@@ -290,6 +321,7 @@ where
                 state.apply(&envelope.event, &apply);
             }
             let version = appended.next_expected_version;
+            span.record("version", version);
             let snapshot_ctx = SnapshotContext {
                 stream_id: stream,
                 previous_version,

@@ -173,6 +173,12 @@ where
     /// one consistent read of the store ([`EventStore::load_stream`]: the
     /// newest usable snapshot, the events after it and the stream's
     /// version, as of one moment).
+    #[tracing::instrument(
+        name = "eventfold.load",
+        level = "debug",
+        skip_all,
+        fields(aggregate = A::TYPE_NAME, stream = %stream, upto = ?upto)
+    )]
     pub(super) async fn load_raw(
         &self,
         stream: &StreamId,
