@@ -86,6 +86,7 @@ use serde::de::DeserializeOwned;
 pub use command::{CommandOptions, CommandOutcome, Executed};
 pub use error::RepositoryError;
 pub use load::LoadedAggregate;
+pub use retention::RetentionPolicy;
 
 use crate::aggregate::Aggregate;
 use crate::clock::{Clock, SystemClock};
@@ -151,7 +152,7 @@ pub struct Repository<A, S, C = JsonCodec> {
     idempotency_window: usize,
     snapshots: Option<SnapshotCodec<A, C>>,
     policy: SnapshotPolicy,
-    keep_snapshots: Option<usize>,
+    retention: RetentionPolicy,
     _aggregate: PhantomData<fn() -> A>,
 }
 
@@ -165,7 +166,7 @@ impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
             idempotency_window: self.idempotency_window,
             snapshots: self.snapshots,
             policy: self.policy.clone(),
-            keep_snapshots: self.keep_snapshots,
+            retention: self.retention,
             _aggregate: PhantomData,
         }
     }
@@ -179,7 +180,7 @@ impl<A, S, C> std::fmt::Debug for Repository<A, S, C> {
             .field("idempotency_window", &self.idempotency_window)
             .field("snapshots", &self.snapshots.is_some())
             .field("policy", &self.policy)
-            .field("keep_snapshots", &self.keep_snapshots)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -227,7 +228,7 @@ where
             idempotency_window: 1_000,
             snapshots: None,
             policy: SnapshotPolicy::Never,
-            keep_snapshots: None,
+            retention: RetentionPolicy::default(),
             _aggregate: PhantomData,
         }
     }
@@ -257,10 +258,20 @@ where
 
     /// Keeps only the newest `k` snapshots of a stream: older ones are deleted
     /// after each new snapshot (`k` below 1 counts as 1: the newest is always
-    /// kept). Off by default (every snapshot is kept).
+    /// kept). Off by default (every snapshot is kept). Shorthand for
+    /// [`RetentionPolicy::keep_snapshots`] in [`Repository::retention`].
     #[must_use]
     pub fn keep_snapshots(mut self, k: usize) -> Self {
-        self.keep_snapshots = Some(k.max(1));
+        self.retention = self.retention.keep_snapshots(k);
+        self
+    }
+
+    /// Sets how much history the repository keeps: snapshots per stream,
+    /// and (dangerous, see [`RetentionPolicy`]) events beyond a count or an
+    /// age, archived after each snapshot. Default: everything is kept.
+    #[must_use]
+    pub fn retention(mut self, policy: RetentionPolicy) -> Self {
+        self.retention = policy;
         self
     }
 
