@@ -4,6 +4,7 @@ use syn::{DeriveInput, Ident};
 
 use super::attr::EventAttrs;
 use crate::common::Ctxt;
+use crate::common::attr::Given;
 
 /// A struct deriving `Event`.
 pub struct Event<'a> {
@@ -53,7 +54,10 @@ impl<'a> Event<'a> {
 
     /// The schema version: `version = N` or 1.
     pub fn version(&self) -> u32 {
-        self.attrs.version.as_ref().map_or(1, |(v, _)| *v)
+        match &self.attrs.version {
+            Given::Value((v, _)) => *v,
+            _ => 1,
+        }
     }
 }
 
@@ -117,4 +121,14 @@ pub fn type_text(ty: &syn::Type) -> String {
         .replace(",  ", ", ")
         .replace(";", "; ")
         .replace(";  ", "; ")
+}
+
+impl Event<'_> {
+    /// The `upcast_from` type, when it was read.
+    pub fn upcast_from(&self) -> Option<&syn::Path> {
+        match &self.attrs.upcast_from {
+            Given::Value(p) => Some(p),
+            _ => None,
+        }
+    }
 }

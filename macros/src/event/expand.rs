@@ -13,7 +13,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
     let ident = event.ident;
     let name = event.name();
     let version = event.version();
-    let (decode, chain_check) = match &event.attrs.upcast_from {
+    let (decode, chain_check) = match event.upcast_from() {
         None => (
             quote!(#p::decode_current::<Self, C>(codec, version, payload)),
             quote!(),
@@ -64,19 +64,19 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
 /// A minimal impl emitted next to errors, so that uses of the event elsewhere
 /// do not add follow-up errors.
 pub fn fallback(event: &Event<'_>) -> TokenStream {
-    if !matches!(event.input.data, syn::Data::Struct(_)) || !event.input.generics.params.is_empty()
-    {
+    if matches!(event.input.data, syn::Data::Union(_)) || !event.input.generics.params.is_empty() {
         return TokenStream::new();
     }
     let p = private_path(event.attrs.krate.as_ref());
     let ident = event.ident;
     let name = event.name();
-    let schema = schema(event, &p, 1);
+    let version = event.version();
+    let schema = schema(event, &p, version);
     quote! {
         const _: () = {
             impl #p::Event for #ident {
                 const NAME: &'static str = #name;
-                const VERSION: u32 = 1;
+                const VERSION: u32 = #version;
                 const SCHEMA: #p::EventSchema = #schema;
                 fn decode_payload<C: #p::Codec>(
                     codec: &C,
@@ -99,7 +99,7 @@ fn schema(event: &Event<'_>, p: &TokenStream, version: u32) -> TokenStream {
         .fields()
         .into_iter()
         .map(|(field, ty)| quote!(#p::FieldSchema { name: #field, ty: #ty }));
-    let previous = match &event.attrs.upcast_from {
+    let previous = match event.upcast_from() {
         Some(prev) if version > 1 => {
             quote!(::core::option::Option::Some(&<#prev as #p::Event>::SCHEMA))
         }
