@@ -9,6 +9,11 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
 
+/// What generated code needs of an event (a listed event's schema, clone,
+/// encoding) and of an upcaster (`From` the previous version): implemented
+/// for every [`Event`], named by the compiler when a listed type is not one.
+pub use crate::__private::{ListedEvent, Upcast};
+
 /// One kind of domain event, at one schema version.
 ///
 /// Implemented by `#[derive(Event)]`; the type name defaults to the struct's

@@ -95,6 +95,7 @@ pub fn fallback(event: &Event<'_>) -> TokenStream {
 fn schema(event: &Event<'_>, p: &TokenStream, version: u32) -> TokenStream {
     let name = event.name();
     let rust_type = event.ident.to_string();
+    let wire = event.wire();
     let fields = event
         .fields()
         .into_iter()
@@ -112,6 +113,7 @@ fn schema(event: &Event<'_>, p: &TokenStream, version: u32) -> TokenStream {
             fields: &[#(#fields),*],
             rust_type: #rust_type,
             previous: #previous,
+            wire: #wire,
         }
     }
 }
