@@ -203,3 +203,69 @@ fn schema_sees_the_wire_format() {
     });
     assert_eq!(wire, "");
 }
+
+#[test]
+fn aggregate_fallback_without_error_type() {
+    // `error = ...` missing: one error, the event enum, and parts that accept
+    // any command output and any applied event, so the handlers block adds
+    // no error.
+    insta::assert_snapshot!(pretty(crate::aggregate::derive(
+        quote! {
+            #[aggregate(events(AccountOpened))]
+            pub struct Account { open: bool }
+        },
+        None
+    )));
+}
+
+#[test]
+fn handlers_on_a_type_path() {
+    insta::assert_snapshot!(pretty(crate::handlers::attribute(
+        quote!(),
+        quote! {
+            impl super::Account {
+                #[command]
+                fn open(&self, owner: String) -> AccountOpened { AccountOpened { owner } }
+                #[apply]
+                fn opened(&mut self, _: &AccountOpened, ctx: &ApplyContext) {}
+            }
+        },
+    )));
+}
+
+#[test]
+fn handlers_on_a_generic_block_are_left_alone() {
+    // The aggregate derive reports that aggregates cannot be generic; the
+    // block is emitted unchanged (markers stripped), with no second error.
+    let out = crate::handlers::attribute(
+        quote!(),
+        quote! {
+            impl<T> Account<T> {
+                #[command]
+                fn open(&self) -> Opened { Opened }
+            }
+        },
+    );
+    let text = out.to_string();
+    assert!(!text.contains("compile_error"), "{text}");
+    assert!(!text.contains("# [command]"), "{text}");
+}
+
+#[test]
+fn symbol_tables_have_no_duplicates() {
+    use crate::common::symbol::*;
+    for table in [
+        AGGREGATE_KEYS,
+        EVENT_KEYS,
+        HANDLERS_KEYS,
+        PROJECTION_KEYS,
+        UPCASTER_KINDS,
+        CONTEXTS,
+    ] {
+        let mut names: Vec<&str> = table.iter().map(|s| s.as_str()).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "{names:?}");
+    }
+}

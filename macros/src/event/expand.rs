@@ -64,7 +64,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
 /// A minimal impl emitted next to errors, so that uses of the event elsewhere
 /// do not add follow-up errors.
 pub fn fallback(event: &Event<'_>) -> TokenStream {
-    if matches!(event.input.data, syn::Data::Union(_)) || !event.input.generics.params.is_empty() {
+    if matches!(event.input.data, syn::Data::Union(_)) {
         return TokenStream::new();
     }
     let p = private_path(event.attrs.krate.as_ref());
@@ -72,9 +72,28 @@ pub fn fallback(event: &Event<'_>) -> TokenStream {
     let name = event.name();
     let version = event.version();
     let schema = schema(event, &p, version);
+    // A generic event (reported) gets a generic impl, bounded so that it
+    // holds where the struct's own derives do: uses such as
+    // `events(MoneyDeposited<u64>)` add no second error.
+    let (impl_generics, ty_generics, where_clause) = event.input.generics.split_for_impl();
+    let mut where_clause = where_clause
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    if !event.input.generics.params.is_empty() {
+        where_clause.predicates.push(syn::parse_quote! {
+            Self: #p::serde::Serialize
+                + #p::serde::de::DeserializeOwned
+                + ::core::clone::Clone
+                + ::core::fmt::Debug
+                + ::core::cmp::PartialEq
+                + ::core::marker::Send
+                + ::core::marker::Sync
+                + 'static
+        });
+    }
     quote! {
         const _: () = {
-            impl #p::Event for #ident {
+            impl #impl_generics #p::Event for #ident #ty_generics #where_clause {
                 const NAME: &'static str = #name;
                 const VERSION: u32 = #version;
                 const SCHEMA: #p::EventSchema = #schema;
