@@ -77,6 +77,7 @@
 //! version and the event type, and fails only the read that met it.
 
 mod append;
+mod stats;
 
 use std::error::Error as _;
 use std::sync::Arc;
