@@ -88,5 +88,5 @@ pub use aggregate::{CommandRequest, StateView, Temporal};
 pub use axum::Router;
 pub use openapi::{command_schema, type_schema};
 pub use problem::{PROBLEM_JSON, Problem, error_code};
-pub use projections::ReadModel;
+pub use projections::{ReadModel, View};
 pub use service::{AdminAccess, DEFAULT_BODY_LIMIT, RunningService, Service, ServiceStore};

@@ -39,7 +39,10 @@ pub trait ReadModel {
 }
 
 /// Renders a projection's read model as JSON.
-pub(crate) type View<P> = Box<dyn Fn(&P) -> Value + Send + Sync>;
+pub type View<P> = Box<dyn Fn(&P) -> Value + Send + Sync>;
+
+/// Makes a fresh, empty instance of a projection for a rebuild.
+pub(crate) type Fresh<P> = Box<dyn Fn() -> P + Send + Sync>;
 
 /// The type-erased face of one running projection.
 pub(crate) trait ProjectionControl: Send + Sync + 'static {
@@ -61,6 +64,7 @@ pub(crate) struct ProjectionSlot<P, S, C> {
     pub(crate) runner: ProjectionRunner<S, C>,
     pub(crate) handle: Mutex<Option<ProjectionHandle<P, S, C>>>,
     pub(crate) view: Option<View<P>>,
+    pub(crate) fresh: Option<Fresh<P>>,
     pub(crate) rebuilding: AtomicBool,
     pub(crate) failed: AtomicBool,
 }
@@ -191,7 +195,14 @@ where
                 format!("projection `{}` is stopped", self.route),
             ));
         };
-        let (mut projection, _) = handle.stop().await;
+        let (old, _) = handle.stop().await;
+        // An in-memory read model starts again from empty; one that keeps
+        // its data elsewhere clears it in `Projection::reset`, which the
+        // rebuild calls in both cases.
+        let mut projection = match &self.fresh {
+            Some(fresh) => fresh(),
+            None => old,
+        };
         let started = std::time::Instant::now();
         let outcome = self.runner.rebuild(&mut projection).await;
         // Running again in every case: from the rebuilt checkpoint, or from
@@ -268,6 +279,7 @@ pub(crate) fn start<P, S, C>(
     route: String,
     projection: P,
     view: Option<View<P>>,
+    fresh: Option<Fresh<P>>,
 ) -> Arc<dyn ProjectionControl>
 where
     P: Projection,
@@ -282,6 +294,7 @@ where
         runner: runner.clone(),
         handle: Mutex::new(Some(handle)),
         view,
+        fresh,
         rebuilding: AtomicBool::new(false),
         failed: AtomicBool::new(false),
     })

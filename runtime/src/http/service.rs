@@ -134,28 +134,48 @@ impl<S: ServiceStore, C: CheckpointStore> Service<S, C> {
     }
 
     /// Runs `projection` and serves its read model ([`ReadModel`]) under
-    /// its own name.
-    pub fn projection<P: Projection + ReadModel>(self, projection: P) -> Self {
+    /// its own name. A rebuild starts again from `P::default()`.
+    pub fn projection<P: Projection + ReadModel + Default>(self, projection: P) -> Self {
         let route = projection.name().to_owned();
         self.projection_view(route, projection, |p: &P| p.read_model())
     }
 
     /// Runs `projection`, served as `route` (`GET /projections/{route}`),
-    /// its read model rendered by `view`.
-    pub fn projection_view<P: Projection>(
+    /// its read model rendered by `view`. A rebuild starts again from
+    /// `P::default()`.
+    pub fn projection_view<P: Projection + Default>(
         self,
         route: impl Into<String>,
         projection: P,
         view: impl Fn(&P) -> Value + Send + Sync + 'static,
     ) -> Self {
-        self.add_projection(route.into(), projection, Some(Box::new(view)))
+        self.add_projection(
+            route.into(),
+            projection,
+            Some(Box::new(view)),
+            Some(Box::new(P::default)),
+        )
     }
 
     /// Runs `projection` without serving its read model (its checkpoint,
-    /// lag and status are still served).
-    pub fn projection_without_view<P: Projection>(self, projection: P) -> Self {
+    /// lag and status are still served). A rebuild starts again from
+    /// `P::default()`.
+    pub fn projection_without_view<P: Projection + Default>(self, projection: P) -> Self {
         let route = projection.name().to_owned();
-        self.add_projection(route, projection, None)
+        self.add_projection(route, projection, None, Some(Box::new(P::default)))
+    }
+
+    /// Runs a projection that cannot be made afresh (it holds a connection,
+    /// say): a rebuild keeps the instance and relies on its
+    /// [`Projection::reset`] to clear the read model. `view`: as in
+    /// [`Self::projection_view`], or `None`.
+    pub fn projection_resettable<P: Projection>(
+        self,
+        route: impl Into<String>,
+        projection: P,
+        view: Option<View<P>>,
+    ) -> Self {
+        self.add_projection(route.into(), projection, view, None)
     }
 
     fn add_projection<P: Projection>(
@@ -163,12 +183,13 @@ impl<S: ServiceStore, C: CheckpointStore> Service<S, C> {
         route: String,
         projection: P,
         view: Option<View<P>>,
+        fresh: Option<super::projections::Fresh<P>>,
     ) -> Self {
         self.projections.retain(|(r, _)| *r != route);
         let r = route.clone();
         self.projections.push((
             route,
-            Box::new(move |runner| projections::start(runner, r, projection, view)),
+            Box::new(move |runner| projections::start(runner, r, projection, view, fresh)),
         ));
         self
     }
