@@ -69,7 +69,8 @@
 //!
 //! [`RunningService::serve`] stops accepting connections when its signal
 //! fires, ends the live event streams, lets in-flight commands finish, then
-//! stops every projection after its batch in progress, checkpoint saved.
+//! lets every projection catch up with what was written and stops it,
+//! checkpoint saved.
 
 mod aggregate;
 mod commands;
@@ -89,4 +90,6 @@ pub use axum::Router;
 pub use openapi::{command_schema, type_schema};
 pub use problem::{PROBLEM_JSON, Problem, error_code};
 pub use projections::{ReadModel, View};
-pub use service::{AdminAccess, DEFAULT_BODY_LIMIT, RunningService, Service, ServiceStore};
+pub use service::{
+    AdminAccess, DEFAULT_BODY_LIMIT, RunningService, SHUTDOWN_DRAIN, Service, ServiceStore,
+};

@@ -52,8 +52,9 @@ pub(crate) trait ProjectionControl: Send + Sync + 'static {
     fn read_model(&self) -> BoxFuture<'_, Option<Value>>;
     /// Stops it, resets it and replays every event, then runs it again.
     fn rebuild(&self) -> BoxFuture<'_, Result<Value, Problem>>;
-    /// Stops it (after the batch in progress, whose checkpoint is saved).
-    fn stop(&self) -> BoxFuture<'_, ()>;
+    /// Lets it catch up with the store's head (for at most `drain`), then
+    /// stops it (after the batch in progress, whose checkpoint is saved).
+    fn stop(&self, drain: std::time::Duration) -> BoxFuture<'_, ()>;
     /// Whether it stopped with an error.
     fn failed(&self) -> bool;
 }
@@ -247,10 +248,16 @@ where
         Box::pin(self.rebuild_now())
     }
 
-    fn stop(&self) -> BoxFuture<'_, ()> {
+    fn stop(&self, drain: std::time::Duration) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let handle = self.handle.lock().await.take();
             if let Some(h) = handle {
+                if tokio::time::timeout(drain, h.wait_caught_up())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(projection = %self.route, "stopping before catching up");
+                }
                 let (_, error) = h.stop().await;
                 if let Some(e) = error {
                     tracing::warn!(projection = %self.route, error = %e, "projection had failed");

@@ -33,6 +33,10 @@ pub trait ServiceStore: EventStore + SnapshotStore + StoreStats + Clone {}
 
 impl<T: EventStore + SnapshotStore + StoreStats + Clone> ServiceStore for T {}
 
+/// How long [`RunningService::shutdown`] lets each projection catch up
+/// before stopping it.
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The default limit of a request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
@@ -535,12 +539,13 @@ impl<S: ServiceStore> RunningService<S> {
     }
 
     /// Stops the service's background work: live event streams end, and
-    /// every projection stops after its batch in progress, with its
-    /// checkpoint saved. Stop accepting requests first (see [`Self::serve`]).
+    /// every projection catches up with the events written so far (for at
+    /// most [`SHUTDOWN_DRAIN`]) and stops, with its checkpoint saved. Stop
+    /// accepting requests first (see [`Self::serve`]).
     pub async fn shutdown(&self) {
         self.app.shutdown.send_replace(true);
         for p in self.app.projections.values() {
-            p.stop().await;
+            p.stop(SHUTDOWN_DRAIN).await;
         }
     }
 
