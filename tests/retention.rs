@@ -61,7 +61,9 @@ where
     assert_eq!(repo.load(&id).await.unwrap().state.balance, 11);
     // A policy keeping 1 still stops at the snapshot (10): what it covers
     // goes, the events after it (11, 12) stay, and the stream loads.
-    let tight = repo.clone().retention(RetentionPolicy::default().keep_events(1));
+    let tight = repo
+        .clone()
+        .retention(RetentionPolicy::default().keep_events(1));
     assert_eq!(tight.apply_retention(&id).await.unwrap(), 1);
     assert_eq!(versions(&store, &id).await, [11, 12]);
     assert_eq!(tight.load(&id).await.unwrap().state.balance, 11);

@@ -56,6 +56,8 @@ pub mod entity;
 pub mod envelope;
 pub mod event;
 pub mod guide;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod metadata;
 pub mod projection;
 pub mod repository;

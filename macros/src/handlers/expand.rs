@@ -155,6 +155,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
     let applies = h
         .marked(Marker::Apply)
         .map(|m| expand_apply(m, self_ty, &events, &p));
+    let schema = super::schema::expand(h, &command_enum, &p);
 
     // The impl's header and signature are placed at the self type: on a
     // type that is not an aggregate, whatever they add is the same error
@@ -171,7 +172,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
         },
         self_span,
     );
-    let mut out = quote! {
+    let out = quote! {
         #[doc = #enum_doc]
         #[derive(
             ::core::clone::Clone,
@@ -202,11 +203,9 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             }
 
             #(#applies)*
+            #schema
         };
     };
-    // Further generated items hook in here, one line each (the command
-    // schemas of the HTTP service: `out.extend(super::schema::expand(h));`).
-    out.extend(TokenStream::new());
     out
 }
 

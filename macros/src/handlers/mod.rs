@@ -5,6 +5,7 @@
 mod attr;
 mod check;
 mod expand;
+mod schema;
 
 use proc_macro2::TokenStream;
 

@@ -33,8 +33,9 @@ use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::projection::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::store::{
-    AppendResult, DeleteMode, EventStore, ExpectedVersion, LoadQuery, LoadedStream, MemoryStore,
-    ReadStream, StoreError, StreamInfo,
+    AppendResult, DeleteMode, EventStore, ExpectedVersion, ListStreams, LoadQuery, LoadedStream,
+    MemoryStore, ReadStream, SnapshotInfo, StoreError, StoreStatistics, StoreStats, StreamInfo,
+    StreamPage,
 };
 
 /// An event store chosen at run time; see the [module docs](self).
@@ -296,6 +297,20 @@ impl EventStore for AnyStore {
 
     async fn wait_for_append(&self, position: u64) {
         dispatch!(Self, self, s => s.wait_for_append(position).await)
+    }
+}
+
+impl StoreStats for AnyStore {
+    async fn statistics(&self) -> Result<StoreStatistics, StoreError> {
+        dispatch!(Self, self, s => s.statistics().await)
+    }
+
+    async fn list_streams(&self, query: ListStreams) -> Result<StreamPage, StoreError> {
+        dispatch!(Self, self, s => s.list_streams(query).await)
+    }
+
+    async fn stream_snapshots(&self, stream: &StreamId) -> Result<Vec<SnapshotInfo>, StoreError> {
+        dispatch!(Self, self, s => s.stream_snapshots(stream).await)
     }
 }
 
