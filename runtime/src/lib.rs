@@ -55,6 +55,8 @@ pub mod envelope;
 pub mod event;
 pub mod guide;
 pub mod projection;
+#[cfg(any(feature = "nats", feature = "amqp"))]
+pub mod publish;
 pub mod repository;
 pub mod schema;
 pub mod snapshot;
