@@ -32,6 +32,8 @@
 //! application (Cargo unifies features); this crate enables neither.
 
 use futures_util::{FutureExt, StreamExt};
+/// The AMQP client this module is built on, re-exported so that versions match.
+pub use lapin;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,

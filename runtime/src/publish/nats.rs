@@ -35,6 +35,10 @@
 
 use std::time::Duration;
 
+/// The NATS client this module is built on (its `ConnectOptions`,
+/// `jetstream::Context`), re-exported so that versions match.
+pub use async_nats;
+
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, context::PublishErrorKind};
 use bytes::Bytes;

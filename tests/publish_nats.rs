@@ -1,0 +1,310 @@
+//! The NATS JetStream relay and consumer (feature `nats`): against a
+//! nats-server of the test's own, killed with SIGKILL mid-stream; and end to
+//! end against the shared server (EVENTFOLD_NATS_URL, skipped with a notice
+//! when unset, failing when EVENTFOLD_REQUIRE_NATS=1).
+
+mod publish_common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventfold::projection::MemoryCheckpointStore;
+use eventfold::publish::nats::async_nats::{self, jetstream};
+use eventfold::publish::nats::{NatsPublisher, NatsSource};
+use eventfold::publish::{Consumer, Relay, headers};
+use eventfold::{EventStore, MemoryStore, ProjectionRunner};
+use publish_common::*;
+
+/// A nats-server with JetStream, on a loopback port, storing in a directory
+/// of its own.
+struct NatsServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    fn start() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let child = spawn_server(self.port, self.dir.path());
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("nats-server did not start on port {}", self.port);
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+fn spawn_server(port: u16, dir: &Path) -> Child {
+    Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server is installed")
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn client(url: &str) -> jetstream::Context {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|_| Duration::from_millis(100))
+        .connect(url)
+        .await
+        .unwrap();
+    jetstream::new(client)
+}
+
+/// Relays 10,000 events while the server is killed and restarted on the same
+/// port and store: the consumer applies every event exactly once, in order,
+/// and the JetStream stream holds each event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
+    const TOTAL: usize = 10_000;
+    let mut server = NatsServer::start();
+    let js = client(&server.url()).await;
+
+    let store = Arc::new(MemoryStore::new());
+    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()))
+        .batch_size(500)
+        .exclusive(Duration::from_secs(5));
+    let publisher = NatsPublisher::new(js.clone(), "EVENTS", "events");
+    let relay = Relay::new("to-nats", publisher, &runner).spawn(&runner);
+
+    let recorder = Recorder::new("accounts");
+    let source = NatsSource::new(client(&server.url()).await, "EVENTS", "accounts")
+        .ack_wait(Duration::from_secs(2))
+        .redelivery_delay(Duration::from_millis(100));
+    let consumer =
+        Consumer::new(source, Arc::new(MemoryCheckpointStore::new())).spawn(recorder.clone());
+
+    let appender = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { append_events(&*store, TOTAL, 20, 25).await })
+    };
+    // Kill the server in the middle of the stream.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while relay.confirmed() < 3_000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the relay confirmed 3,000 events");
+    server.kill();
+    let at_kill = relay.confirmed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart();
+    appender.await.unwrap();
+    assert!(at_kill < TOTAL as u64, "the kill came after the last event");
+
+    let head = store.head_position().await.unwrap();
+    assert_eq!(head, TOTAL as u64);
+    tokio::time::timeout(Duration::from_secs(120), relay.wait_for(head))
+        .await
+        .expect("the relay caught up in time")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(120), consumer.wait_for(head))
+        .await
+        .expect("the consumer caught up in time")
+        .unwrap();
+
+    let (applied, duplicates) = consumer.counts();
+    eprintln!("killed at {at_kill} confirmed; applied {applied}, dropped {duplicates} duplicates");
+    assert_exactly_once_in_order(&*store, &recorder.seen(), TOTAL).await;
+    let mut stream = js.get_stream("EVENTS").await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(
+        info.state.messages, TOTAL as u64,
+        "the stream holds a duplicate"
+    );
+
+    let (_, error) = consumer.stop().await;
+    assert!(error.is_none(), "{error:?}");
+    assert!(relay.stop().await.is_none());
+}
+
+/// The consumer drops duplicates, holds back a message that came ahead of
+/// its predecessor until the predecessor arrives, and terminates a message
+/// that is not an event, going on with the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_drops_duplicates_waits_for_gaps_and_rejects_garbage() {
+    let server = NatsServer::start();
+    let js = client(&server.url()).await;
+    js.create_stream(jetstream::stream::Config {
+        name: "HAND".into(),
+        subjects: vec!["hand.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    // Five stored events, published by hand: 1, 2, 2 again, garbage, 4
+    // (ahead of 3), 3, 5.
+    let store = MemoryStore::new();
+    append_events(&store, 5, 1, 5).await;
+    let events = store.read_all(0, 10).await.unwrap();
+    let publish = |i: usize| {
+        let mut h = async_nats::HeaderMap::new();
+        let e = &events[i];
+        for (k, v) in headers::encode(e, e.global_position - 1) {
+            h.insert(k, v);
+        }
+        let js = js.clone();
+        let payload = e.payload.clone();
+        async move {
+            js.publish_with_headers("hand.x", h, payload.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    publish(0).await;
+    publish(1).await;
+    publish(1).await;
+    js.publish("hand.x", "not an event".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    publish(3).await;
+    publish(2).await;
+    publish(4).await;
+
+    let recorder = Recorder::new("hand");
+    let source = NatsSource::new(js.clone(), "HAND", "hand")
+        .ack_wait(Duration::from_secs(2))
+        .redelivery_delay(Duration::from_millis(50));
+    let consumer =
+        Consumer::new(source, Arc::new(MemoryCheckpointStore::new())).spawn(recorder.clone());
+    tokio::time::timeout(Duration::from_secs(30), consumer.wait_for(5))
+        .await
+        .expect("the consumer applied all five")
+        .unwrap();
+    assert_exactly_once_in_order(&store, &recorder.seen(), 5).await;
+    let (applied, duplicates) = consumer.counts();
+    assert_eq!((applied, duplicates), (5, 1));
+
+    // Everything was settled: nothing is left to deliver.
+    let mut c: jetstream::consumer::PullConsumer = js
+        .get_stream("HAND")
+        .await
+        .unwrap()
+        .get_consumer("hand")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let info = c.info().await.unwrap();
+            if info.num_ack_pending == 0 && info.num_pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("every message was settled");
+    consumer.stop().await;
+}
+
+/// End to end on the shared server: headers carry the envelope, a
+/// projection decodes through its upcasters, and the relay resumes from
+/// its checkpoint without publishing anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_and_consumer_on_the_shared_server() {
+    let Some(url) = service_url("EVENTFOLD_NATS_URL", "EVENTFOLD_REQUIRE_NATS") else {
+        return;
+    };
+    let js = client(&url).await;
+    let stream = unique("EF_TEST").to_uppercase();
+    let prefix = unique("ef_test");
+
+    let store = Arc::new(MemoryStore::new());
+    let checkpoints = Arc::new(MemoryCheckpointStore::new());
+    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::clone(&checkpoints));
+    append_events(&*store, 150, 3, 10).await;
+
+    // A first relay instance publishes the first 150 and stops.
+    let relay = Relay::new(
+        "shared",
+        NatsPublisher::new(js.clone(), &stream, &prefix),
+        &runner,
+    )
+    .spawn(&runner);
+    relay.wait_for(150).await.unwrap();
+    assert!(relay.stop().await.is_none());
+
+    // A second instance (a restart) resumes from the checkpoint.
+    append_events(&*store, 50, 3, 10).await;
+    let relay = Relay::new(
+        "shared",
+        NatsPublisher::new(js.clone(), &stream, &prefix),
+        &runner,
+    )
+    .spawn(&runner);
+    relay.wait_for(200).await.unwrap();
+
+    let subject = {
+        let mut s = js.get_stream(&stream).await.unwrap();
+        assert_eq!(s.info().await.unwrap().state.messages, 200);
+        let m = s.get_raw_message(1).await.unwrap();
+        assert_eq!(
+            m.headers.get("Nats-Msg-Id").unwrap().as_str(),
+            store.read_all(0, 1).await.unwrap()[0].event_id.to_string()
+        );
+        m.subject.to_string()
+    };
+    assert_eq!(subject, format!("{prefix}.Account.Account-0"));
+
+    let recorder = Recorder::new("shared-consumer");
+    let source = NatsSource::new(js.clone(), &stream, "shared-consumer");
+    let consumer =
+        Consumer::new(source, Arc::new(MemoryCheckpointStore::new())).spawn(recorder.clone());
+    tokio::time::timeout(Duration::from_secs(30), consumer.wait_for(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_exactly_once_in_order(&*store, &recorder.seen(), 200).await;
+
+    consumer.stop().await;
+    relay.stop().await;
+    js.delete_stream(&stream).await.unwrap();
+}
