@@ -308,3 +308,150 @@ async fn relay_and_consumer_on_the_shared_server() {
     relay.stop().await;
     js.delete_stream(&stream).await.unwrap();
 }
+
+/// Two relay instances of one name (two processes, say) share a checkpoint
+/// store: one publishes, the other stands by; when the first dies, the
+/// second takes over from the broker's last message, and the stream holds
+/// every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_relay_instance_per_name_and_a_takeover_without_duplicates() {
+    const TOTAL: usize = 2_000;
+    let server = NatsServer::start();
+    let store = Arc::new(MemoryStore::new());
+    let checkpoints = Arc::new(MemoryCheckpointStore::new());
+    let runner = |_| {
+        ProjectionRunner::new(Arc::clone(&store), Arc::clone(&checkpoints))
+            .batch_size(100)
+            .exclusive(Duration::from_millis(600))
+    };
+    let (runner_a, runner_b) = (runner(()), runner(()));
+    let publisher = |js| NatsPublisher::new(js, "EVENTS", "events");
+    let a = Relay::new("relay", publisher(client(&server.url()).await), &runner_a).spawn(&runner_a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = Relay::new("relay", publisher(client(&server.url()).await), &runner_b).spawn(&runner_b);
+
+    let appender = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { append_events(&*store, TOTAL, 5, 10).await })
+    };
+    tokio::time::timeout(Duration::from_secs(30), a.wait_for(500))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.confirmed(), 0, "the standby published");
+    a.kill().await;
+    appender.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), b.wait_for(TOTAL as u64))
+        .await
+        .expect("the standby took over")
+        .unwrap();
+
+    let js = client(&server.url()).await;
+    let mut stream = js.get_stream("EVENTS").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, TOTAL as u64);
+    let recorder = Recorder::new("check");
+    let consumer = Consumer::new(
+        NatsSource::new(js, "EVENTS", "check"),
+        Arc::new(MemoryCheckpointStore::new()),
+    )
+    .spawn(recorder.clone());
+    consumer.wait_for(TOTAL as u64).await.unwrap();
+    assert_exactly_once_in_order(&*store, &recorder.seen(), TOTAL).await;
+    consumer.stop().await;
+    assert!(b.stop().await.is_none());
+}
+
+/// A stream that another writer published to cannot promise order: the
+/// relay stops with an error that says so, instead of retrying forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_with_foreign_messages_stops_the_relay_with_a_clear_error() {
+    let server = NatsServer::start();
+    let js = client(&server.url()).await;
+    let publisher = NatsPublisher::new(js.clone(), "EVENTS", "events");
+    js.create_stream(jetstream::stream::Config {
+        name: "EVENTS".into(),
+        subjects: vec!["events.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    js.publish("events.x.y", "hello".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let store = Arc::new(MemoryStore::new());
+    append_events(&*store, 3, 1, 3).await;
+    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let relay = Relay::new("relay", publisher, &runner).spawn(&runner);
+    assert!(relay.wait_for(3).await.is_err());
+    let error = relay.stop().await.expect("the relay failed");
+    let message = error.to_string();
+    assert!(message.contains("not written by a relay"), "{message}");
+    assert!(message.contains("EVENTS"), "{message}");
+    assert_eq!(
+        runner.lag("relay").await.unwrap(),
+        3,
+        "the checkpoint moved"
+    );
+}
+
+/// A read model that fails on one event: the consumer stops there, without
+/// acknowledging it; the next instance gets it again and applies it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_event_is_not_acknowledged_and_comes_again() {
+    struct FailOn(Recorder, u64);
+    impl eventfold::projection::Projection for FailOn {
+        fn name(&self) -> &str {
+            "failing"
+        }
+        fn event_types(&self) -> &[&str] {
+            &[]
+        }
+        fn handle(
+            &mut self,
+            e: &eventfold::RecordedEvent,
+        ) -> Result<(), eventfold::projection::HandleError> {
+            if e.global_position == self.1 {
+                return Err(eventfold::projection::HandleError::handler(
+                    "read model down",
+                ));
+            }
+            self.0.handle(e)
+        }
+    }
+
+    let server = NatsServer::start();
+    let js = client(&server.url()).await;
+    let store = Arc::new(MemoryStore::new());
+    append_events(&*store, 10, 2, 5).await;
+    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let relay = Relay::new(
+        "relay",
+        NatsPublisher::new(js.clone(), "EVENTS", "events"),
+        &runner,
+    )
+    .spawn(&runner);
+    relay.wait_for(10).await.unwrap();
+
+    let checkpoints = Arc::new(MemoryCheckpointStore::new());
+    let recorder = Recorder::new("failing");
+    let source =
+        || NatsSource::new(js.clone(), "EVENTS", "failing").ack_wait(Duration::from_secs(1));
+    let consumer =
+        Consumer::new(source(), Arc::clone(&checkpoints)).spawn(FailOn(recorder.clone(), 7));
+    let error = consumer.wait_for(10).await.unwrap_err().expect("it failed");
+    assert_eq!(error.position(), Some(7), "{error}");
+    assert_eq!(consumer.position(), 6);
+    consumer.stop().await;
+
+    let consumer = Consumer::new(source(), checkpoints).spawn(FailOn(recorder.clone(), 0));
+    tokio::time::timeout(Duration::from_secs(20), consumer.wait_for(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_exactly_once_in_order(&*store, &recorder.seen(), 10).await;
+    consumer.stop().await;
+    relay.stop().await;
+}

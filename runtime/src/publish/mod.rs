@@ -100,6 +100,15 @@ pub enum PublishError {
         /// Why.
         reason: String,
     },
+    /// The broker is set up in a way the relay cannot work with (its stream
+    /// holds messages another writer published, say).
+    #[error("{broker}: {reason}")]
+    Setup {
+        /// `"nats"` or `"amqp"`.
+        broker: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The relay or consumer was asked to stop while it was waiting for the
     /// broker.
     #[error("stopped while waiting for the broker")]
@@ -122,7 +131,10 @@ impl PublishError {
 
     /// `true` for errors that retrying cannot cure.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Rejected { .. } | Self::Header { .. })
+        matches!(
+            self,
+            Self::Rejected { .. } | Self::Header { .. } | Self::Setup { .. }
+        )
     }
 }
 

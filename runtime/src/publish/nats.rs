@@ -167,14 +167,14 @@ impl NatsPublisher {
                         msg_id,
                         fresh: true,
                     }),
-                    None => Err(PublishError::broker(
-                        BROKER,
-                        format!("reading the last message of stream `{}`", self.stream),
-                        format!(
-                            "message {last_seq} was not written by a relay (no `{}` header); a relay must be the only writer of its stream",
+                    None => Err(PublishError::Setup {
+                        broker: BROKER,
+                        reason: format!(
+                            "message {last_seq} of stream `{}` was not written by a relay (no `{}` header); a relay must be the only writer of its stream",
+                            self.stream,
                             headers::GLOBAL_POSITION
                         ),
-                    )),
+                    }),
                 }
             }
             // Removed by a limit or by hand: go on from the checkpoint
