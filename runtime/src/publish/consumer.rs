@@ -42,7 +42,39 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// dead letter in the checkpoint store and go on.
 ///
 /// Run one consumer per durable consumer or queue: a second one would take
-/// messages out of order.
+/// messages out of order (an [`AmqpSource`](super::amqp::AmqpSource)
+/// consumes its queue exclusively, so RabbitMQ refuses a second one; a
+/// JetStream durable consumer does not, so deploy one instance). A process
+/// manager is fed the same way: implement [`Projection`] for it (its
+/// `commit` sends the commands it decided).
+///
+/// ```no_run
+/// # #[cfg(feature = "nats")]
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use eventfold::projection::{HandleError, MemoryCheckpointStore, Projection};
+/// use eventfold::publish::{Consumer, nats::NatsSource};
+/// use eventfold::RecordedEvent;
+///
+/// #[derive(Default)]
+/// struct Count(u64);
+/// impl Projection for Count {
+///     fn name(&self) -> &str { "count" }
+///     fn event_types(&self) -> &[&str] { &[] }
+///     fn handle(&mut self, _: &RecordedEvent) -> Result<(), HandleError> {
+///         self.0 += 1;
+///         Ok(())
+///     }
+/// }
+///
+/// use eventfold::publish::nats::async_nats;
+/// let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+/// let source = NatsSource::new(async_nats::jetstream::new(client), "EVENTS", "count");
+/// let consumer = Consumer::new(source, Arc::new(MemoryCheckpointStore::new())).spawn(Count::default());
+/// consumer.wait_for(100).await.ok();
+/// let (count, _) = consumer.stop().await;
+/// # Ok(()) }
+/// ```
 pub struct Consumer<Src, C> {
     source: Src,
     checkpoints: Arc<C>,

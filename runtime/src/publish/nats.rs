@@ -72,7 +72,6 @@ pub struct NatsPublisher {
     stream: String,
     prefix: String,
     duplicate_window: Duration,
-    ensured: bool,
     /// `None`: unknown; read it from the stream before publishing.
     last: Option<Last>,
 }
@@ -91,7 +90,6 @@ impl NatsPublisher {
             stream: stream.into(),
             prefix: subject_prefix.into(),
             duplicate_window: Duration::from_secs(120),
-            ensured: false,
             last: None,
         }
     }
@@ -113,32 +111,25 @@ impl NatsPublisher {
         subject(&self.prefix, event)
     }
 
-    async fn ensure_stream(&mut self) -> Result<jetstream::stream::Stream, PublishError> {
-        let stream = if self.ensured {
-            self.js.get_stream(&self.stream).await.map_err(|e| {
-                PublishError::broker(BROKER, format!("looking up stream `{}`", self.stream), e)
-            })?
-        } else {
-            self.js
-                .get_or_create_stream(jetstream::stream::Config {
-                    name: self.stream.clone(),
-                    subjects: vec![format!("{}.>", self.prefix)],
-                    storage: jetstream::stream::StorageType::File,
-                    duplicate_window: self.duplicate_window,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    PublishError::broker(BROKER, format!("creating stream `{}`", self.stream), e)
-                })?
-        };
-        self.ensured = true;
-        Ok(stream)
+    /// Looks the stream up, creating it when it does not exist.
+    async fn ensure_stream(&self) -> Result<jetstream::stream::Stream, PublishError> {
+        self.js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: self.stream.clone(),
+                subjects: vec![format!("{}.>", self.prefix)],
+                storage: jetstream::stream::StorageType::File,
+                duplicate_window: self.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                PublishError::broker(BROKER, format!("opening stream `{}`", self.stream), e)
+            })
     }
 
     /// Reads the stream's last message: where the relay's sequence stands
     /// in the broker.
-    async fn resync(&mut self, previous: u64) -> Result<Last, PublishError> {
+    async fn resync(&self, previous: u64) -> Result<Last, PublishError> {
         let mut stream = self.ensure_stream().await?;
         let info = stream
             .info()
@@ -216,7 +207,6 @@ impl NatsPublisher {
         events: &[RecordedEvent],
         previous: u64,
     ) -> Result<(), PublishError> {
-        self.ensure_stream().await?;
         if self.last.is_none() {
             self.last = Some(self.resync(previous).await?);
         }

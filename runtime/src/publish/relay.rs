@@ -49,6 +49,7 @@ enum Command {
 /// let store = Arc::new(MemoryStore::new());
 /// let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()))
 ///     .exclusive(Duration::from_secs(10));
+/// use eventfold::publish::nats::async_nats;
 /// let client = async_nats::connect("nats://127.0.0.1:4222").await?;
 /// let publisher = NatsPublisher::new(async_nats::jetstream::new(client), "EVENTS", "events");
 /// let relay = Relay::new("events-to-nats", publisher, &runner).spawn(&runner);
