@@ -254,3 +254,113 @@ async fn relay_and_consumer_on_the_shared_broker() {
         .close(200, lapin::types::ShortString::from("done"))
         .await;
 }
+
+/// The consumer drops duplicates, drops a message that came ahead of its
+/// predecessor (the relay publishes it again after the predecessor), and
+/// rejects a message that is not an event, going on with the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_drops_duplicates_and_early_messages_and_rejects_garbage() {
+    use eventfold::publish::amqp::lapin::BasicProperties;
+    use eventfold::publish::amqp::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    use eventfold::publish::amqp::lapin::types::{AMQPValue, FieldTable, LongString};
+    use eventfold::publish::headers;
+
+    let Some(url) = service_url("EVENTFOLD_AMQP_URL", "EVENTFOLD_REQUIRE_AMQP") else {
+        return;
+    };
+    let exchange = unique("ef_test_events");
+    let queue = unique("ef_test_queue");
+    let mut source = AmqpSource::new(&url, &exchange, &queue);
+    source.declare().await.unwrap();
+
+    let store = MemoryStore::new();
+    append_events(&store, 5, 1, 5).await;
+    let events = store.read_all(0, 10).await.unwrap();
+    let conn = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let publish = |i: Option<usize>| {
+        let channel = channel.clone();
+        let exchange = exchange.clone();
+        let (table, payload) = match i {
+            Some(i) => {
+                let e = &events[i];
+                let mut table = FieldTable::default();
+                for (k, v) in headers::encode(e, e.global_position - 1) {
+                    table.insert(k.into(), AMQPValue::LongString(LongString::from(v)));
+                }
+                (table, e.payload.clone())
+            }
+            None => (FieldTable::default(), b"not an event".to_vec()),
+        };
+        async move {
+            channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    "Account.x".into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    BasicProperties::default().with_headers(table),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    // 1, 2, 2 again, garbage, 4 (ahead of 3), 3, 4 again (the relay's
+    // resend), 5.
+    for i in [
+        Some(0),
+        Some(1),
+        Some(1),
+        None,
+        Some(3),
+        Some(2),
+        Some(3),
+        Some(4),
+    ] {
+        publish(i).await;
+    }
+
+    let recorder = Recorder::new("hand");
+    let consumer =
+        Consumer::new(source, Arc::new(MemoryCheckpointStore::new())).spawn(recorder.clone());
+    tokio::time::timeout(Duration::from_secs(30), consumer.wait_for(5))
+        .await
+        .expect("the consumer applied all five")
+        .unwrap();
+    assert_exactly_once_in_order(&store, &recorder.seen(), 5).await;
+    assert_eq!(consumer.counts(), (5, 1));
+    consumer.stop().await;
+
+    // Everything was settled: the queue is empty.
+    let q = channel
+        .queue_declare(
+            queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.message_count(), 0);
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    let _ = conn
+        .close(200, lapin::types::ShortString::from("done"))
+        .await;
+}
