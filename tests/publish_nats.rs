@@ -478,3 +478,62 @@ async fn a_failed_event_is_not_acknowledged_and_comes_again() {
     consumer.stop().await;
     relay.stop().await;
 }
+
+/// Two exclusive consumer instances of one read model (two replicas of a
+/// service) share a checkpoint store: one applies, the other stands by;
+/// when the first crashes mid-stream, the second takes over, and the read
+/// model holds every event once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_consumer_instance_per_name_and_a_takeover_after_a_crash() {
+    use eventfold::publish::ConsumerStatus;
+    const TOTAL: usize = 3_000;
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let store = Arc::new(MemoryStore::new());
+    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let relay = Relay::new(
+        "relay",
+        NatsPublisher::new(client(&server.url()).await, "EVENTS", "events"),
+        &runner,
+    )
+    .spawn(&runner);
+
+    let checkpoints = Arc::new(MemoryCheckpointStore::new());
+    let model = TxRecorder::default();
+    let consumer = |js| {
+        Consumer::new(
+            NatsSource::new(js, "EVENTS", "model").ack_wait(Duration::from_secs(1)),
+            Arc::clone(&checkpoints),
+        )
+        .batch_size(50)
+        .exclusive(Duration::from_millis(600))
+    };
+    let a = consumer(client(&server.url()).await).spawn(model.replica());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = consumer(client(&server.url()).await).spawn(model.replica());
+
+    let appender = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { append_events(&*store, TOTAL, 7, 10).await })
+    };
+    tokio::time::timeout(Duration::from_secs(30), a.wait_for(800))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(b.status(), ConsumerStatus::Standby),
+        "{:?}",
+        b.status()
+    );
+    assert_eq!(b.counts(), (0, 0), "the standby applied events");
+    a.kill().await;
+    appender.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), b.wait_for(TOTAL as u64))
+        .await
+        .expect("the standby took over")
+        .unwrap();
+    assert_exactly_once_in_order(&*store, &model.seen(), TOTAL).await;
+    b.stop().await;
+    relay.stop().await;
+}

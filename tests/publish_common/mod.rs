@@ -152,3 +152,57 @@ pub fn service_url(var: &str, require: &str) -> Option<String> {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", Uuid::now_v7().simple())
 }
+
+/// A read model that keeps its checkpoint with its data: handled events
+/// are staged and land, with the checkpoint, in `commit` (a transaction, in
+/// a real database). Instances built from one `TxRecorder` share the data.
+#[derive(Clone, Default)]
+pub struct TxRecorder {
+    pub committed: Arc<Mutex<Vec<Seen>>>,
+    staged: Vec<Seen>,
+}
+
+impl TxRecorder {
+    pub fn seen(&self) -> Vec<Seen> {
+        self.committed.lock().unwrap().clone()
+    }
+
+    /// Another instance writing the same data.
+    pub fn replica(&self) -> Self {
+        Self {
+            committed: Arc::clone(&self.committed),
+            staged: Vec::new(),
+        }
+    }
+}
+
+impl Projection for TxRecorder {
+    fn name(&self) -> &str {
+        "tx-recorder"
+    }
+    fn event_types(&self) -> &[&str] {
+        &[]
+    }
+    fn handle(&mut self, e: &RecordedEvent) -> Result<(), HandleError> {
+        self.staged.push(Seen {
+            event_id: e.event_id,
+            stream: e.stream_id.to_string(),
+            version: e.stream_version,
+            position: e.global_position,
+            event: e.clone(),
+        });
+        Ok(())
+    }
+    async fn load_checkpoint(&mut self) -> Result<Option<u64>, HandleError> {
+        self.staged.clear();
+        Ok(self.committed.lock().unwrap().last().map(|s| s.position))
+    }
+    async fn commit(&mut self, _: u64) -> Result<(), HandleError> {
+        self.committed.lock().unwrap().append(&mut self.staged);
+        Ok(())
+    }
+    fn rollback(&mut self) -> bool {
+        self.staged.clear();
+        true
+    }
+}

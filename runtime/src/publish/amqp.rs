@@ -403,6 +403,10 @@ impl Source for AmqpSource {
         Ok(batch)
     }
 
+    fn disconnect(&mut self) {
+        self.close();
+    }
+
     async fn ack(&mut self, tokens: Vec<Self::Token>) -> Result<(), PublishError> {
         // Everything before the last token was acknowledged or settled:
         // one acknowledgement covers them all.

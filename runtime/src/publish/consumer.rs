@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Mutex, watch};
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{Incoming, PublishError, Source};
 use crate::envelope::RecordedEvent;
@@ -80,6 +82,14 @@ pub struct Consumer<Src, C> {
     checkpoints: Arc<C>,
     batch_size: usize,
     start_after: u64,
+    /// `Some`: run as the only instance of its name (see [`Consumer::exclusive`]).
+    claim_ttl: Option<Duration>,
+}
+
+/// How a run holding the claim ended without an error.
+enum Ended {
+    Stopped,
+    LostClaim,
 }
 
 /// Where a running consumer is.
@@ -92,6 +102,9 @@ pub enum ConsumerStatus {
     Failed(Arc<ProjectionError>),
     /// Stopped on request.
     Stopped,
+    /// Waiting for another instance's claim to end (an
+    /// [exclusive](Consumer::exclusive) consumer).
+    Standby,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +125,7 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
             checkpoints,
             batch_size: DEFAULT_BATCH_SIZE,
             start_after: 0,
+            claim_ttl: None,
         }
     }
 
@@ -126,6 +140,21 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
     /// after position `position` was published, say). Default 0.
     pub fn start_after(mut self, position: u64) -> Self {
         self.start_after = position;
+        self
+    }
+
+    /// Runs as the only instance of the projection's name among every
+    /// consumer sharing the checkpoint store, in this process or another,
+    /// like an [exclusive](crate::ProjectionRunner::exclusive) projection
+    /// runner: it claims the name in the checkpoint store and renews the
+    /// claim every `ttl / 3`; other instances stand by
+    /// ([`ConsumerStatus::Standby`], taking no messages) and take over from
+    /// the checkpoint when it stops or its claim expires. One that loses its
+    /// claim disconnects from the broker (what it took and did not
+    /// acknowledge goes to the new owner) and stands by; its checkpoint
+    /// saves need the claim ([`CheckpointStore::save_claimed`]).
+    pub fn exclusive(mut self, ttl: Duration) -> Self {
+        self.claim_ttl = Some(ttl.max(Duration::from_millis(30)));
         self
     }
 
@@ -174,38 +203,144 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
         let name = projection.lock().await.name().to_owned();
+        let owner = self.claim_ttl.map(|_| Uuid::now_v7());
+        let outcome = loop {
+            if let Some(owner) = owner
+                && !self.stand_by(&name, owner, progress, stop).await
+            {
+                break Ok(());
+            }
+            match self.follow(projection, &name, owner, progress, stop).await {
+                Ok(Ended::Stopped) => break Ok(()),
+                Ok(Ended::LostClaim) => {
+                    tracing::warn!(consumer = %name, "lost the consumer's claim; standing by");
+                    self.source.disconnect();
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some(owner) = owner
+            && let Err(error) = self.checkpoints.release(&name, owner).await
+        {
+            tracing::warn!(consumer = %name, %error, "could not release the consumer's claim");
+        }
+        outcome
+    }
+
+    /// Waits until `owner` holds the claim on `name` (`true`), or until
+    /// asked to stop (`false`).
+    async fn stand_by(
+        &mut self,
+        name: &str,
+        owner: Uuid,
+        progress: &watch::Sender<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let ttl = self.claim_ttl.unwrap_or(Duration::from_secs(1));
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            match self.checkpoints.claim(name, owner, ttl).await {
+                Ok(true) => {
+                    progress.send_modify(|p| p.status = ConsumerStatus::Running);
+                    return true;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(consumer = name, %error, "could not claim the consumer; trying again");
+                }
+            }
+            progress.send_if_modified(|p| {
+                let was = matches!(p.status, ConsumerStatus::Standby);
+                p.status = ConsumerStatus::Standby;
+                !was
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(ttl / 3) => {}
+                _ = stop.wait_for(|s| *s) => return false,
+            }
+        }
+    }
+
+    /// Renews `owner`'s claim once a third of its duration has passed since
+    /// `renewed`; `false` when it is lost or cannot be confirmed.
+    async fn keep_claim(&mut self, name: &str, owner: Option<Uuid>, renewed: &mut Instant) -> bool {
+        let (Some(owner), Some(ttl)) = (owner, self.claim_ttl) else {
+            return true;
+        };
+        if renewed.elapsed() < ttl / 3 {
+            return true;
+        }
+        match self.checkpoints.claim(name, owner, ttl).await {
+            Ok(held) => {
+                *renewed = Instant::now();
+                held
+            }
+            Err(error) => {
+                tracing::warn!(consumer = name, %error, "could not renew the consumer's claim");
+                false
+            }
+        }
+    }
+
+    /// Takes and applies messages from the checkpoint on, while holding the
+    /// claim (if any).
+    async fn follow<P: Projection>(
+        &mut self,
+        projection: &Mutex<P>,
+        name: &str,
+        owner: Option<Uuid>,
+        progress: &watch::Sender<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Ended, ProjectionError> {
         let mut checkpoint =
-            load_checkpoint(projection, &*self.checkpoints, &name, self.start_after).await?;
+            load_checkpoint(projection, &*self.checkpoints, name, self.start_after).await?;
         progress.send_modify(|p| p.position = checkpoint);
         let broker = self.source.broker();
         let mut backoff = MIN_BACKOFF;
+        let mut renewed = Instant::now();
         loop {
             if *stop.borrow() {
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
+            if !self.keep_claim(name, owner, &mut renewed).await {
+                return Ok(Ended::LostClaim);
+            }
+            // Wake up to renew the claim while no message comes.
+            let renew_at = owner.and(self.claim_ttl).map(|ttl| renewed + ttl / 3);
             let received = tokio::select! {
-                r = self.source.receive(self.batch_size) => r,
-                _ = stop.wait_for(|s| *s) => return Ok(()),
+                r = self.source.receive(self.batch_size) => Some(r),
+                _ = stop.wait_for(|s| *s) => return Ok(Ended::Stopped),
+                _ = tokio::time::sleep_until(renew_at.unwrap_or(renewed)), if renew_at.is_some() => None,
             };
             let batch = match received {
-                Ok(batch) => {
+                None => continue,
+                Some(Ok(batch)) => {
                     backoff = MIN_BACKOFF;
                     batch
                 }
-                Err(error) => {
+                Some(Err(error)) => {
                     tracing::warn!(consumer = %name, broker, %error, retry_in = ?backoff, "receiving failed; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                        _ = stop.wait_for(|s| *s) => return Ok(Ended::Stopped),
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
+            if !self.keep_claim(name, owner, &mut renewed).await {
+                // Not acknowledged: the broker delivers them to the owner.
+                return Ok(Ended::LostClaim);
+            }
             let mut p = projection.lock().await;
-            let outcome = self.apply(&mut *p, &name, checkpoint, batch).await;
+            let outcome = self.apply(&mut *p, name, owner, checkpoint, batch).await;
             drop(p);
-            let (position, acks, stats, failure) = outcome?;
+            let (position, acks, stats, failure) = match outcome {
+                Err(ProjectionError::Claimed { .. }) => return Ok(Ended::LostClaim),
+                other => other?,
+            };
             checkpoint = position;
             progress.send_modify(|p| {
                 p.position = position;
@@ -233,6 +368,7 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
         &mut self,
         projection: &mut P,
         name: &str,
+        owner: Option<Uuid>,
         checkpoint: u64,
         batch: Vec<Incoming<Src::Token>>,
     ) -> Result<(u64, Vec<Src::Token>, (u64, u64), Option<ProjectionError>), ProjectionError> {
@@ -316,10 +452,25 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
                     action: format!("commit at position {last}"),
                     source,
                 })?;
-            self.checkpoints
-                .save(name, last)
-                .await
-                .map_err(|source| store_err(name, source))?;
+            match owner {
+                None => self
+                    .checkpoints
+                    .save(name, last)
+                    .await
+                    .map_err(|source| store_err(name, source))?,
+                Some(owner) => {
+                    let saved = self
+                        .checkpoints
+                        .save_claimed(name, last, owner)
+                        .await
+                        .map_err(|source| store_err(name, source))?;
+                    if !saved {
+                        return Err(ProjectionError::Claimed {
+                            projection: name.to_owned(),
+                        });
+                    }
+                }
+            }
         }
         Ok((last, acks, (applied, duplicates), failure))
     }
@@ -397,7 +548,13 @@ impl<P: Projection> ConsumerHandle<P> {
     pub async fn wait_for(&self, position: u64) -> Result<(), Option<Arc<ProjectionError>>> {
         let mut rx = self.progress.clone();
         let seen = rx
-            .wait_for(|p| p.position >= position || !matches!(p.status, ConsumerStatus::Running))
+            .wait_for(|p| {
+                p.position >= position
+                    || matches!(
+                        p.status,
+                        ConsumerStatus::Failed(_) | ConsumerStatus::Stopped
+                    )
+            })
             .await
             .map(|p| p.clone())
             .map_err(|_| None)?;
@@ -411,6 +568,14 @@ impl<P: Projection> ConsumerHandle<P> {
     /// Runs `f` on the projection, between two batches.
     pub async fn read<R>(&self, f: impl FnOnce(&P) -> R) -> R {
         f(&*self.projection.lock().await)
+    }
+
+    /// Ends the consumer as a crash would: the batch in progress is neither
+    /// committed nor acknowledged, and an exclusive consumer's claim is left
+    /// to expire.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 
     /// Stops after the batch in progress (committed and acknowledged) and

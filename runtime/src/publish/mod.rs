@@ -215,6 +215,12 @@ pub trait Source: Send + 'static {
         token: Self::Token,
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 
+    /// Drops the connection and whatever it took and did not acknowledge
+    /// (the broker delivers that again, to whoever consumes next): an
+    /// [exclusive](Consumer::exclusive) consumer that lost its claim stops
+    /// taking messages. The next [`Self::receive`] connects again.
+    fn disconnect(&mut self);
+
     /// Settles a malformed message for good (JetStream: terminate; RabbitMQ:
     /// reject without requeue, to the queue's dead-letter exchange if it has
     /// one).

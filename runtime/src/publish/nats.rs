@@ -440,6 +440,10 @@ impl Source for NatsSource {
         Ok(batch)
     }
 
+    fn disconnect(&mut self) {
+        self.messages = None;
+    }
+
     async fn ack(&mut self, tokens: Vec<Self::Token>) -> Result<(), PublishError> {
         for m in tokens {
             m.ack()

@@ -33,9 +33,15 @@ enum Command {
 /// runner after each batch, before it saves the checkpoint) publishes the
 /// batch and returns once the broker confirmed all of it. While the broker
 /// fails, `commit` tries again with backoff (from 50 ms to 2 s), so the
-/// checkpoint stays where it is until the broker is back; only an error
-/// that retrying cannot cure ([`PublishError::is_permanent`]) or a stop
-/// request ends it.
+/// checkpoint stays where it is until the broker is back. After
+/// [`Relay::give_up_after`] (10 s by default) of failures it fails the
+/// batch instead: a [spawned](Relay::spawn) relay then starts again from
+/// its checkpoint after a pause, claiming its name anew (an exclusive
+/// runner renews its claim between batches, not during one, so an outage
+/// longer than the claim could otherwise let a standby instance publish
+/// the same events at the same time: harmless, since the broker or the
+/// consumers drop resends, but wasteful). An error that retrying cannot
+/// cure ([`PublishError::is_permanent`]) stops the relay for good.
 ///
 /// ```no_run
 /// # #[cfg(feature = "nats")]
@@ -67,6 +73,7 @@ pub struct Relay<P, C> {
     confirmed: Arc<watch::Sender<u64>>,
     command: watch::Receiver<Command>,
     command_tx: Arc<watch::Sender<Command>>,
+    give_up_after: Duration,
 }
 
 impl<P: Publisher, C: CheckpointStore> Relay<P, C> {
@@ -88,7 +95,16 @@ impl<P: Publisher, C: CheckpointStore> Relay<P, C> {
             confirmed: Arc::new(watch::channel(0).0),
             command,
             command_tx: Arc::new(command_tx),
+            give_up_after: Duration::from_secs(10),
         }
+    }
+
+    /// How long `commit` keeps trying to publish a batch before it fails
+    /// it (default 10 s; see above). Keep it below an exclusive runner's
+    /// claim duration.
+    pub fn give_up_after(mut self, wait: Duration) -> Self {
+        self.give_up_after = wait;
+        self
     }
 
     /// The global position of the last event the broker confirmed in this
@@ -125,6 +141,7 @@ impl<P: Publisher, C: CheckpointStore> Relay<P, C> {
     /// it, a permanent error, or a stop request.
     async fn publish_pending(&mut self) -> Result<(), PublishError> {
         let mut backoff = MIN_BACKOFF;
+        let deadline = tokio::time::Instant::now() + self.give_up_after;
         loop {
             if *self.command.borrow() != Command::Run {
                 return Err(PublishError::Stopped);
@@ -137,6 +154,9 @@ impl<P: Publisher, C: CheckpointStore> Relay<P, C> {
             match attempt {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_permanent() || matches!(e, PublishError::Stopped) => return Err(e),
+                Err(error) if tokio::time::Instant::now() + backoff > deadline => {
+                    return Err(error);
+                }
                 Err(error) => {
                     tracing::warn!(relay = %self.name, broker = self.publisher.broker(), %error, retry_in = ?backoff, "publishing failed; trying again");
                     tokio::select! {
