@@ -229,3 +229,6 @@ pub trait Source: Send + 'static {
         token: Self::Token,
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
+
+#[cfg(test)]
+mod tests;
