@@ -26,7 +26,7 @@
 //! consumer drops. In the rare case where the broker refused one message
 //! (a negative confirm) and stored the next, the next arrives ahead of its
 //! predecessor: the consumer drops it (the relay publishes it again, after
-//! its predecessor), see [`Source::on_gap`](super::Source::on_gap).
+//! its predecessor), see [`Source::on_gap`].
 //!
 //! TLS (`amqps://`) needs lapin's `rustls` or `native-tls` feature in the
 //! application (Cargo unifies features); this crate enables neither.

@@ -44,7 +44,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// dead letter in the checkpoint store and go on.
 ///
 /// Run one consumer per durable consumer or queue: a second one would take
-/// messages out of order (an [`AmqpSource`](super::amqp::AmqpSource)
+/// messages out of order (an `AmqpSource`
 /// consumes its queue exclusively, so RabbitMQ refuses a second one; a
 /// JetStream durable consumer does not, so deploy one instance). A process
 /// manager is fed the same way: implement [`Projection`] for it (its

@@ -28,7 +28,7 @@ pub const STREAM_VERSION: &str = "Eventfold-Stream-Version";
 pub const GLOBAL_POSITION: &str = "Eventfold-Global-Position";
 /// The global position of the event the relay published just before this
 /// one (0: none). A consumer that has not applied that one yet knows a
-/// message is missing or late (see [`super::consumer`]).
+/// message is missing or late (see [`super::Consumer`]).
 pub const PREVIOUS_POSITION: &str = "Eventfold-Previous-Position";
 /// When the source store recorded the event (RFC 3339, nanoseconds).
 pub const RECORDED_AT: &str = "Eventfold-Recorded-At";

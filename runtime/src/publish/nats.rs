@@ -30,7 +30,7 @@
 //! delivered before the server went away and never acknowledged is
 //! redelivered after the consumer's `ack_wait`; meanwhile the messages
 //! behind it are negatively acknowledged with a delay
-//! ([`Source::on_gap`](super::Source::on_gap)), so the read model still
+//! ([`Source::on_gap`]), so the read model still
 //! sees every event once and in order.
 
 use std::time::Duration;
