@@ -396,11 +396,16 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
                 continue;
             }
             if decoded.previous.is_some_and(|p| p > last) {
-                tracing::debug!(
+                // Normal after a broker restart (a redelivery is due); when
+                // it never ends, the source misses events for good (a queue
+                // bound after they were published: see `start_after`).
+                tracing::warn!(
                     consumer = name,
+                    broker,
                     position = event.global_position,
+                    follows = decoded.previous,
                     applied = last,
-                    "message ahead of a missing one"
+                    "message ahead of one not applied yet; waiting for that one"
                 );
                 settle(broker, name, self.source.on_gap(token).await);
                 continue;
