@@ -60,6 +60,8 @@ pub mod guide;
 pub mod http;
 pub mod metadata;
 pub mod projection;
+#[cfg(any(feature = "nats", feature = "amqp"))]
+pub mod publish;
 pub mod repository;
 pub mod schema;
 pub mod snapshot;
