@@ -29,6 +29,9 @@
 
 use std::fmt::Write as _;
 
+mod command;
+pub use command::{CommandFieldSchema, CommandSchema, CommandVariantSchema, DescribeCommands};
+
 /// The environment variable that switches the lock check off and makes the
 /// generated test rewrite the lock file.
 pub const UPDATE_LOCK_ENV: &str = "EVENTFOLD_UPDATE_SCHEMA_LOCK";

@@ -126,6 +126,7 @@ pub fn expand(h: &Handlers<'_>, valid: bool) -> TokenStream {
         quote!(#pattern => #call,)
     });
     let applies = h.applies.iter().map(|m| expand_apply(m, self_ident, &p));
+    let schema = super::schema::expand(h, &command_enum, &p);
 
     quote! {
         #block
@@ -167,6 +168,7 @@ pub fn expand(h: &Handlers<'_>, valid: bool) -> TokenStream {
             }
 
             #(#applies)*
+            #schema
         };
     }
 }

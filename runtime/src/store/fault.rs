@@ -266,6 +266,26 @@ impl<S: EventStore> EventStore for FaultyStore<S> {
     }
 }
 
+impl<S: super::StoreStats> super::StoreStats for FaultyStore<S> {
+    async fn statistics(&self) -> Result<super::StoreStatistics, StoreError> {
+        self.inner.statistics().await
+    }
+
+    async fn list_streams(
+        &self,
+        query: super::ListStreams,
+    ) -> Result<super::StreamPage, StoreError> {
+        self.inner.list_streams(query).await
+    }
+
+    async fn stream_snapshots(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Vec<super::SnapshotInfo>, StoreError> {
+        self.inner.stream_snapshots(stream).await
+    }
+}
+
 impl<S: SnapshotStore> SnapshotStore for FaultyStore<S> {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         if self.take(|a| &mut a.fail_snapshot_saves) {

@@ -14,6 +14,8 @@ use super::{
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
+mod stats;
+
 /// An event store kept in memory. Cloning shares the same store.
 ///
 /// Every append runs under one lock, which assigns versions and global
@@ -44,6 +46,8 @@ struct Inner {
     /// Where each stored event id is.
     ids: HashMap<Uuid, StoredEventId>,
     head: u64,
+    /// Statistics kept up to date by every append and delete.
+    counters: stats::Counters,
 }
 
 #[derive(Default)]
@@ -121,6 +125,7 @@ impl MemoryStore {
                 },
             );
             positions.push((version, position));
+            inner.counters.added(&e.event_type);
             inner.log.insert(
                 position,
                 RecordedEvent {
@@ -137,6 +142,7 @@ impl MemoryStore {
             );
         }
         inner.head = position;
+        inner.counters.stream(stream);
         let state = inner.streams.entry(stream.clone()).or_default();
         state.positions.extend(positions);
         state.version = version;
@@ -234,6 +240,7 @@ impl EventStore for MemoryStore {
         let inner = &mut *inner;
         let Some(state) = inner.streams.get_mut(stream) else {
             if mode == DeleteMode::Tombstone {
+                inner.counters.stream(stream);
                 inner.streams.insert(
                     stream.clone(),
                     StreamState {
@@ -249,6 +256,7 @@ impl EventStore for MemoryStore {
             DeleteMode::Hard => {
                 for (_, p) in std::mem::take(&mut state.positions) {
                     if let Some(e) = inner.log.remove(&p) {
+                        inner.counters.removed(&e);
                         inner.ids.remove(&e.event_id);
                     }
                 }
@@ -276,6 +284,7 @@ impl EventStore for MemoryStore {
         let removed = std::mem::replace(&mut state.positions, kept);
         for p in removed.values() {
             if let Some(e) = inner.log.remove(p) {
+                inner.counters.removed(&e);
                 inner.ids.remove(&e.event_id);
             }
         }

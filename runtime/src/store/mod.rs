@@ -63,6 +63,7 @@ mod memory;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod stats;
 mod subscription;
 
 use std::future::Future;
@@ -76,6 +77,10 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use stats::{
+    ListStreams, SnapshotInfo, StoreStatistics, StoreStats, StreamPage, StreamSummary,
+    stream_category,
+};
 pub use subscription::Subscription;
 
 use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};

@@ -44,6 +44,8 @@ use super::{
 use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
+mod stats;
+
 /// The most requests the writer folds into one transaction.
 const MAX_GROUP: usize = 1024;
 

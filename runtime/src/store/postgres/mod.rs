@@ -87,6 +87,7 @@
 //! version and the event type, and fails only the read that met it.
 
 mod append;
+mod stats;
 mod tls;
 
 use std::error::Error as _;
