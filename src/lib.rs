@@ -4,4 +4,5 @@
 
 pub mod bank;
 pub mod bank_projections;
+pub mod bank_service;
 pub mod ledger;

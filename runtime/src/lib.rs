@@ -57,6 +57,8 @@ pub mod envelope;
 pub mod event;
 pub mod guide;
 pub mod metadata;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod projection;
 pub mod repository;
 pub mod schema;
