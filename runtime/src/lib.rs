@@ -56,9 +56,9 @@ pub mod entity;
 pub mod envelope;
 pub mod event;
 pub mod guide;
-pub mod metadata;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod metadata;
 pub mod projection;
 pub mod repository;
 pub mod schema;
