@@ -237,6 +237,7 @@ struct Bank<S> {
 
 async fn bank<S: ServiceStore>(store: S, admin: AdminAccess) -> Bank<S> {
     let running = bank_service::service(store, MemoryCheckpointStore::new())
+        .projection_without_view(Picky)
         .admin(admin)
         .start();
     let app = running.router().merge(bank_service::routes(&running));
@@ -795,14 +796,37 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
         .await;
     browser.screenshot("stream").await;
 
+    // A withdrawal the `Picky` projection refuses: parked as a dead letter.
+    bank.withdraw("acc-frank", 150).await;
+
     browser.goto(&bank.console("/projections")).await;
     browser
         .until(
-            "three projections",
-            "return document.querySelectorAll('[data-projection] .lag').length === 3 \
+            "four projections caught up",
+            "return document.querySelectorAll('[data-projection] .lag').length === 4 \
              && [...document.querySelectorAll('[data-projection] .lag')].every(l => l.textContent === '0')",
         )
         .await;
+    // The dead letter with its error (markup in it stays text).
+    let picky = "[data-projection='picky']";
+    assert_eq!(browser.text(&format!("{picky} .dl-count")).await, "1");
+    browser
+        .find(&format!("{picky} details.dl summary"))
+        .await
+        .click()
+        .await
+        .expect("open");
+    let error = browser.text(&format!("{picky} .dl-error")).await;
+    assert_eq!(
+        error,
+        "refused: a withdrawal of 150 is over the limit <b>100</b>"
+    );
+    let dead = browser.text(&format!("{picky} .dead-letters tbody")).await;
+    assert!(
+        dead.contains("BankAccount-acc-frank") && dead.contains("MoneyWithdrawn"),
+        "{dead}"
+    );
+    assert_eq!(browser.count("#main b").await, 0);
     // Read-only: no rebuild button, and the admin route is not there.
     assert_eq!(browser.count("button.rebuild").await, 0);
     assert_eq!(browser.count("#admin-token").await, 0);
@@ -842,6 +866,45 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
         .await;
     assert_eq!(counted, json!(total));
     browser.screenshot("stats").await;
+}
+
+// ------------------------------------------------------------------ a picky projection
+
+/// Counts events, and refuses withdrawals over 100 (parked as dead letters,
+/// with an error holding markup that must stay text).
+#[derive(Default)]
+struct Picky;
+
+impl eventfold::Projection for Picky {
+    fn name(&self) -> &str {
+        "picky"
+    }
+
+    fn event_types(&self) -> &[&str] {
+        &["MoneyWithdrawn"]
+    }
+
+    fn handle(
+        &mut self,
+        event: &eventfold::RecordedEvent,
+    ) -> Result<(), eventfold::projection::HandleError> {
+        if event.event_type != "MoneyWithdrawn" {
+            return Ok(());
+        }
+        let payload: Value = serde_json::from_slice(&event.payload)
+            .map_err(eventfold::projection::HandleError::handler)?;
+        let amount = payload["amount"].as_u64().unwrap_or(0);
+        if amount > 100 {
+            return Err(eventfold::projection::HandleError::handler(format!(
+                "refused: a withdrawal of {amount} is over the limit <b>100</b>"
+            )));
+        }
+        Ok(())
+    }
+
+    fn failure_policy(&self) -> eventfold::projection::FailurePolicy {
+        eventfold::projection::FailurePolicy::DeadLetter
+    }
 }
 
 // ------------------------------------------------------------------ a paced store

@@ -82,7 +82,8 @@ export function columnChart(buckets, { title = '', width = 1200, height = 220 } 
  * @param {number[]} values oldest first
  */
 export function sparkline(values, { width = 160, height = 36, title = '' } = {}) {
-  const max = Math.max(1, ...values);
+  const peak = values.length ? Math.max(...values) : 0;
+  const max = Math.max(1, peak);
   const n = values.length;
   const step = n > 1 ? (width - 4) / (n - 1) : 0;
   const pts = values.map((v, i) => `${(2 + i * step).toFixed(1)},${(height - 3 - (v / max) * (height - 8)).toFixed(1)}`);
@@ -95,7 +96,7 @@ export function sparkline(values, { width = 160, height = 36, title = '' } = {})
     chart.appendChild(svg('polyline', { points: pts.join(' '), class: 'spark' }));
     const [lx, ly] = pts[n - 1].split(',');
     chart.appendChild(svg('circle', { cx: lx, cy: ly, r: 2.5, class: 'spark-dot' }));
-    chart.appendChild(svg('text', { x: width - 2, y: 10, 'text-anchor': 'end', class: 'axis', text: `max ${max}` }));
+    chart.appendChild(svg('text', { x: width - 2, y: 10, 'text-anchor': 'end', class: 'axis', text: `max ${peak}` }));
   }
   return chart;
 }

@@ -59,6 +59,7 @@ export async function render(main, route, ctx) {
       card.progressText.textContent = `${p.checkpoint} / ${p.headPosition} events`;
     }
     card.dlCount.textContent = String(p.deadLetterCount);
+    card.dlCount.className = 'dl-count' + (p.deadLetterCount ? ' bad' : '');
     replace(card.deadLetters, p.deadLetters.length === 0
       ? h('p', { class: 'muted', text: 'No dead letters.' })
       : h('table', { class: 'grid dead-letters' },
@@ -84,7 +85,7 @@ export async function render(main, route, ctx) {
       error: h('div'),
       bar: h('progress', { max: 100, value: 0 }),
       progressText: h('span', { class: 'muted' }),
-      dlCount: h('span'),
+      dlCount: h('span', { class: 'dl-count' }),
       deadLetters: h('div', { class: 'dead' }),
       result: h('span', { class: 'muted rebuild-result' }),
     };
