@@ -6,6 +6,9 @@
 //! prints a notice and passes, unless `EVENTFOLD_REQUIRE_BROWSER=1` (CI),
 //! which makes their absence a failure. Every wait is bounded.
 //!
+//! `EVENTFOLD_CHROMIUM` and `EVENTFOLD_CHROMEDRIVER` name the programs when
+//! they are not on `PATH` (or `/usr/bin`).
+//!
 //! `EVENTFOLD_CONSOLE_SCREENSHOTS=DIR` saves the screenshots of the main
 //! views there (`docs/console` holds the committed ones).
 
@@ -29,7 +32,13 @@ const WAIT: Duration = Duration::from_secs(20);
 
 // ------------------------------------------------------------------ browser
 
-fn find_program(names: &[&str], extra_dirs: &[&str]) -> Option<PathBuf> {
+/// The program named by the variable `env` when it is set (and nothing
+/// else then), else the first of `names` on `PATH` or in `extra_dirs`.
+fn find_program(env: &str, names: &[&str], extra_dirs: &[&str]) -> Option<PathBuf> {
+    if let Some(given) = std::env::var_os(env) {
+        let given = PathBuf::from(given);
+        return given.is_file().then_some(given);
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::env::split_paths(&path).chain(extra_dirs.iter().map(PathBuf::from));
     for dir in dirs {
@@ -47,10 +56,15 @@ fn find_program(names: &[&str], extra_dirs: &[&str]) -> Option<PathBuf> {
 /// installed and the browser is not required.
 fn browser_programs() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_program(
+        "EVENTFOLD_CHROMIUM",
         &["chromium", "chromium-browser", "google-chrome"],
         &["/usr/bin", "/usr/lib/chromium"],
     );
-    let driver = find_program(&["chromedriver"], &["/usr/bin", "/usr/lib/chromium"]);
+    let driver = find_program(
+        "EVENTFOLD_CHROMEDRIVER",
+        &["chromedriver"],
+        &["/usr/bin", "/usr/lib/chromium"],
+    );
     match (chromium, driver) {
         (Some(c), Some(d)) => Some((c, d)),
         (c, d) => {

@@ -60,8 +60,10 @@ export async function render(main, route, ctx) {
     return stateCache.get(v);
   };
 
-  const firstMs = events.length ? Date.parse(events[0].recordedAt) : Date.now();
-  const lastMs = events.length ? Date.parse(events[events.length - 1].recordedAt) : firstMs;
+  // The whole stream's span (its info), not only the events loaded so far.
+  const parsed = (iso, fallback) => { const t = Date.parse(iso); return Number.isNaN(t) ? fallback : t; };
+  const firstMs = parsed(info.firstEventAt, events.length ? Date.parse(events[0].recordedAt) : Date.now());
+  const lastMs = parsed(info.lastEventAt, events.length ? Date.parse(events[events.length - 1].recordedAt) : firstMs);
   const modeVersion = h('input', { type: 'radio', name: 'travel-mode', id: 'mode-version', value: 'version', checked: route.params.at ? false : true });
   const modeTime = h('input', { type: 'radio', name: 'travel-mode', id: 'mode-time', value: 'time', checked: !!route.params.at });
   const slider = h('input', { type: 'range', id: 'version-slider', 'aria-label': 'Version' });
