@@ -158,7 +158,15 @@ impl Browser {
         })
     }
 
+    /// Opens `url`, after checking that the page being left had no errors.
     async fn goto(&self, url: &str) {
+        if self
+            .js("return Array.isArray(window.__consoleErrors)")
+            .await
+            == Value::Bool(true)
+        {
+            self.assert_no_errors().await;
+        }
         self.client.goto(url).await.expect("navigate");
     }
 
@@ -207,6 +215,12 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// No script error and no policy violation on the page so far.
+    async fn assert_no_errors(&self) {
+        let errors = self.js("return window.__consoleErrors").await;
+        assert_eq!(errors, json!([]), "errors on the page");
     }
 
     async fn screenshot(&self, name: &str) {
@@ -516,6 +530,7 @@ async fn a_stream_travels_in_time_to_version_2() {
         related.contains("BankAccount-acc-1") && related.contains("MoneyDeposited"),
         "{related}"
     );
+    browser.assert_no_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,6 +626,7 @@ async fn the_live_tail_shows_new_events_and_pauses() {
             "return document.querySelectorAll(\"#live-table tr[data-type='MoneyDeposited'][hidden]\").length === 2",
         )
         .await;
+    browser.assert_no_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,6 +736,7 @@ async fn a_rebuild_from_the_console_brings_the_lag_back_to_zero() {
     let model = bank.get("/projections/AccountBalances").await;
     assert_eq!(model["data"]["total"], json!(40 * 109), "{model}");
     assert_eq!(model["lag"], json!(0));
+    browser.assert_no_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -772,6 +789,7 @@ async fn a_script_in_a_payload_shows_as_text() {
         "<img src=x onerror=\"window.__pwned=3\">"
     );
     browser.until("no markup from the URL", no_markup).await;
+    browser.assert_no_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -880,6 +898,7 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
         .await;
     assert_eq!(counted, json!(total));
     browser.screenshot("stats").await;
+    browser.assert_no_errors().await;
 }
 
 // ------------------------------------------------------------------ a picky projection

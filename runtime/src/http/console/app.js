@@ -37,6 +37,14 @@ export function routeHash(name, parts = [], params = {}) {
   return '/' + path + (qs ? '?' + qs : '');
 }
 
+// Script errors and policy violations, kept where the browser tests (and
+// anyone in the devtools) can read them.
+window.__consoleErrors = [];
+const noteError = (text) => window.__consoleErrors.push(String(text));
+window.addEventListener('error', (e) => noteError(e.message));
+window.addEventListener('unhandledrejection', (e) => noteError(e.reason && e.reason.message ? e.reason.message : e.reason));
+document.addEventListener('securitypolicyviolation', (e) => noteError(`CSP: ${e.violatedDirective} ${e.blockedURI}`));
+
 const state = { config: { admin: 'off', aggregates: [], title: 'eventfold' }, stop: null };
 
 async function start() {
