@@ -826,6 +826,13 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
             "return document.querySelector('#state-view')?.dataset.version === '3'",
         )
         .await;
+    // The list followed the slider to the event of version 3...
+    browser
+        .find("#events .event.current[data-version='3']")
+        .await;
+    browser.screenshot("stream-events").await;
+    // ... and the top of the page shows the stream and its state.
+    browser.js("window.scrollTo(0, 0); return true").await;
     browser.screenshot("stream").await;
 
     // A withdrawal the `Picky` projection refuses: parked as a dead letter.

@@ -107,6 +107,11 @@ export async function render(main, route, ctx) {
 
   const poll = async () => {
     if (stopped) return;
+    // A hidden tab asks nothing (unless a rebuild is being watched).
+    if (document.hidden && rebuilding.size === 0) {
+      timer = setTimeout(poll, POLL_MS);
+      return;
+    }
     try {
       const { projections } = await get('projections');
       if (stopped) return;

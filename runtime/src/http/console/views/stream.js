@@ -143,7 +143,11 @@ export async function render(main, route, ctx) {
           h('span', { class: 'now', text: JSON.stringify(valueAt(now.state, path)) }))));
       for (const el of eventsBox.querySelectorAll('.event.current')) el.classList.remove('current');
       const card = eventsBox.querySelector(`.event[data-version="${target}"]`);
-      if (card) card.classList.add('current');
+      if (card) {
+        card.classList.add('current');
+        // The slider panel stays put (sticky); the list follows it.
+        card.scrollIntoView({ block: 'nearest' });
+      }
       history.replaceState(null, '', '#' + ctx.routeHash('stream', [type, id],
         timeMode ? { at } : { v: target }));
     } catch (e) {
