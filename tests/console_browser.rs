@@ -148,6 +148,14 @@ impl Browser {
         );
         let client = connect(port, caps).await;
         client
+            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                Some(WAIT),
+                Some(WAIT),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .expect("timeouts");
+        client
             .set_window_size(1400, 1000)
             .await
             .expect("window size");
@@ -278,7 +286,10 @@ async fn bank<S: ServiceStore>(store: S, admin: AdminAccess) -> Bank<S> {
     });
     Bank {
         base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .timeout(WAIT)
+            .build()
+            .expect("HTTP client"),
         _running: running,
     }
 }
@@ -338,6 +349,16 @@ impl<S> Bank<S> {
     }
 }
 
+/// The longest a whole test may take.
+const TEST_BOUND: Duration = Duration::from_secs(180);
+
+/// Runs a test's body within [`TEST_BOUND`].
+async fn bounded(body: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_BOUND, body).await.is_err() {
+        panic!("the test did not finish within {TEST_BOUND:?}");
+    }
+}
+
 /// One browser test at a time in this binary: the machine is small, and
 /// Chromium is the largest thing on it.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -346,566 +367,586 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_travels_in_time_to_version_2() {
+    // Waiting for the browser is not part of the test's bound.
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
-    bank.open("acc-1", "Alice", 100).await;
-    bank.deposit("acc-1", 50).await;
-    bank.withdraw("acc-1", 30).await;
-    for i in 0..30 {
-        bank.open(&format!("other-{i:02}"), "Bob", 10).await;
-    }
+    bounded(async {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
+        bank.open("acc-1", "Alice", 100).await;
+        bank.deposit("acc-1", 50).await;
+        bank.withdraw("acc-1", 30).await;
+        for i in 0..30 {
+            bank.open(&format!("other-{i:02}"), "Bob", 10).await;
+        }
 
-    // The list: paged, searchable, with version and last-event time.
-    browser.goto(&bank.console("/streams")).await;
-    browser.find("#streams-table tbody tr[data-stream]").await;
-    assert_eq!(
-        browser.count("#streams-table tbody tr[data-stream]").await,
-        25
-    );
-    browser
-        .find("#next-page")
-        .await
-        .click()
-        .await
-        .expect("next page");
-    browser
-        .until(
-            "the second page",
-            "return document.querySelectorAll('#streams-table tbody tr[data-stream]').length === 6",
-        )
-        .await;
-    browser
-        .find("#stream-search")
-        .await
-        .send_keys("BankAccount-acc")
-        .await
-        .expect("type");
-    browser
-        .find("#stream-search")
-        .await
-        .send_keys("\u{E007}")
-        .await
-        .expect("enter");
-    browser
-        .until(
-            "the search result",
-            "const rows = document.querySelectorAll('#streams-table tbody tr[data-stream]'); \
-             return rows.length === 1 && rows[0].dataset.stream === 'BankAccount-acc-1'",
-        )
-        .await;
-    let row = browser.find("tr[data-stream='BankAccount-acc-1']").await;
-    assert!(row.text().await.unwrap().contains('3'), "version 3 listed");
-
-    // The stream: three events in order, the state now.
-    browser
-        .find("a.stream-link")
-        .await
-        .click()
-        .await
-        .expect("open the stream");
-    browser.find("#events .event[data-version='3']").await;
-    let types: Value = browser
-        .js("return [...document.querySelectorAll('#events .event')].map(e => e.dataset.type)")
-        .await;
-    assert_eq!(
-        types,
-        json!(["AccountOpened", "MoneyDeposited", "MoneyWithdrawn"])
-    );
-    browser
-        .until(
-            "the current state",
-            "return document.querySelector('#state-view')?.dataset.version === '3'",
-        )
-        .await;
-    assert_eq!(
-        browser.text("#state-view [data-path='$.balance']").await,
-        "120"
-    );
-
-    // The slider one step back, as a user does it with the keyboard: the
-    // state as of version 2, read through the temporal query.
-    let slider = browser.find("#version-slider").await;
-    slider.click().await.expect("focus the slider");
-    browser
-        .js("const s = document.getElementById('version-slider'); s.value = 3; s.dispatchEvent(new Event('change'));")
-        .await;
-    browser
-        .until(
-            "version 3 again",
-            "return document.querySelector('#state-view')?.dataset.version === '3'",
-        )
-        .await;
-    slider.send_keys("\u{E012}").await.expect("arrow left");
-    browser
-        .until(
-            "the state as of version 2",
-            "return document.querySelector('#state-view')?.dataset.version === '2'",
-        )
-        .await;
-    assert_eq!(
-        browser.text("#state-view [data-path='$.balance']").await,
-        "150"
-    );
-    assert_eq!(
-        browser.text("#slider-label").await.split(" · ").next(),
-        Some("version 2 of 3")
-    );
-    // What changed from version 1 is highlighted, with the value before.
-    let changed: Value = browser
-        .js("return [...document.querySelectorAll('#state-view .changed')].map(e => e.dataset.path)")
-        .await;
-    assert!(
-        changed.as_array().unwrap().contains(&json!("$.balance")),
-        "{changed}"
-    );
-    assert!(
-        !changed.as_array().unwrap().contains(&json!("$.owner")),
-        "{changed}"
-    );
-    let change = browser.text("#changes li[data-path='$.balance']").await;
-    assert!(change.contains("100") && change.contains("150"), "{change}");
-    // The event that made version 2 is the one marked.
-    browser
-        .find("#events .event.current[data-version='2']")
-        .await;
-    assert!(
+        // The list: paged, searchable, with version and last-event time.
+        browser.goto(&bank.console("/streams")).await;
+        browser.find("#streams-table tbody tr[data-stream]").await;
+        assert_eq!(
+            browser.count("#streams-table tbody tr[data-stream]").await,
+            25
+        );
         browser
-            .js("return location.hash")
+            .find("#next-page")
             .await
-            .as_str()
-            .unwrap()
-            .ends_with("v=2")
-    );
-
-    // The same state by time: the slider in time mode lands on the version
-    // the temporal query `at=` answers.
-    browser
-        .find("#mode-time")
-        .await
-        .click()
-        .await
-        .expect("time mode");
-    browser
-        .until(
-            "time mode at version 2",
-            "return document.getElementById('slider-label').textContent.includes('version 2') \
-             && document.querySelector('#state-view').dataset.version === '2'",
-        )
-        .await;
-    assert!(
+            .click()
+            .await
+            .expect("next page");
         browser
-            .js("return location.hash")
+            .until(
+                "the second page",
+                "return document.querySelectorAll('#streams-table tbody tr[data-stream]').length === 6",
+            )
+            .await;
+        browser
+            .find("#stream-search")
             .await
-            .as_str()
-            .unwrap()
-            .contains("at=")
-    );
+            .send_keys("BankAccount-acc")
+            .await
+            .expect("type");
+        browser
+            .find("#stream-search")
+            .await
+            .send_keys("\u{E007}")
+            .await
+            .expect("enter");
+        browser
+            .until(
+                "the search result",
+                "const rows = document.querySelectorAll('#streams-table tbody tr[data-stream]'); \
+                 return rows.length === 1 && rows[0].dataset.stream === 'BankAccount-acc-1'",
+            )
+            .await;
+        let row = browser.find("tr[data-stream='BankAccount-acc-1']").await;
+        assert!(row.text().await.unwrap().contains('3'), "version 3 listed");
 
-    // A causation id that is not an event of this stream leads to the
-    // related events (found through GET /events).
-    browser
-        .find("#mode-version")
-        .await
-        .click()
-        .await
-        .expect("version mode");
-    let link = browser
-        .find("#events .event[data-version='2'] .ids a.id")
-        .await;
-    let id = link.text().await.unwrap();
-    link.click().await.expect("follow the id");
-    browser
-        .until(
-            "the related events",
-            "return document.querySelectorAll('#related-table tbody tr').length >= 1 \
-             && document.getElementById('related-status').textContent.includes('found')",
-        )
-        .await;
-    assert_eq!(browser.text("#related-id").await, id);
-    let related = browser.text("#related-table tbody").await;
-    assert!(
-        related.contains("BankAccount-acc-1") && related.contains("MoneyDeposited"),
-        "{related}"
-    );
-    browser.assert_no_errors().await;
+        // The stream: three events in order, the state now.
+        browser
+            .find("a.stream-link")
+            .await
+            .click()
+            .await
+            .expect("open the stream");
+        browser.find("#events .event[data-version='3']").await;
+        let types: Value = browser
+            .js("return [...document.querySelectorAll('#events .event')].map(e => e.dataset.type)")
+            .await;
+        assert_eq!(
+            types,
+            json!(["AccountOpened", "MoneyDeposited", "MoneyWithdrawn"])
+        );
+        browser
+            .until(
+                "the current state",
+                "return document.querySelector('#state-view')?.dataset.version === '3'",
+            )
+            .await;
+        assert_eq!(
+            browser.text("#state-view [data-path='$.balance']").await,
+            "120"
+        );
+
+        // The slider one step back, as a user does it with the keyboard: the
+        // state as of version 2, read through the temporal query.
+        let slider = browser.find("#version-slider").await;
+        slider.click().await.expect("focus the slider");
+        browser
+            .js("const s = document.getElementById('version-slider'); s.value = 3; s.dispatchEvent(new Event('change'));")
+            .await;
+        browser
+            .until(
+                "version 3 again",
+                "return document.querySelector('#state-view')?.dataset.version === '3'",
+            )
+            .await;
+        slider.send_keys("\u{E012}").await.expect("arrow left");
+        browser
+            .until(
+                "the state as of version 2",
+                "return document.querySelector('#state-view')?.dataset.version === '2'",
+            )
+            .await;
+        assert_eq!(
+            browser.text("#state-view [data-path='$.balance']").await,
+            "150"
+        );
+        assert_eq!(
+            browser.text("#slider-label").await.split(" · ").next(),
+            Some("version 2 of 3")
+        );
+        // What changed from version 1 is highlighted, with the value before.
+        let changed: Value = browser
+            .js("return [...document.querySelectorAll('#state-view .changed')].map(e => e.dataset.path)")
+            .await;
+        assert!(
+            changed.as_array().unwrap().contains(&json!("$.balance")),
+            "{changed}"
+        );
+        assert!(
+            !changed.as_array().unwrap().contains(&json!("$.owner")),
+            "{changed}"
+        );
+        let change = browser.text("#changes li[data-path='$.balance']").await;
+        assert!(change.contains("100") && change.contains("150"), "{change}");
+        // The event that made version 2 is the one marked.
+        browser
+            .find("#events .event.current[data-version='2']")
+            .await;
+        assert!(
+            browser
+                .js("return location.hash")
+                .await
+                .as_str()
+                .unwrap()
+                .ends_with("v=2")
+        );
+
+        // The same state by time: the slider in time mode lands on the version
+        // the temporal query `at=` answers.
+        browser
+            .find("#mode-time")
+            .await
+            .click()
+            .await
+            .expect("time mode");
+        browser
+            .until(
+                "time mode at version 2",
+                "return document.getElementById('slider-label').textContent.includes('version 2') \
+                 && document.querySelector('#state-view').dataset.version === '2'",
+            )
+            .await;
+        assert!(
+            browser
+                .js("return location.hash")
+                .await
+                .as_str()
+                .unwrap()
+                .contains("at=")
+        );
+
+        // A causation id that is not an event of this stream leads to the
+        // related events (found through GET /events).
+        browser
+            .find("#mode-version")
+            .await
+            .click()
+            .await
+            .expect("version mode");
+        let link = browser
+            .find("#events .event[data-version='2'] .ids a.id")
+            .await;
+        let id = link.text().await.unwrap();
+        link.click().await.expect("follow the id");
+        browser
+            .until(
+                "the related events",
+                "return document.querySelectorAll('#related-table tbody tr').length >= 1 \
+                 && document.getElementById('related-status').textContent.includes('found')",
+            )
+            .await;
+        assert_eq!(browser.text("#related-id").await, id);
+        let related = browser.text("#related-table tbody").await;
+        assert!(
+            related.contains("BankAccount-acc-1") && related.contains("MoneyDeposited"),
+            "{related}"
+        );
+        browser.assert_no_errors().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_tail_shows_new_events_and_pauses() {
+    // Waiting for the browser is not part of the test's bound.
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
-    bank.open("before", "Ann", 5).await;
+    bounded(async {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
+        bank.open("before", "Ann", 5).await;
 
-    browser.goto(&bank.console("/live")).await;
-    browser
-        .until(
-            "the live connection",
-            "return document.getElementById('live-status')?.textContent === 'live'",
-        )
-        .await;
-    // The latest events, for context.
-    browser
-        .find("#live-table tr[data-stream='BankAccount-before']")
-        .await;
-
-    // An event committed now appears.
-    bank.open("live-1", "Lee", 70).await;
-    let row = browser
-        .find("#live-table tr[data-stream='BankAccount-live-1'][data-type='AccountOpened']")
-        .await;
-    assert!(row.text().await.unwrap().contains("\"initial_balance\":70"));
-
-    // Paused: new events wait, counted, and show on resume in order.
-    browser
-        .find("#live-pause")
-        .await
-        .click()
-        .await
-        .expect("pause");
-    bank.deposit("live-1", 5).await;
-    bank.withdraw("live-1", 2).await;
-    browser
-        .until(
-            "two waiting",
-            "return document.getElementById('live-waiting').textContent.startsWith('2 new events')",
-        )
-        .await;
-    assert_eq!(
+        browser.goto(&bank.console("/live")).await;
         browser
-            .count("#live-table tr[data-stream='BankAccount-live-1']")
-            .await,
-        1
-    );
-    browser
-        .find("#live-pause")
-        .await
-        .click()
-        .await
-        .expect("resume");
-    browser
-        .until(
-            "the held events",
-            "return document.querySelectorAll(\"#live-table tr[data-stream='BankAccount-live-1']\").length === 3",
-        )
-        .await;
-    let order: Value = browser
-        .js("return [...document.querySelectorAll('#live-table tbody tr')].map(r => Number(r.dataset.position))")
-        .await;
-    let order: Vec<u64> = serde_json::from_value(order).unwrap();
-    assert!(
-        order.windows(2).all(|w| w[0] > w[1]),
-        "newest first: {order:?}"
-    );
+            .until(
+                "the live connection",
+                "return document.getElementById('live-status')?.textContent === 'live'",
+            )
+            .await;
+        // The latest events, for context.
+        browser
+            .find("#live-table tr[data-stream='BankAccount-before']")
+            .await;
 
-    // Filtered by type: only withdrawals show, new ones included.
-    browser
-        .js("const s = document.getElementById('live-type'); s.value = 'MoneyWithdrawn'; s.dispatchEvent(new Event('change'));")
-        .await;
-    bank.deposit("live-1", 1).await;
-    bank.withdraw("live-1", 1).await;
-    browser
-        .until(
-            "two withdrawals shown",
-            "return [...document.querySelectorAll('#live-table tbody tr')].filter(r => !r.hidden).length === 2",
-        )
-        .await;
-    let shown: Value = browser
-        .js("return [...document.querySelectorAll('#live-table tbody tr')].filter(r => !r.hidden).map(r => r.dataset.type)")
-        .await;
-    assert_eq!(shown, json!(["MoneyWithdrawn", "MoneyWithdrawn"]));
-    // The deposit arrived too (hidden, not lost).
-    browser
-        .until(
-            "the hidden deposit",
-            "return document.querySelectorAll(\"#live-table tr[data-type='MoneyDeposited'][hidden]\").length === 2",
-        )
-        .await;
-    browser.assert_no_errors().await;
+        // An event committed now appears.
+        bank.open("live-1", "Lee", 70).await;
+        let row = browser
+            .find("#live-table tr[data-stream='BankAccount-live-1'][data-type='AccountOpened']")
+            .await;
+        assert!(row.text().await.unwrap().contains("\"initial_balance\":70"));
+
+        // Paused: new events wait, counted, and show on resume in order.
+        browser
+            .find("#live-pause")
+            .await
+            .click()
+            .await
+            .expect("pause");
+        bank.deposit("live-1", 5).await;
+        bank.withdraw("live-1", 2).await;
+        browser
+            .until(
+                "two waiting",
+                "return document.getElementById('live-waiting').textContent.startsWith('2 new events')",
+            )
+            .await;
+        assert_eq!(
+            browser
+                .count("#live-table tr[data-stream='BankAccount-live-1']")
+                .await,
+            1
+        );
+        browser
+            .find("#live-pause")
+            .await
+            .click()
+            .await
+            .expect("resume");
+        browser
+            .until(
+                "the held events",
+                "return document.querySelectorAll(\"#live-table tr[data-stream='BankAccount-live-1']\").length === 3",
+            )
+            .await;
+        let order: Value = browser
+            .js("return [...document.querySelectorAll('#live-table tbody tr')].map(r => Number(r.dataset.position))")
+            .await;
+        let order: Vec<u64> = serde_json::from_value(order).unwrap();
+        assert!(
+            order.windows(2).all(|w| w[0] > w[1]),
+            "newest first: {order:?}"
+        );
+
+        // Filtered by type: only withdrawals show, new ones included.
+        browser
+            .js("const s = document.getElementById('live-type'); s.value = 'MoneyWithdrawn'; s.dispatchEvent(new Event('change'));")
+            .await;
+        bank.deposit("live-1", 1).await;
+        bank.withdraw("live-1", 1).await;
+        browser
+            .until(
+                "two withdrawals shown",
+                "return [...document.querySelectorAll('#live-table tbody tr')].filter(r => !r.hidden).length === 2",
+            )
+            .await;
+        let shown: Value = browser
+            .js("return [...document.querySelectorAll('#live-table tbody tr')].filter(r => !r.hidden).map(r => r.dataset.type)")
+            .await;
+        assert_eq!(shown, json!(["MoneyWithdrawn", "MoneyWithdrawn"]));
+        // The deposit arrived too (hidden, not lost).
+        browser
+            .until(
+                "the hidden deposit",
+                "return document.querySelectorAll(\"#live-table tr[data-type='MoneyDeposited'][hidden]\").length === 2",
+            )
+            .await;
+        browser.assert_no_errors().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_from_the_console_brings_the_lag_back_to_zero() {
+    // Waiting for the browser is not part of the test's bound.
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let store = Paced::new(MemoryStore::new());
-    let bank = bank(
-        store.clone(),
-        AdminAccess::BearerToken("console-token".into()),
-    )
-    .await;
-    for i in 0..40 {
-        bank.open(&format!("r-{i}"), "Rae", 100).await;
-        for _ in 0..9 {
-            bank.deposit(&format!("r-{i}"), 1).await;
+    bounded(async {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let store = Paced::new(MemoryStore::new());
+        let bank = bank(
+            store.clone(),
+            AdminAccess::BearerToken("console-token".into()),
+        )
+        .await;
+        for i in 0..40 {
+            bank.open(&format!("r-{i}"), "Rae", 100).await;
+            for _ in 0..9 {
+                bank.deposit(&format!("r-{i}"), 1).await;
+            }
         }
-    }
-    let total = 400;
+        let total = 400;
 
-    browser.goto(&bank.console("/projections")).await;
-    let card = "[data-projection='AccountBalances']";
-    browser
-        .until(
-            "the projection caught up",
-            &format!("return document.querySelector(\"{card} .lag\")?.textContent === '0'"),
-        )
-        .await;
-    assert_eq!(
-        browser.text(&format!("{card} .checkpoint")).await,
-        total.to_string()
-    );
-    // Admin actions need the token: without it the service refuses.
-    browser
-        .find(&format!("{card} button.rebuild"))
-        .await
-        .click()
-        .await
-        .expect("rebuild");
-    browser
-        .until(
-            "the refusal",
-            &format!("return document.querySelector(\"{card} .rebuild-result\").textContent.includes('Unauthorized')"),
-        )
-        .await;
+        browser.goto(&bank.console("/projections")).await;
+        let card = "[data-projection='AccountBalances']";
+        browser
+            .until(
+                "the projection caught up",
+                &format!("return document.querySelector(\"{card} .lag\")?.textContent === '0'"),
+            )
+            .await;
+        assert_eq!(
+            browser.text(&format!("{card} .checkpoint")).await,
+            total.to_string()
+        );
+        // Admin actions need the token: without it the service refuses.
+        browser
+            .find(&format!("{card} button.rebuild"))
+            .await
+            .click()
+            .await
+            .expect("rebuild");
+        browser
+            .until(
+                "the refusal",
+                &format!("return document.querySelector(\"{card} .rebuild-result\").textContent.includes('Unauthorized')"),
+            )
+            .await;
 
-    // With the token, and each page of the replay slowed down so that the
-    // rebuild lasts long enough to watch.
-    browser
-        .find("#admin-token")
-        .await
-        .send_keys("console-token\u{E004}")
-        .await
-        .expect("token");
-    store.pace(Duration::from_millis(60));
-    browser
-        .find(&format!("{card} button.rebuild"))
-        .await
-        .click()
-        .await
-        .expect("rebuild");
-    // Behind while it replays, with its progress shown...
-    browser
-        .until(
-            "a lag while rebuilding",
-            &format!(
-                "const c = document.querySelector(\"{card}\"); \
-                 return !c.querySelector('.progress').hidden && Number(c.querySelector('.lag').textContent) > 0"
-            ),
-        )
-        .await;
-    // ... then back to zero, with the report of the replay.
-    browser
-        .until(
-            "the rebuild's report",
-            &format!("return document.querySelector(\"{card} .rebuild-result\").textContent.startsWith('rebuilt')"),
-        )
-        .await;
-    store.pace(Duration::ZERO);
-    browser
-        .until(
-            "the lag back at zero",
-            &format!(
-                "const c = document.querySelector(\"{card}\"); \
-                 return c.querySelector('.lag').textContent === '0' && c.querySelector('.progress').hidden \
-                 && c.querySelector('.badge').textContent === 'live'"
-            ),
-        )
-        .await;
-    let report = browser.text(&format!("{card} .rebuild-result")).await;
-    assert!(
-        report.contains(&format!("{total} events replayed")),
-        "{report}"
-    );
-    // The lag chart kept the samples: it went up and came back down.
-    let samples = browser
-        .js(&format!("return document.querySelector(\"{card} .lag-chart svg polyline\").getAttribute('points')"))
-        .await;
-    assert!(
-        samples.as_str().unwrap().split(' ').count() > 2,
-        "{samples}"
-    );
-    browser.screenshot("projections-rebuilt").await;
-    // The read model is whole again.
-    let model = bank.get("/projections/AccountBalances").await;
-    assert_eq!(model["data"]["total"], json!(40 * 109), "{model}");
-    assert_eq!(model["lag"], json!(0));
-    browser.assert_no_errors().await;
+        // With the token, and each page of the replay slowed down so that the
+        // rebuild lasts long enough to watch.
+        browser
+            .find("#admin-token")
+            .await
+            .send_keys("console-token\u{E004}")
+            .await
+            .expect("token");
+        store.pace(Duration::from_millis(60));
+        browser
+            .find(&format!("{card} button.rebuild"))
+            .await
+            .click()
+            .await
+            .expect("rebuild");
+        // Behind while it replays, with its progress shown...
+        browser
+            .until(
+                "a lag while rebuilding",
+                &format!(
+                    "const c = document.querySelector(\"{card}\"); \
+                     return !c.querySelector('.progress').hidden && Number(c.querySelector('.lag').textContent) > 0"
+                ),
+            )
+            .await;
+        // ... then back to zero, with the report of the replay.
+        browser
+            .until(
+                "the rebuild's report",
+                &format!("return document.querySelector(\"{card} .rebuild-result\").textContent.startsWith('rebuilt')"),
+            )
+            .await;
+        store.pace(Duration::ZERO);
+        browser
+            .until(
+                "the lag back at zero",
+                &format!(
+                    "const c = document.querySelector(\"{card}\"); \
+                     return c.querySelector('.lag').textContent === '0' && c.querySelector('.progress').hidden \
+                     && c.querySelector('.badge').textContent === 'live'"
+                ),
+            )
+            .await;
+        let report = browser.text(&format!("{card} .rebuild-result")).await;
+        assert!(
+            report.contains(&format!("{total} events replayed")),
+            "{report}"
+        );
+        // The lag chart kept the samples: it went up and came back down.
+        let samples = browser
+            .js(&format!("return document.querySelector(\"{card} .lag-chart svg polyline\").getAttribute('points')"))
+            .await;
+        assert!(
+            samples.as_str().unwrap().split(' ').count() > 2,
+            "{samples}"
+        );
+        browser.screenshot("projections-rebuilt").await;
+        // The read model is whole again.
+        let model = bank.get("/projections/AccountBalances").await;
+        assert_eq!(model["data"]["total"], json!(40 * 109), "{model}");
+        assert_eq!(model["lag"], json!(0));
+        browser.assert_no_errors().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_in_a_payload_shows_as_text() {
+    // Waiting for the browser is not part of the test's bound.
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
-    let hostile = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">\
-                   <b>bold?</b>\"'&amp;";
-    bank.open("evil", hostile, 1).await;
+    bounded(async {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
+        let hostile = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">\
+                       <b>bold?</b>\"'&amp;";
+        bank.open("evil", hostile, 1).await;
 
-    let no_markup = "return window.__pwned === undefined \
-                     && document.querySelectorAll('#main script, #main img, #main b').length === 0";
+        let no_markup = "return window.__pwned === undefined \
+                         && document.querySelectorAll('#main script, #main img, #main b').length === 0";
 
-    // In the stream: payload, state and the changes list.
-    browser
-        .goto(&bank.console("/stream/BankAccount/evil"))
-        .await;
-    browser
-        .until(
-            "the state",
-            "return document.querySelector('#state-view')?.dataset.version === '1'",
-        )
-        .await;
-    let payload = browser.text("#events .event .payload").await;
-    assert!(
-        payload.contains("<script>window.__pwned = 1</script>"),
-        "{payload}"
-    );
-    assert!(payload.contains("<b>bold?</b>"), "{payload}");
-    let owner = browser.text("#state-view [data-path='$.owner']").await;
-    assert_eq!(owner, serde_json::to_string(hostile).unwrap());
-    browser.until("no markup from the payload", no_markup).await;
+        // In the stream: payload, state and the changes list.
+        browser
+            .goto(&bank.console("/stream/BankAccount/evil"))
+            .await;
+        browser
+            .until(
+                "the state",
+                "return document.querySelector('#state-view')?.dataset.version === '1'",
+            )
+            .await;
+        let payload = browser.text("#events .event .payload").await;
+        assert!(
+            payload.contains("<script>window.__pwned = 1</script>"),
+            "{payload}"
+        );
+        assert!(payload.contains("<b>bold?</b>"), "{payload}");
+        let owner = browser.text("#state-view [data-path='$.owner']").await;
+        assert_eq!(owner, serde_json::to_string(hostile).unwrap());
+        browser.until("no markup from the payload", no_markup).await;
 
-    // In the live tail and the related-events view too.
-    browser.goto(&bank.console("/live")).await;
-    let row = browser
-        .find("#live-table tr[data-stream='BankAccount-evil']")
-        .await;
-    assert!(row.text().await.unwrap().contains("<script>"));
-    browser.until("no markup in the tail", no_markup).await;
-    // Hostile text in the route itself stays text as well.
-    browser
-        .goto(&bank.console("/related?id=%3Cimg%20src%3Dx%20onerror%3D%22window.__pwned%3D3%22%3E"))
-        .await;
-    assert_eq!(
-        browser.text("#related-id").await,
-        "<img src=x onerror=\"window.__pwned=3\">"
-    );
-    browser.until("no markup from the URL", no_markup).await;
-    browser.assert_no_errors().await;
+        // In the live tail and the related-events view too.
+        browser.goto(&bank.console("/live")).await;
+        let row = browser
+            .find("#live-table tr[data-stream='BankAccount-evil']")
+            .await;
+        assert!(row.text().await.unwrap().contains("<script>"));
+        browser.until("no markup in the tail", no_markup).await;
+        // Hostile text in the route itself stays text as well.
+        browser
+            .goto(&bank.console("/related?id=%3Cimg%20src%3Dx%20onerror%3D%22window.__pwned%3D3%22%3E"))
+            .await;
+        assert_eq!(
+            browser.text("#related-id").await,
+            "<img src=x onerror=\"window.__pwned=3\">"
+        );
+        browser.until("no markup from the URL", no_markup).await;
+        browser.assert_no_errors().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_by_default_and_screenshots_of_the_main_views() {
+    // Waiting for the browser is not part of the test's bound.
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
-    let people = ["alice", "bob", "carol", "dave", "erin", "frank"];
-    for (i, who) in people.iter().enumerate() {
-        let id = format!("acc-{who}");
-        bank.open(&id, &who[..1].to_uppercase(), 1_000 + 250 * i as u64)
-            .await;
-        for k in 0..(i + 2) {
-            bank.deposit(&id, 40 + 15 * k as u64).await;
-            if k % 2 == 1 {
-                bank.withdraw(&id, 25).await;
+    bounded(async {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
+        let people = ["alice", "bob", "carol", "dave", "erin", "frank"];
+        for (i, who) in people.iter().enumerate() {
+            let id = format!("acc-{who}");
+            bank.open(&id, &who[..1].to_uppercase(), 1_000 + 250 * i as u64)
+                .await;
+            for k in 0..(i + 2) {
+                bank.deposit(&id, 40 + 15 * k as u64).await;
+                if k % 2 == 1 {
+                    bank.withdraw(&id, 25).await;
+                }
             }
         }
-    }
 
-    browser.goto(&bank.console("/streams")).await;
-    browser.find("#streams-table tbody tr[data-stream]").await;
-    assert_eq!(browser.text("#mode").await, "read-only");
-    browser.screenshot("streams").await;
+        browser.goto(&bank.console("/streams")).await;
+        browser.find("#streams-table tbody tr[data-stream]").await;
+        assert_eq!(browser.text("#mode").await, "read-only");
+        browser.screenshot("streams").await;
 
-    browser
-        .goto(&bank.console("/stream/BankAccount/acc-carol?v=3"))
-        .await;
-    browser
-        .until(
-            "version 3",
-            "return document.querySelector('#state-view')?.dataset.version === '3'",
-        )
-        .await;
-    // The list followed the slider to the event of version 3...
-    browser
-        .find("#events .event.current[data-version='3']")
-        .await;
-    browser.screenshot("stream-events").await;
-    // ... and the top of the page shows the stream and its state.
-    browser.js("window.scrollTo(0, 0); return true").await;
-    browser.screenshot("stream").await;
-
-    // A withdrawal the `Picky` projection refuses: parked as a dead letter.
-    bank.withdraw("acc-frank", 150).await;
-
-    browser.goto(&bank.console("/projections")).await;
-    browser
-        .until(
-            "four projections caught up",
-            "return document.querySelectorAll('[data-projection] .lag').length === 4 \
-             && [...document.querySelectorAll('[data-projection] .lag')].every(l => l.textContent === '0')",
-        )
-        .await;
-    // The dead letter with its error (markup in it stays text).
-    let picky = "[data-projection='picky']";
-    assert_eq!(browser.text(&format!("{picky} .dl-count")).await, "1");
-    browser
-        .find(&format!("{picky} details.dl summary"))
-        .await
-        .click()
-        .await
-        .expect("open");
-    let error = browser.text(&format!("{picky} .dl-error")).await;
-    assert_eq!(
-        error,
-        "refused: a withdrawal of 150 is over the limit <b>100</b>"
-    );
-    let dead = browser.text(&format!("{picky} .dead-letters tbody")).await;
-    assert!(
-        dead.contains("BankAccount-acc-frank") && dead.contains("MoneyWithdrawn"),
-        "{dead}"
-    );
-    assert_eq!(browser.count("#main b").await, 0);
-    // Read-only: no rebuild button, and the admin route is not there.
-    assert_eq!(browser.count("button.rebuild").await, 0);
-    assert_eq!(browser.count("#admin-token").await, 0);
-    tokio::time::sleep(Duration::from_millis(2_500)).await; // a few lag samples
-    browser.screenshot("projections").await;
-
-    browser.goto(&bank.console("/live")).await;
-    browser
-        .until(
-            "live",
-            "return document.getElementById('live-status')?.textContent === 'live'",
-        )
-        .await;
-    bank.deposit("acc-alice", 5).await;
-    bank.withdraw("acc-bob", 10).await;
-    browser
-        .find("#live-table tr[data-stream='BankAccount-acc-bob'][data-type='MoneyWithdrawn']")
-        .await;
-    browser.screenshot("live").await;
-
-    browser.goto(&bank.console("/stats")).await;
-    browser.find("#events-per-minute svg").await;
-    browser.find("#events-by-type svg").await;
-    let bars = browser.count("#events-by-type svg g.bar").await;
-    assert_eq!(bars, 3, "AccountOpened, MoneyDeposited, MoneyWithdrawn");
-    let total = bank.get("/stats").await["totalEvents"].as_u64().unwrap();
-    assert_eq!(
         browser
-            .text("#total-events")
+            .goto(&bank.console("/stream/BankAccount/acc-carol?v=3"))
+            .await;
+        browser
+            .until(
+                "version 3",
+                "return document.querySelector('#state-view')?.dataset.version === '3'",
+            )
+            .await;
+        // The list followed the slider to the event of version 3...
+        browser
+            .find("#events .event.current[data-version='3']")
+            .await;
+        browser.screenshot("stream-events").await;
+        // ... and the top of the page shows the stream and its state.
+        browser.js("window.scrollTo(0, 0); return true").await;
+        browser.screenshot("stream").await;
+
+        // A withdrawal the `Picky` projection refuses: parked as a dead letter.
+        bank.withdraw("acc-frank", 150).await;
+
+        browser.goto(&bank.console("/projections")).await;
+        browser
+            .until(
+                "four projections caught up",
+                "return document.querySelectorAll('[data-projection] .lag').length === 4 \
+                 && [...document.querySelectorAll('[data-projection] .lag')].every(l => l.textContent === '0')",
+            )
+            .await;
+        // The dead letter with its error (markup in it stays text).
+        let picky = "[data-projection='picky']";
+        assert_eq!(browser.text(&format!("{picky} .dl-count")).await, "1");
+        browser
+            .find(&format!("{picky} details.dl summary"))
             .await
-            .replace([',', '.', '\u{a0}', ' '], ""),
-        total.to_string()
-    );
-    // Every event of this test was recorded in the last minute or two.
-    let counted: Value = browser
-        .js("return [...document.querySelectorAll('#events-per-minute rect.column')].reduce((a, r) => a + Number(r.dataset.n), 0)")
-        .await;
-    assert_eq!(counted, json!(total));
-    browser.screenshot("stats").await;
-    browser.assert_no_errors().await;
+            .click()
+            .await
+            .expect("open");
+        let error = browser.text(&format!("{picky} .dl-error")).await;
+        assert_eq!(
+            error,
+            "refused: a withdrawal of 150 is over the limit <b>100</b>"
+        );
+        let dead = browser.text(&format!("{picky} .dead-letters tbody")).await;
+        assert!(
+            dead.contains("BankAccount-acc-frank") && dead.contains("MoneyWithdrawn"),
+            "{dead}"
+        );
+        assert_eq!(browser.count("#main b").await, 0);
+        // Read-only: no rebuild button, and the admin route is not there.
+        assert_eq!(browser.count("button.rebuild").await, 0);
+        assert_eq!(browser.count("#admin-token").await, 0);
+        tokio::time::sleep(Duration::from_millis(2_500)).await; // a few lag samples
+        browser.screenshot("projections").await;
+
+        browser.goto(&bank.console("/live")).await;
+        browser
+            .until(
+                "live",
+                "return document.getElementById('live-status')?.textContent === 'live'",
+            )
+            .await;
+        bank.deposit("acc-alice", 5).await;
+        bank.withdraw("acc-bob", 10).await;
+        browser
+            .find("#live-table tr[data-stream='BankAccount-acc-bob'][data-type='MoneyWithdrawn']")
+            .await;
+        browser.screenshot("live").await;
+
+        browser.goto(&bank.console("/stats")).await;
+        browser.find("#events-per-minute svg").await;
+        browser.find("#events-by-type svg").await;
+        let bars = browser.count("#events-by-type svg g.bar").await;
+        assert_eq!(bars, 3, "AccountOpened, MoneyDeposited, MoneyWithdrawn");
+        let total = bank.get("/stats").await["totalEvents"].as_u64().unwrap();
+        assert_eq!(
+            browser
+                .text("#total-events")
+                .await
+                .replace([',', '.', '\u{a0}', ' '], ""),
+            total.to_string()
+        );
+        // Every event of this test was recorded in the last minute or two.
+        let counted: Value = browser
+            .js("return [...document.querySelectorAll('#events-per-minute rect.column')].reduce((a, r) => a + Number(r.dataset.n), 0)")
+            .await;
+        assert_eq!(counted, json!(total));
+        browser.screenshot("stats").await;
+        browser.assert_no_errors().await;
+    })
+    .await;
 }
 
 // ------------------------------------------------------------------ a picky projection
