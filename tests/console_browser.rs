@@ -889,7 +889,7 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
         let picky = "[data-projection='picky']";
         assert_eq!(browser.text(&format!("{picky} .dl-count")).await, "1");
         browser
-            .find(&format!("{picky} details.dl summary"))
+            .find(&format!("{picky} details.dead summary"))
             .await
             .click()
             .await
@@ -905,10 +905,26 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
             "{dead}"
         );
         assert_eq!(browser.count("#main b").await, 0);
+        // A read model, opened on request (and closed again).
+        let balances = "[data-projection='AccountBalances']";
+        let summary = format!("{balances} details.model summary");
+        browser.find(&summary).await.click().await.expect("open");
+        let model = browser
+            .text(&format!(
+                "{balances} .read-model [data-path='$.accounts.acc-frank.balance']"
+            ))
+            .await;
+        let served = bank.get("/projections/AccountBalances").await;
+        let frank = &served["data"]["accounts"]["acc-frank"]["balance"];
+        assert_eq!(model, frank.to_string());
+        browser.find(&summary).await.click().await.expect("close");
         // Read-only: no rebuild button, and the admin route is not there.
         assert_eq!(browser.count("button.rebuild").await, 0);
         assert_eq!(browser.count("#admin-token").await, 0);
         tokio::time::sleep(Duration::from_millis(2_500)).await; // a few lag samples
+        browser
+            .js("document.querySelector(\"[data-projection='picky']\").scrollIntoView({ block: 'nearest' }); return true")
+            .await;
         browser.screenshot("projections").await;
 
         browser.goto(&bank.console("/live")).await;
@@ -944,6 +960,61 @@ async fn read_only_by_default_and_screenshots_of_the_main_views() {
             .await;
         assert_eq!(counted, json!(total));
         browser.screenshot("stats").await;
+        browser.assert_no_errors().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_helpers_find_nested_changes_and_keep_keys_as_text() {
+    let _one = ONE_BROWSER.lock().await;
+    bounded(async {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let bank = bank(MemoryStore::new(), AdminAccess::Off).await;
+        browser.goto(&bank.console("/stats")).await;
+        browser.find("#total-events").await;
+        // The console's own module, loaded as the page loads it.
+        let out = browser
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                import('./dom.js').then((m) => {
+                  const before = { a: 1, list: [1, 2], nested: { x: 'same', y: 1 }, gone: true };
+                  const after = { a: 1, list: [1, 3, 4], nested: { x: 'same', y: 2 }, "<img src=x onerror=alert(1)>": '<b>v</b>' };
+                  const changed = m.diffPaths(before, after);
+                  const tree = m.jsonTree(after, { changed });
+                  done({
+                    changed: Object.fromEntries([...changed.entries()].map(([k, v]) => [k, v === undefined ? null : v])),
+                    marked: [...tree.querySelectorAll('.changed')].map((e) => e.dataset.path),
+                    markup: tree.querySelectorAll('img, b').length,
+                    text: tree.textContent,
+                  });
+                }).catch((e) => done({ error: String(e) }));"#,
+                vec![],
+            )
+            .await
+            .expect("module script");
+        assert_eq!(
+            out["changed"],
+            json!({
+                "$.list[1]": 2,
+                "$.list[2]": null,
+                "$.nested.y": 1,
+                "$.<img src=x onerror=alert(1)>": null,
+            }),
+            "{out}"
+        );
+        let mut marked: Vec<String> = serde_json::from_value(out["marked"].clone()).unwrap();
+        marked.sort();
+        assert_eq!(
+            marked,
+            ["$.<img src=x onerror=alert(1)>", "$.list[1]", "$.list[2]", "$.nested.y"]
+        );
+        assert_eq!(out["markup"], 0);
+        let text = out["text"].as_str().unwrap();
+        assert!(text.contains(r#""<img src=x onerror=alert(1)>": "<b>v</b>""#), "{text}");
         browser.assert_no_errors().await;
     })
     .await;

@@ -2,9 +2,10 @@
 // small chart of the samples taken while the page is open, and its dead
 // letters with their error (`GET /projections`, polled). With admin actions
 // on, a rebuild button per projection (`POST /projections/{name}/rebuild`),
-// with the replay's progress (checkpoint over head) while it runs.
+// with the replay's progress (checkpoint over head) while it runs. Each
+// card opens its read model on request (`GET /projections/{name}`).
 
-import { h, replace, link, time, errorBox } from '../dom.js';
+import { h, replace, link, time, errorBox, jsonTree } from '../dom.js';
 import { get, postAdmin, seg, adminToken, setAdminToken } from '../api.js';
 import { sparkline } from '../charts.js';
 
@@ -86,7 +87,7 @@ export async function render(main, route, ctx) {
       bar: h('progress', { max: 100, value: 0 }),
       progressText: h('span', { class: 'muted' }),
       dlCount: h('span', { class: 'dl-count' }),
-      deadLetters: h('div', { class: 'dead' }),
+      deadLetters: h('div', { class: 'dead-list' }),
       result: h('span', { class: 'muted rebuild-result' }),
     };
     c.progress = h('div', { class: 'progress', hidden: true }, 'Rebuilding… ', c.bar, ' ', c.progressText);
@@ -101,7 +102,9 @@ export async function render(main, route, ctx) {
         h('div', {}, h('div', { class: 'muted', text: 'Checkpoint' }), c.checkpoint, h('span', { class: 'muted', text: ' of ' }), c.head),
         h('div', {}, h('div', { class: 'muted', text: 'Dead letters' }), c.dlCount)),
       c.progress, c.error,
-      h('details', { class: 'dl' }, h('summary', { text: 'Dead letters' }), c.deadLetters));
+      h('div', { class: 'card-details' },
+        h('details', { class: 'dl dead' }, h('summary', { text: 'Dead letters' }), c.deadLetters),
+        readModel(name)));
     return c;
   };
 
@@ -151,6 +154,25 @@ export async function render(main, route, ctx) {
 
   await poll();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+/** The read model (`GET /projections/{name}`, its `data`), fetched when opened. */
+function readModel(name) {
+  const body = h('div', { class: 'read-model' });
+  const details = h('details', { class: 'dl model' }, h('summary', { text: 'Read model' }), body);
+  details.addEventListener('toggle', async () => {
+    if (!details.open) return;
+    replace(body, h('p', { class: 'muted', text: 'Loading…' }));
+    try {
+      const p = await get(`projections/${seg(name)}`);
+      replace(body,
+        h('p', { class: 'muted', text: `as of checkpoint ${p.checkpoint}` }),
+        p.hasReadModel ? jsonTree(p.data) : h('p', { class: 'muted', text: 'This projection serves no read model.' }));
+    } catch (e) {
+      replace(body, errorBox(e));
+    }
+  });
+  return details;
 }
 
 function streamLink(streamId, version, ctx) {
