@@ -66,7 +66,11 @@ export async function render(main, route, ctx) {
   const lastMs = parsed(info.lastEventAt, events.length ? Date.parse(events[events.length - 1].recordedAt) : firstMs);
   const modeVersion = h('input', { type: 'radio', name: 'travel-mode', id: 'mode-version', value: 'version', checked: route.params.at ? false : true });
   const modeTime = h('input', { type: 'radio', name: 'travel-mode', id: 'mode-time', value: 'time', checked: !!route.params.at });
-  const slider = h('input', { type: 'range', id: 'version-slider', 'aria-label': 'Version' });
+  const marks = h('datalist', { id: 'event-marks' });
+  const slider = h('input', { type: 'range', id: 'version-slider', 'aria-label': 'Version', list: 'event-marks' });
+  // A tick per event (versions, or their times), for streams short enough to show them.
+  const MAX_MARKS = 300;
+  const drawMarks = (value) => replace(marks, events.length <= MAX_MARKS ? events.map((e) => h('option', { value: value(e) })) : []);
   const sliderLabel = h('output', { id: 'slider-label', for: 'version-slider' });
   const ticks = h('div', { class: 'ticks' });
   const stateBox = h('div', { id: 'state-view', class: 'state' });
@@ -76,7 +80,7 @@ export async function render(main, route, ctx) {
     h('div', { class: 'toolbar' },
       h('label', {}, modeVersion, ' by version'),
       h('label', {}, modeTime, ' by time')),
-    h('div', { class: 'slider' }, slider, sliderLabel),
+    h('div', { class: 'slider' }, slider, marks, sliderLabel),
     ticks,
     h('h3', { text: 'Changes from the previous version' }), changesBox,
     h('h3', { text: 'State' }), stateBox);
@@ -86,6 +90,7 @@ export async function render(main, route, ctx) {
     slider.max = version;
     slider.step = 1;
     slider.setAttribute('aria-label', 'Version');
+    drawMarks((e) => e.version);
     replace(ticks, h('span', { text: 'v' + slider.min }), h('span', { text: 'v' + version }));
   };
   // Time mode: the slider is in milliseconds (`step=any`: any instant).
@@ -96,6 +101,7 @@ export async function render(main, route, ctx) {
     slider.max = Math.max(lastMs + 1, firstMs + 1000);
     slider.step = 'any';
     slider.setAttribute('aria-label', 'Time');
+    drawMarks((e) => Date.parse(e.recordedAt) + 1);
     replace(ticks, h('span', { text: formatTime(new Date(firstMs)) }), h('span', { text: formatTime(new Date(lastMs)) }));
   };
 
