@@ -74,6 +74,7 @@
 
 mod aggregate;
 mod commands;
+mod console;
 mod events;
 mod health;
 pub mod ids;

@@ -428,7 +428,8 @@ impl<S: ServiceStore> RunningService<S> {
                 .route("/projections/{name}", get(projections::get::<S>))
                 .route("/openapi.json", get(openapi::document::<S>))
                 .route("/healthz", get(health::healthz))
-                .route("/readyz", get(health::readyz::<S>)),
+                .route("/readyz", get(health::readyz::<S>))
+                .merge(super::console::routes::<S>()),
         )
     }
 
