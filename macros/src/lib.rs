@@ -57,7 +57,12 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// Marks an aggregate's impl block whose `#[command]` methods decide and
 /// whose `#[apply]` methods evolve the state. Generates the `<Name>Command`
 /// enum and the dispatch. Optional arguments: `crate = path`, `vis = ...`
-/// (visibility of the command enum, default `pub`).
+/// (visibility of the command enum, default `pub`), and the command JSON's
+/// shape: `tag = "type"` (the key naming the command, default `"command"`)
+/// and `rename_all = "kebab-case"` (serde's rule for the command names,
+/// default the variant names: `{"command":"OpenAccount",...}`; with both,
+/// `{"type":"open-account",...}`). The generated command schema (and so the
+/// HTTP service's OpenAPI document) follows the same choice.
 ///
 /// The block names the aggregate by any type path (`impl BankAccount`,
 /// `impl super::BankAccount`); the command enum is named after the last

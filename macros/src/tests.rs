@@ -234,6 +234,23 @@ fn handlers_on_a_type_path() {
 }
 
 #[test]
+fn handlers_with_a_command_tag_and_renaming_rule() {
+    insta::assert_snapshot!(pretty(crate::handlers::attribute(
+        quote!(tag = "type", rename_all = "kebab-case"),
+        quote! {
+            impl Account {
+                #[command]
+                fn open_account(&self, owner: String) -> AccountOpened { AccountOpened { owner } }
+                #[command]
+                fn close(&self) -> Option<AccountClosed> { None }
+                #[apply]
+                fn opened(&mut self, _: &AccountOpened) {}
+            }
+        },
+    )));
+}
+
+#[test]
 fn handlers_on_a_generic_block_are_left_alone() {
     // The aggregate derive reports that aggregates cannot be generic; the
     // block is emitted unchanged (markers stripped), with no second error.

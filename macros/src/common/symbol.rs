@@ -98,7 +98,13 @@ pub const EVENT_KEYS: &[Symbol] = &[NAME, VERSION, UPCAST_FROM, CRATE];
 /// `vis = pub(crate)`.
 pub const VIS: Symbol = Symbol("vis");
 /// The arguments of `#[eventfold::handlers(...)]`.
-pub const HANDLERS_KEYS: &[Symbol] = &[CRATE, VIS];
+/// `#[eventfold::handlers(tag = "type")]`: the JSON key naming a command.
+pub const TAG: Symbol = Symbol("tag");
+/// `#[eventfold::handlers(rename_all = "kebab-case")]`: serde's rule for
+/// the command names.
+pub const RENAME_ALL: Symbol = Symbol("rename_all");
+/// The keys of `#[eventfold::handlers(...)]`.
+pub const HANDLERS_KEYS: &[Symbol] = &[CRATE, VIS, TAG, RENAME_ALL];
 /// `#[command]`.
 pub const COMMAND: Symbol = Symbol("command");
 /// `#[apply]`.

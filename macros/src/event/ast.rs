@@ -66,7 +66,7 @@ impl<'a> Event<'a> {
                         let plain = ident.to_string();
                         let plain = plain.strip_prefix("r#").unwrap_or(&plain).to_owned();
                         match &rename_all {
-                            Some(rule) => apply_rename_rule(rule, &plain),
+                            Some(rule) => crate::common::rename::field(rule, &plain),
                             None => plain,
                         }
                     }
@@ -216,32 +216,6 @@ fn serde_items(attrs: &[syn::Attribute]) -> Vec<(String, SerdeValue)> {
 
 fn type_text_of_path(path: &syn::Path) -> String {
     tokens_text(&quote::ToTokens::to_token_stream(path))
-}
-
-/// serde's `rename_all` rules, applied to a field name written in
-/// snake_case. An unknown rule (serde reports it) leaves the name as is.
-fn apply_rename_rule(rule: &str, field: &str) -> String {
-    let capitalize = |part: &str| {
-        let mut chars = part.chars();
-        chars.next().map_or_else(String::new, |c| {
-            c.to_uppercase().chain(chars).collect::<String>()
-        })
-    };
-    match rule {
-        "lowercase" | "snake_case" => field.to_owned(),
-        "UPPERCASE" | "SCREAMING_SNAKE_CASE" => field.to_ascii_uppercase(),
-        "PascalCase" => field.split('_').map(capitalize).collect(),
-        "camelCase" => {
-            let pascal: String = field.split('_').map(capitalize).collect();
-            let mut chars = pascal.chars();
-            chars.next().map_or_else(String::new, |c| {
-                c.to_lowercase().chain(chars).collect::<String>()
-            })
-        }
-        "kebab-case" => field.replace('_', "-"),
-        "SCREAMING-KEBAB-CASE" => field.replace('_', "-").to_ascii_uppercase(),
-        _ => field.to_owned(),
-    }
 }
 
 /// A type as normalised text: the same type always gives the same text,

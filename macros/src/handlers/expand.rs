@@ -84,6 +84,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
     let serde_crate = quote!(#p::serde).to_string();
     let enum_doc = enum_doc(h);
     let commands: Vec<_> = h.marked(Marker::Command).collect();
+    let tag = command_tag(h);
     let (events, error) = parts(h, &p);
 
     let variants: Vec<_> = commands
@@ -104,10 +105,14 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             quote!(#(#docs)*)
         };
         let fields = args(m).map(|(ident, ty)| quote!(#[allow(missing_docs)] #ident: #ty));
+        let rename = h.args.rename_all.as_deref().map(|rule| {
+            let wire = crate::common::rename::variant(Some(rule), &m.ident().to_string());
+            quote!(#[serde(rename = #wire)])
+        });
         if args(m).next().is_none() {
-            quote!(#docs #v,)
+            quote!(#docs #rename #v,)
         } else {
-            quote!(#docs #v { #(#fields,)* },)
+            quote!(#docs #rename #v { #(#fields,)* },)
         }
     });
     let constructors = commands.iter().zip(&variants).map(|(m, v)| {
@@ -180,7 +185,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             #p::serde::Serialize,
             #p::serde::Deserialize,
         )]
-        #[serde(crate = #serde_crate, tag = "command")]
+        #[serde(crate = #serde_crate, tag = #tag)]
         #vis enum #command_enum {
             #(#enum_variants)*
         }
@@ -207,6 +212,11 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
         };
     };
     out
+}
+
+/// The JSON key naming a command: `tag = "..."`, default `"command"`.
+pub fn command_tag(h: &HandlersBlock<'_>) -> String {
+    h.args.tag.clone().unwrap_or_else(|| "command".to_owned())
 }
 
 /// The arguments of a command that become enum fields.

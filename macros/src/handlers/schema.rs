@@ -13,14 +13,13 @@ use quote::quote;
 
 use super::{HandlersBlock, Marker};
 use crate::common::impl_block::Param;
-use crate::common::pascal_case;
 
 /// `impl DescribeCommands for <command enum>`; `tag`: the serde tag naming
 /// the variant in JSON.
 pub fn expand(h: &HandlersBlock<'_>, command_enum: &syn::Ident, p: &TokenStream) -> TokenStream {
     let variants = h.marked(Marker::Command).map(|m| {
         let method = m.ident().to_string();
-        let name = pascal_case(&method);
+        let name = crate::common::rename::variant(h.args.rename_all.as_deref(), &method);
         let doc_lines = doc_lines(&m.item.attrs);
         let docs = doc_lines
             .iter()
@@ -50,11 +49,12 @@ pub fn expand(h: &HandlersBlock<'_>, command_enum: &syn::Ident, p: &TokenStream)
             }
         }
     });
+    let tag = super::expand::command_tag(h);
     quote! {
         #[automatically_derived]
         impl #p::DescribeCommands for #command_enum {
             const COMMANDS: #p::CommandSchema = #p::CommandSchema {
-                tag: "command",
+                tag: #tag,
                 variants: &[#(#variants),*],
             };
         }
