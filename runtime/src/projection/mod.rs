@@ -93,6 +93,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+#[cfg(feature = "redis")]
+pub use crate::store::RedisCheckpointStore;
 pub use checkpoint::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresCheckpointStore;

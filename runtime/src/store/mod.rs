@@ -60,6 +60,8 @@ mod fault;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod subscription;
@@ -72,6 +74,8 @@ pub use fault::{FaultyStore, InjectedFault};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisCheckpointStore, RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use subscription::Subscription;

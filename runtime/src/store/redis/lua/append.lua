@@ -1,0 +1,68 @@
+-- Appends a batch to one stream: checks and write in one atomic step.
+-- (Numbers go back to Redis through int(): tostring() rounds to 14 digits.)
+-- KEYS: 1 head, 2 log, 3 ids, 4 stream meta, 5 stream index,
+--       6..13 the event columns (stream, version, id, type, schema, at, meta, data)
+-- ARGV: 1 stream id, 2 expectation kind (any | no_stream | exists | exact),
+--       3 expected version (decimal, for exact), 4 notification channel,
+--       then 5 per event: id, type, schema version, metadata ('' = none), payload.
+-- Returns one of:
+--   {'deleted'}                              the stream is tombstoned
+--   {'found', pos|'', stream, version, ...}  some ids are stored: nothing written
+--   {'expected', current}                    the expectation failed
+--   {'ok', first version, last version, last position}
+local function int(x) return string.format('%d', x) end
+local stream = ARGV[1]
+local n = (#ARGV - 4) / 5
+local st = redis.call('HMGET', KEYS[4], 'version', 'deleted')
+if st[2] == '1' then return {'deleted'} end
+local current = tonumber(st[1] or '0')
+
+local found = {'found'}
+local any = false
+for i = 1, n do
+  local id = ARGV[4 + (i - 1) * 5 + 1]
+  local pos = redis.call('HGET', KEYS[3], id)
+  if pos then
+    any = true
+    found[#found + 1] = pos
+    found[#found + 1] = redis.call('HGET', KEYS[6], pos) or ''
+    found[#found + 1] = redis.call('HGET', KEYS[7], pos) or ''
+  else
+    found[#found + 1] = ''
+    found[#found + 1] = ''
+    found[#found + 1] = ''
+  end
+end
+if any then return found end
+
+local kind = ARGV[2]
+local ok
+if kind == 'any' then ok = true
+elseif kind == 'no_stream' then ok = (current == 0)
+elseif kind == 'exists' then ok = (current > 0)
+else ok = (int(current) == ARGV[3]) end
+if not ok then return {'expected', int(current)} end
+if n == 0 then return {'ok', int(current), int(current), '0'} end
+
+local last = redis.call('INCRBY', KEYS[1], n)
+local t = redis.call('TIME')
+local at = t[1] .. string.format('%06d', tonumber(t[2]))
+for i = 1, n do
+  local b = 4 + (i - 1) * 5
+  local pos = int(last - n + i)
+  local ver = int(current + i)
+  redis.call('HSET', KEYS[6], pos, stream)
+  redis.call('HSET', KEYS[7], pos, ver)
+  redis.call('HSET', KEYS[8], pos, ARGV[b + 1])
+  redis.call('HSET', KEYS[9], pos, ARGV[b + 2])
+  redis.call('HSET', KEYS[10], pos, ARGV[b + 3])
+  redis.call('HSET', KEYS[11], pos, at)
+  if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[12], pos, ARGV[b + 4]) end
+  redis.call('HSET', KEYS[13], pos, ARGV[b + 5])
+  redis.call('ZADD', KEYS[2], pos, pos)
+  redis.call('ZADD', KEYS[5], ver, pos)
+  redis.call('HSET', KEYS[3], ARGV[b + 1], pos)
+end
+redis.call('HSET', KEYS[4], 'version', int(current + n))
+redis.call('PUBLISH', ARGV[4], int(last))
+return {'ok', int(current + 1), int(current + n), int(last)}

@@ -1,0 +1,1163 @@
+//! [`RedisStore`]: events, snapshots and (with [`RedisCheckpointStore`])
+//! projection checkpoints in Redis (feature `redis`), through one
+//! multiplexed, auto-reconnecting connection (the `redis` crate's
+//! `ConnectionManager` on tokio).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), eventfold::StoreError> {
+//! use eventfold::store::RedisStore;
+//!
+//! let store = RedisStore::options("redis://127.0.0.1:6379/")
+//!     .prefix("billing")
+//!     .connect()
+//!     .await?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! # Key layout
+//!
+//! Every key starts with `{prefix}:` (default prefix [`DEFAULT_PREFIX`]).
+//! The braces make the prefix a Redis Cluster hash tag: all keys of one
+//! store live in one slot, so that one script can check and write them
+//! together (one store is never spread over several cluster nodes: the
+//! global order needs one writer).
+//!
+//! | key | type | holds |
+//! |-----|------|-------|
+//! | `{p}:meta` | hash | `layout`: the layout version this code wrote ([`LAYOUT_VERSION`]) |
+//! | `{p}:head` | string | the last global position handed out (never lowered) |
+//! | `{p}:log` | sorted set | every stored event's position (member and score): read-all |
+//! | `{p}:ids` | hash | event id → position: idempotency and unique ids |
+//! | `{p}:ev:stream`, `:version`, `:id`, `:type`, `:schema`, `:at`, `:meta`, `:data` | hashes | position → one column of the event (`at`: microseconds since the epoch; `meta`: JSON, absent when empty; `data`: the payload bytes) |
+//! | `{p}:stream:<stream id>` | hash | `version` (never lowered), `deleted` (`1`: tombstoned) |
+//! | `{p}:versions:<stream id>` | sorted set | the stream's stored events: position, scored by version |
+//! | `{p}:snapshots:<stream id>` | sorted set | the stream's snapshot versions |
+//! | `{p}:snapshot:<stream id>` | hash | `<version>:type`, `:schema`, `:at`, `:data` per snapshot |
+//! | `{p}:checkpoints` | hash | projection → checkpoint ([`RedisCheckpointStore`]) |
+//! | `{p}:dead:<projection>` | hash | position → parked event (JSON) |
+//! | `{p}:claim:<projection>` | string | the owner of the projection's claim, expiring with it |
+//!
+//! Appends are published on the channel `{p}:appends` (the new head).
+//! Versions and positions are kept exactly up to 2^53 (Lua numbers and
+//! sorted-set scores are doubles), far beyond any real store.
+//!
+//! # Appends: one script
+//!
+//! An append is one Lua script (`lua/append.lua`, sent once with `SCRIPT
+//! LOAD` and then called by its SHA1 with `EVALSHA`, falling back to
+//! loading it again when the server answers `NOSCRIPT`, as after a
+//! restart). Redis runs a script alone: nothing else runs between its first
+//! and its last command, so the whole contract of [`super`] is decided and
+//! written in one atomic step: the tombstone, the idempotency rule (every
+//! event id is looked up in `{p}:ids`; a batch whose ids are stored writes
+//! nothing and is answered from what is stored), the expected version, then
+//! the write: the global positions are taken from `{p}:head` (`INCRBY`)
+//! inside the same script, so positions are handed out in commit order and
+//! `read_all` can never see position `p + 1` before `p`. The recorded time
+//! is the server's clock (`TIME`), one clock for every writer. A batch that
+//! repeats an event id is refused before anything is sent.
+//!
+//! Reads are scripts too (one round trip each): a stream window is a range
+//! of `{p}:versions:<stream>` (`ZRANGEBYSCORE` on versions), read-all a
+//! range of `{p}:log` after a position, each followed by `HMGET`s of the
+//! columns; nothing scans. One read is one script, which Redis runs alone:
+//! read long streams in pages (`ReadStream::limit`) rather than all at once.
+//!
+//! # Waiting for appends
+//!
+//! Every append `PUBLISH`es its last position on `{p}:appends`; a task per
+//! store holds a subscribed connection and wakes
+//! [`EventStore::wait_for_append`] (hence subscriptions) at once, in any
+//! process. Pub/sub may drop messages (a reconnect, a slow subscriber), so a
+//! waiter also re-reads the head after [`POLL_INTERVAL`] at the latest: a
+//! lost message delays a subscriber, it never stalls it. The task
+//! reconnects on its own and ends with the store.
+//!
+//! # Durability: what an acknowledged append survives
+//!
+//! Redis keeps data in memory; what survives is decided by the server's
+//! persistence settings, not by this store. An append is acknowledged when
+//! the script has run on the primary, and then:
+//!
+//! * **No persistence** (`appendonly no`, no `save` points): the append
+//!   lives only in memory. A restart, crash or power loss of the server
+//!   loses **every** event. For tests and caches only.
+//! * **RDB snapshots only** (`save` points): a crash or restart loses every
+//!   append since the last snapshot (minutes, by the default points).
+//! * **AOF, `appendfsync everysec`** (the usual production setting): the
+//!   script's writes reach the AOF file (the OS page cache) before the reply
+//!   is sent, and are fsynced about once a second. A crash of the Redis
+//!   process loses nothing acknowledged; a crash of the machine (kernel
+//!   panic, power loss) loses up to about the last second (up to two when
+//!   the disk is slow) of acknowledged appends.
+//! * **AOF, `appendfsync always`**: the AOF is fsynced before the reply, so
+//!   an acknowledged append survives a machine crash too (given a disk that
+//!   honours fsync), at the price of one fsync per write batch.
+//!
+//! The AOF records the script's effects as one `MULTI`/`EXEC` block, so a
+//! restart replays an append whole or not at all (`aof-load-truncated`
+//! drops a torn tail).
+//!
+//! **Replication and failover.** Replication is asynchronous: the primary
+//! acknowledges an append before any replica has it. When the primary fails
+//! and a replica is promoted (Sentinel, Cluster, a managed service), the
+//! appends it had not received yet are **lost**, even ones acknowledged
+//! long ago by the old primary's clock, whatever the AOF setting. Worse,
+//! the new primary's `{p}:head` is behind, so it hands the lost positions
+//! out again to new events: a projection whose checkpoint is past the new
+//! head would skip them. After a failover, compare checkpoints with the
+//! head (a checkpoint above [`EventStore::head_position`] means events were
+//! lost) and rebuild such projections.
+//!
+//! [`RedisOptions::wait_for_replicas`] narrows the window: after each
+//! append the store sends `WAIT n timeout` and fails the call (with
+//! [`StoreError::Backend`]; the append itself stays, a retry of the same
+//! batch is idempotent) unless `n` replicas confirmed it. That makes an
+//! acknowledged append survive the loss of the primary as long as one of
+//! those replicas is promoted, which Sentinel prefers but does not promise:
+//! Redis is not a consensus system. On Redis 7.2 and later,
+//! [`RedisOptions::wait_for_fsync`] sends `WAITAOF` instead, which waits for
+//! the AOF fsync on the primary (and on `n` replicas): an
+//! `appendfsync everysec` server then gives the machine-crash guarantee of
+//! `always` to the appends that ask for it. Servers older than 7.2 answer
+//! `WAITAOF` with an error, which the append reports.
+//!
+//! # Errors
+//!
+//! A server that cannot be reached (refused, timed out, connection lost) is
+//! [`StoreError::Unreachable`] naming its host and port; a URL that does not
+//! parse, a bad prefix or keys written by a newer layout are
+//! [`StoreError::Open`]; a stored event that cannot be read back is
+//! [`StoreError::Corrupted`] naming the stream, version and event type, and
+//! fails only the read that met it; other server errors are
+//! [`StoreError::Backend`] saying what the store was doing.
+
+mod checkpoint;
+mod decode;
+mod keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{Client, ConnectionAddr, RedisError, Script, Value};
+use tokio::sync::watch;
+
+pub use self::checkpoint::RedisCheckpointStore;
+use self::decode::{bytes, text, uint};
+use self::keys::Keys;
+pub use self::keys::{InvalidPrefix, MAX_PREFIX_LEN};
+use super::{
+    AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, ReadStream, StoreError,
+    StoredEventId, StreamInfo, check_batch, idempotent_outcome,
+};
+use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
+use crate::snapshot::{Snapshot, SnapshotStore};
+
+/// The key prefix used when none is configured.
+pub const DEFAULT_PREFIX: &str = "eventfold";
+
+/// The key layout this code writes and understands (kept in `{p}:meta`).
+pub const LAYOUT_VERSION: u64 = 1;
+
+/// How long a waiter waits for a notification before re-reading the head.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The largest version or position passed to the scripts (Lua numbers are
+/// doubles: exact up to 2^53).
+const MAX_EXACT: u64 = (1 << 53) - 1;
+
+/// How to connect a [`RedisStore`]; made by [`RedisStore::options`].
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    url: String,
+    prefix: String,
+    connect_timeout: Duration,
+    response_timeout: Option<Duration>,
+    acknowledge: Acknowledge,
+}
+
+/// What an append waits for after the primary ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acknowledge {
+    Primary,
+    Replicas { replicas: u32, timeout: Duration },
+    Fsync { replicas: u32, timeout: Duration },
+}
+
+impl RedisOptions {
+    /// Options for the server at `url` (`redis://[user:password@]host:port/db`,
+    /// `rediss://` with TLS support compiled into `redis`, or
+    /// `redis+unix:///path`), with the defaults: prefix [`DEFAULT_PREFIX`],
+    /// a 5 second connect timeout, a 30 second response timeout, appends
+    /// acknowledged by the primary.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Some(Duration::from_secs(30)),
+            acknowledge: Acknowledge::Primary,
+        }
+    }
+
+    /// The prefix of every key of the store: 1 to [`MAX_PREFIX_LEN`] bytes
+    /// without control characters, white space, `{` or `}`. Stores with
+    /// different prefixes share a server without seeing each other.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long opening a connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one command may wait for its answer before failing with
+    /// [`StoreError::Unreachable`] (`None`: forever).
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// After each append, waits (`WAIT`) until `replicas` replicas have
+    /// received it, at most `timeout`; fewer fails the call (the append
+    /// stays; retrying the same batch is idempotent). See "Durability" in
+    /// the module docs.
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.acknowledge = Acknowledge::Replicas { replicas, timeout };
+        self
+    }
+
+    /// After each append, waits (`WAITAOF`, Redis 7.2 or later) until the
+    /// primary's AOF and that of `replicas` replicas are fsynced, at most
+    /// `timeout`; less fails the call (the append stays). See "Durability"
+    /// in the module docs.
+    pub fn wait_for_fsync(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.acknowledge = Acknowledge::Fsync { replicas, timeout };
+        self
+    }
+
+    /// Connects, checks (or writes) the key layout version, loads the
+    /// scripts and starts listening for appends.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        RedisStore::connect_with(self).await
+    }
+}
+
+/// The store's Lua scripts, each sent to the server once and then called
+/// by its SHA1.
+struct Scripts {
+    append: Script,
+    read_stream: Script,
+    read_all: Script,
+    stream_info: Script,
+    delete: Script,
+    snapshot_save: Script,
+    snapshot_load: Script,
+    snapshot_prune: Script,
+    claim: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        const ROWS: &str = include_str!("lua/rows.lua");
+        Self {
+            append: Script::new(include_str!("lua/append.lua")),
+            read_stream: Script::new(&format!("{ROWS}{}", include_str!("lua/read_stream.lua"))),
+            read_all: Script::new(&format!("{ROWS}{}", include_str!("lua/read_all.lua"))),
+            stream_info: Script::new(include_str!("lua/stream_info.lua")),
+            delete: Script::new(include_str!("lua/delete.lua")),
+            snapshot_save: Script::new(include_str!("lua/snapshot_save.lua")),
+            snapshot_load: Script::new(include_str!("lua/snapshot_load.lua")),
+            snapshot_prune: Script::new(include_str!("lua/snapshot_prune.lua")),
+            claim: Script::new(include_str!("lua/claim.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 9] {
+        [
+            &self.append,
+            &self.read_stream,
+            &self.read_all,
+            &self.stream_info,
+            &self.delete,
+            &self.snapshot_save,
+            &self.snapshot_load,
+            &self.snapshot_prune,
+            &self.claim,
+        ]
+    }
+}
+
+/// An event store in Redis. Cloning shares the connection. See the module
+/// docs for the key layout, how appends keep the contract, and what an
+/// acknowledged append survives.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    keys: Keys,
+    prefix: String,
+    host: String,
+    port: u16,
+    scripts: Scripts,
+    acknowledge: Acknowledge,
+    /// The highest committed position this process knows of.
+    head: Arc<watch::Sender<u64>>,
+    /// The task listening for appends (ended with the store).
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("host", &self.inner.host)
+            .field("port", &self.inner.port)
+            .field("prefix", &self.inner.prefix)
+            .finish()
+    }
+}
+
+/// The server's host (or socket path) and port, for errors.
+fn address(client: &Client) -> (String, u16) {
+    match client.get_connection_info().addr() {
+        ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+        ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+        ConnectionAddr::Unix(path) => (path.display().to_string(), 0),
+        other => (format!("{other:?}"), 0),
+    }
+}
+
+/// Whether a driver error means the server could not be reached.
+fn is_unreachable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+}
+
+/// A bound as the scripts take it (decimal, at most 2^53 - 1).
+fn exact(v: u64) -> String {
+    v.min(MAX_EXACT).to_string()
+}
+
+/// Raises the known head to `position` (never lowers it).
+fn advance(head: &watch::Sender<u64>, position: u64) {
+    head.send_if_modified(|h| {
+        if position > *h {
+            *h = position;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+impl RedisStore {
+    /// Connects to `url` with the default options (see [`RedisOptions`]).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        RedisOptions::new(url).connect().await
+    }
+
+    /// Options to connect to `url`.
+    pub fn options(url: impl Into<String>) -> RedisOptions {
+        RedisOptions::new(url)
+    }
+
+    /// The prefix of this store's keys.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    async fn connect_with(options: RedisOptions) -> Result<Self, StoreError> {
+        let open_err =
+            |reason: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+                StoreError::Open {
+                    location: redacted(&options.url),
+                    reason,
+                    source,
+                }
+            };
+        keys::validate_prefix(&options.prefix)
+            .map_err(|e| open_err(e.to_string(), Some(Box::new(e))))?;
+        let client = Client::open(options.url.as_str()).map_err(|e| {
+            open_err(
+                format!("not a Redis URL: {e}"),
+                Some(Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+            )
+        })?;
+        let (host, port) = address(&client);
+        let unreachable = |e: RedisError| StoreError::Unreachable {
+            host: host.clone(),
+            port,
+            source: Box::new(e),
+        };
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(options.response_timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = match tokio::time::timeout(
+            options.connect_timeout.saturating_mul(3),
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if is_unreachable(&e) => return Err(unreachable(e)),
+            Ok(Err(e)) => {
+                return Err(open_err(
+                    format!("the server refused: {e}"),
+                    Some(Box::new(e)),
+                ));
+            }
+            Err(elapsed) => {
+                return Err(StoreError::Unreachable {
+                    host,
+                    port,
+                    source: Box::new(elapsed),
+                });
+            }
+        };
+        let keys = Keys::new(&options.prefix);
+        let (head, _) = watch::channel(0);
+        let head = Arc::new(head);
+        let listener = tokio::spawn(listen(
+            client,
+            conn.clone(),
+            keys.channel.clone(),
+            keys.head.clone(),
+            Arc::downgrade(&head),
+            options.connect_timeout,
+        ))
+        .abort_handle();
+        let store = Self {
+            inner: Arc::new(Inner {
+                conn,
+                keys,
+                prefix: options.prefix,
+                host,
+                port,
+                scripts: Scripts::new(),
+                acknowledge: options.acknowledge,
+                head,
+                listener,
+            }),
+        };
+        store.check_layout().await?;
+        let mut conn = store.conn();
+        for script in store.inner.scripts.all() {
+            script
+                .load_async(&mut conn)
+                .await
+                .map_err(|e| store.redis_err("loading the store's Lua scripts", e))?;
+        }
+        let position = store.head_position().await?;
+        advance(&store.inner.head, position);
+        Ok(store)
+    }
+
+    /// Writes the layout version into a new store's keys, or checks the one
+    /// found.
+    async fn check_layout(&self) -> Result<(), StoreError> {
+        let ctx = "checking the store's key layout";
+        let mut conn = self.conn();
+        let (_, stored): (Value, Value) = redis::pipe()
+            .atomic()
+            .cmd("HSETNX")
+            .arg(&self.inner.keys.meta)
+            .arg("layout")
+            .arg(LAYOUT_VERSION)
+            .cmd("HGET")
+            .arg(&self.inner.keys.meta)
+            .arg("layout")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        if uint(&stored) != Some(LAYOUT_VERSION) {
+            return Err(StoreError::Open {
+                location: format!(
+                    "{}:{} (key prefix `{}`)",
+                    self.inner.host, self.inner.port, self.inner.prefix
+                ),
+                reason: format!(
+                    "the keys have layout version {}; this eventfold understands version {LAYOUT_VERSION}",
+                    text(&stored).unwrap_or_else(|| "<unreadable>".into())
+                ),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// Classifies a driver error: connection failures are
+    /// [`StoreError::Unreachable`], the rest [`StoreError::Backend`].
+    fn redis_err(&self, context: impl Into<String>, e: RedisError) -> StoreError {
+        if is_unreachable(&e) {
+            StoreError::Unreachable {
+                host: self.inner.host.clone(),
+                port: self.inner.port,
+                source: Box::new(e),
+            }
+        } else {
+            StoreError::backend(context, e)
+        }
+    }
+
+    /// The reply of a script as an array.
+    fn array(&self, ctx: &str, reply: Value) -> Result<Vec<Value>, StoreError> {
+        match reply {
+            Value::Array(values) => Ok(values),
+            other => Err(StoreError::backend(
+                ctx.to_owned(),
+                format!("unexpected reply from Redis: {other:?}"),
+            )),
+        }
+    }
+
+    /// The keys of the event columns.
+    fn columns(&self) -> &[String] {
+        &self.inner.keys.columns
+    }
+
+    /// Waits for replicas or fsyncs after a written append, as configured.
+    async fn acknowledge(
+        &self,
+        stream: &StreamId,
+        result: &AppendResult,
+    ) -> Result<(), StoreError> {
+        let ctx = || {
+            format!(
+                "stream `{stream}`: the append up to position {} is stored on the primary, but",
+                result.last_position
+            )
+        };
+        let mut conn = self.conn();
+        match self.inner.acknowledge {
+            Acknowledge::Primary => Ok(()),
+            Acknowledge::Replicas { replicas, timeout } => {
+                let got: i64 = redis::cmd("WAIT")
+                    .arg(replicas)
+                    .arg(timeout.as_millis().max(1) as u64)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| {
+                        self.redis_err(format!("{} waiting for replicas failed", ctx()), e)
+                    })?;
+                if got < i64::from(replicas) {
+                    return Err(StoreError::backend(
+                        format!("{} not replicated enough", ctx()),
+                        format!(
+                            "{got} of {replicas} replicas acknowledged it within {timeout:?}; retry the append (it is idempotent)"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Acknowledge::Fsync { replicas, timeout } => {
+                let got: (i64, i64) = redis::cmd("WAITAOF")
+                    .arg(1)
+                    .arg(replicas)
+                    .arg(timeout.as_millis().max(1) as u64)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.redis_err(format!("{} WAITAOF failed", ctx()), e))?;
+                if got.0 < 1 || got.1 < i64::from(replicas) {
+                    return Err(StoreError::backend(
+                        format!("{} not fsynced enough", ctx()),
+                        format!(
+                            "fsynced locally: {}, by {} of {replicas} replicas within {timeout:?}; retry the append (it is idempotent)",
+                            got.0 >= 1,
+                            got.1
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes every key of this store (every stream, snapshot and
+    /// checkpoint under its prefix), with `SCAN` and `UNLINK`; returns how
+    /// many keys were removed. For tests and tear-downs: **the data is gone
+    /// for good.** Appends running meanwhile may leave keys behind.
+    pub async fn destroy(self) -> Result<u64, StoreError> {
+        let ctx = "deleting the store's keys";
+        let mut conn = self.conn();
+        let mut cursor: u64 = 0;
+        let mut removed = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(self.inner.keys.pattern())
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.redis_err(ctx, e))?;
+            if !keys.is_empty() {
+                let n: u64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.redis_err(ctx, e))?;
+                removed += n;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The URL without its password, for errors.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The append listener: a subscribed connection that raises the known head
+/// on every published append, reconnecting as long as the store lives.
+async fn listen(
+    client: Client,
+    mut conn: ConnectionManager,
+    channel: String,
+    head_key: String,
+    head: std::sync::Weak<watch::Sender<u64>>,
+    connect_timeout: Duration,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let pubsub = tokio::time::timeout(connect_timeout, client.get_async_pubsub()).await;
+        if let Ok(Ok(mut pubsub)) = pubsub
+            && pubsub.subscribe(&channel).await.is_ok()
+        {
+            backoff = Duration::from_millis(50);
+            // Appends published before the subscription took effect: read
+            // the head once.
+            if let Ok(Some(position)) = redis::cmd("GET")
+                .arg(&head_key)
+                .query_async::<Option<u64>>(&mut conn)
+                .await
+            {
+                let Some(head) = head.upgrade() else { return };
+                advance(&head, position);
+            }
+            let mut messages = std::pin::pin!(pubsub.into_on_message());
+            while let Some(msg) =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(messages.as_mut(), cx))
+                    .await
+            {
+                let Some(head) = head.upgrade() else { return };
+                if let Ok(position) = msg.get_payload::<u64>() {
+                    advance(&head, position);
+                }
+            }
+        }
+        if head.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+impl RedisStore {
+    async fn append_script(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, StoreError> {
+        let ctx = format!("appending to stream `{stream}`");
+        let keys = &self.inner.keys;
+        let (kind, version) = match expected {
+            ExpectedVersion::Any => ("any", 0),
+            ExpectedVersion::NoStream => ("no_stream", 0),
+            ExpectedVersion::StreamExists => ("exists", 0),
+            ExpectedVersion::Exact(v) => ("exact", v),
+        };
+        let mut call = self.inner.scripts.append.prepare_invoke();
+        call.key(&keys.head)
+            .key(&keys.log)
+            .key(&keys.ids)
+            .key(keys.stream_meta(stream))
+            .key(keys.stream_index(stream));
+        for c in self.columns() {
+            call.key(c);
+        }
+        call.arg(stream.as_str())
+            .arg(kind)
+            .arg(version.to_string())
+            .arg(&keys.channel);
+        for e in events {
+            let metadata = if e.metadata == Metadata::default() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&e.metadata).map_err(|err| {
+                    StoreError::backend(
+                        format!(
+                            "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
+                            e.event_id, e.event_type
+                        ),
+                        err,
+                    )
+                })?
+            };
+            call.arg(e.event_id.hyphenated().to_string())
+                .arg(e.event_type.as_str())
+                .arg(e.schema_version)
+                .arg(metadata)
+                .arg(e.payload.as_slice());
+        }
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        let reply = self.array(&ctx, reply)?;
+        let tag = reply.first().and_then(text).unwrap_or_default();
+        let bad = |what: &str| {
+            StoreError::backend(
+                ctx.clone(),
+                format!("unexpected reply from the append script: {what}"),
+            )
+        };
+        match tag.as_str() {
+            "deleted" => Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            }),
+            "expected" => {
+                let current = reply
+                    .get(1)
+                    .and_then(uint)
+                    .ok_or_else(|| bad("no version"))?;
+                expected.check(stream, current)?;
+                Err(bad("an expectation that holds"))
+            }
+            "found" => {
+                let found = reply[1..]
+                    .chunks(3)
+                    .map(|f| self.stored_id(f, &ctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if found.len() != events.len() {
+                    return Err(bad("a lookup per event"));
+                }
+                let result = idempotent_outcome(stream, events, &found)?
+                    .ok_or_else(|| bad("stored ids, none found"))?;
+                // A resend waits for the replicas (or fsyncs) again: its
+                // first answer may have been that failure.
+                self.acknowledge(stream, &result).await?;
+                Ok(result)
+            }
+            "ok" => {
+                let n = |i: usize| reply.get(i).and_then(uint).ok_or_else(|| bad("a number"));
+                let (first, last, position) = (n(1)?, n(2)?, n(3)?);
+                let result = AppendResult {
+                    first_version: first,
+                    next_expected_version: last,
+                    last_position: position,
+                    written: !events.is_empty(),
+                };
+                if result.written {
+                    advance(&self.inner.head, position);
+                }
+                if !events.is_empty() {
+                    self.acknowledge(stream, &result).await?;
+                }
+                Ok(result)
+            }
+            other => Err(bad(other)),
+        }
+    }
+
+    /// One `(position, stream, version)` lookup of the append script.
+    fn stored_id(&self, f: &[Value], ctx: &str) -> Result<Option<StoredEventId>, StoreError> {
+        let [pos, stream, version] = f else {
+            return Err(StoreError::backend(ctx.to_owned(), "a truncated id lookup"));
+        };
+        if bytes(pos).is_none_or(<[u8]>::is_empty) {
+            return Ok(None);
+        }
+        let raw_stream = text(stream).unwrap_or_default();
+        let corrupted = |reason: String| StoreError::Corrupted {
+            stream: raw_stream.clone(),
+            version: uint(version).unwrap_or(0),
+            event_type: "<unknown>".into(),
+            reason,
+        };
+        Ok(Some(StoredEventId {
+            stream: StreamId::new(raw_stream.clone())
+                .map_err(|e| corrupted(format!("stream id: {e}")))?,
+            version: uint(version).ok_or_else(|| corrupted("stream version".into()))?,
+            position: uint(pos).ok_or_else(|| corrupted("global position".into()))?,
+        }))
+    }
+}
+
+impl EventStore for RedisStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_batch(stream, &events)?;
+        self.append_script(stream, expected, &events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if read.limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let ctx = format!("reading stream `{stream}`");
+        let keys = &self.inner.keys;
+        let mut call = self.inner.scripts.read_stream.prepare_invoke();
+        call.key(keys.stream_meta(stream))
+            .key(keys.stream_index(stream));
+        for c in self.columns() {
+            call.key(c);
+        }
+        let limit = read
+            .limit
+            .map_or(-1, |l| exact(l as u64).parse::<i64>().unwrap_or(-1));
+        call.arg(exact(read.from))
+            .arg(exact(read.to.unwrap_or(u64::MAX)))
+            .arg(limit)
+            .arg(match read.direction {
+                Direction::Forward => "f",
+                Direction::Backward => "b",
+            });
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        let reply = self.array(&ctx, reply)?;
+        match reply.first().and_then(text).as_deref() {
+            Some("none") => Ok(Vec::new()),
+            Some("deleted") => Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            }),
+            Some("ok") => decode::events(reply, 1, Some(stream)),
+            other => Err(StoreError::backend(
+                ctx,
+                format!("unexpected reply from the read script: {other:?}"),
+            )),
+        }
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 || after >= MAX_EXACT {
+            return Ok(Vec::new());
+        }
+        let ctx = format!("reading all streams after position {after}");
+        let mut call = self.inner.scripts.read_all.prepare_invoke();
+        call.key(&self.inner.keys.log);
+        for c in self.columns() {
+            call.key(c);
+        }
+        let limit = if limit as u64 > MAX_EXACT {
+            -1
+        } else {
+            limit as i64
+        };
+        call.arg(after).arg(limit);
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        decode::events(self.array(&ctx, reply)?, 0, None)
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
+        let ctx = format!("reading the info of stream `{stream}`");
+        let keys = &self.inner.keys;
+        let reply: Value = self
+            .inner
+            .scripts
+            .stream_info
+            .key(keys.stream_meta(stream))
+            .key(keys.stream_index(stream))
+            .key(keys.at_column())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        let reply = self.array(&ctx, reply)?;
+        let [version, deleted, first, last] = reply.as_slice() else {
+            return Ok(None);
+        };
+        let corrupted = |reason: String| StoreError::Corrupted {
+            stream: stream.to_string(),
+            version: uint(version).unwrap_or(0),
+            event_type: "<stream info>".into(),
+            reason,
+        };
+        let at = |v: &Value| match v {
+            Value::Nil => Ok(None),
+            v => decode::time(v)
+                .map(Some)
+                .ok_or_else(|| corrupted(format!("recorded at {:?}", text(v)))),
+        };
+        Ok(Some(StreamInfo {
+            stream_id: stream.clone(),
+            version: uint(version)
+                .ok_or_else(|| corrupted(format!("stream version {:?}", text(version))))?,
+            first_recorded_at: at(first)?,
+            last_recorded_at: at(last)?,
+            deleted: uint(deleted) == Some(1),
+        }))
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, mode: DeleteMode) -> Result<(), StoreError> {
+        let ctx = format!("deleting stream `{stream}`");
+        match mode {
+            DeleteMode::Tombstone => {
+                let _: Value = redis::cmd("HSET")
+                    .arg(self.inner.keys.stream_meta(stream))
+                    .arg("deleted")
+                    .arg(1)
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(|e| self.redis_err(ctx, e))?;
+                Ok(())
+            }
+            DeleteMode::Hard => self.delete_events(stream, None, &ctx).await.map(|_| ()),
+        }
+    }
+
+    async fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> Result<u64, StoreError> {
+        let ctx = format!("deleting the events of stream `{stream}` below version {before}");
+        self.delete_events(stream, Some(before), &ctx).await
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let ctx = "reading the head position";
+        let head: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&self.inner.keys.head)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        match head {
+            None => Ok(0),
+            Some(raw) => std::str::from_utf8(&raw)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    StoreError::backend(
+                        ctx,
+                        format!(
+                            "the head key `{}` holds {:?}, not a position",
+                            self.inner.keys.head,
+                            String::from_utf8_lossy(&raw)
+                        ),
+                    )
+                }),
+        }
+    }
+
+    async fn wait_for_append(&self, position: u64) {
+        let mut rx = self.inner.head.subscribe();
+        if *rx.borrow_and_update() > position {
+            // Already past: the caller's read raced a commit (or the events
+            // after `position` were hard-deleted; pace that case).
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            return;
+        }
+        let _ = tokio::time::timeout(POLL_INTERVAL, rx.wait_for(|h| *h > position)).await;
+    }
+}
+
+impl RedisStore {
+    /// Removes a stream's events: all (`before: None`) or below a version.
+    async fn delete_events(
+        &self,
+        stream: &StreamId,
+        before: Option<u64>,
+        ctx: &str,
+    ) -> Result<u64, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = self.inner.scripts.delete.prepare_invoke();
+        call.key(keys.stream_meta(stream))
+            .key(keys.stream_index(stream))
+            .key(&keys.log)
+            .key(&keys.ids);
+        for c in self.columns() {
+            call.key(c);
+        }
+        match before {
+            None => call.arg("hard").arg(0),
+            Some(v) => call.arg("before").arg(exact(v)),
+        };
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        let reply = self.array(ctx, reply)?;
+        match reply.first().and_then(text).as_deref() {
+            Some("deleted") => Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            }),
+            Some("ok") => reply.get(1).and_then(uint).ok_or_else(|| {
+                StoreError::backend(ctx.to_owned(), "the delete script returned no count")
+            }),
+            other => Err(StoreError::backend(
+                ctx.to_owned(),
+                format!("unexpected reply from the delete script: {other:?}"),
+            )),
+        }
+    }
+}
+
+impl SnapshotStore for RedisStore {
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let ctx = format!("saving a snapshot of stream `{}`", snapshot.stream_id);
+        if snapshot.version > MAX_EXACT {
+            return Err(StoreError::backend(
+                ctx,
+                format!("snapshot version {} is too large", snapshot.version),
+            ));
+        }
+        let keys = &self.inner.keys;
+        let _: Value = self
+            .inner
+            .scripts
+            .snapshot_save
+            .key(keys.snapshot_versions(&snapshot.stream_id))
+            .key(keys.snapshot_fields(&snapshot.stream_id))
+            .arg(snapshot.version)
+            .arg(&snapshot.aggregate_type)
+            .arg(snapshot.schema_version)
+            .arg(decode::micros(snapshot.taken_at))
+            .arg(snapshot.payload.as_slice())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream: &StreamId,
+        aggregate_type: &str,
+        schema_version: u32,
+        max_version: Option<u64>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let ctx = format!("loading a snapshot of stream `{stream}`");
+        let keys = &self.inner.keys;
+        let reply: Value = self
+            .inner
+            .scripts
+            .snapshot_load
+            .key(keys.snapshot_versions(stream))
+            .key(keys.snapshot_fields(stream))
+            .arg(max_version.map_or_else(|| "+inf".to_owned(), exact))
+            .arg(aggregate_type)
+            .arg(schema_version)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        let reply = self.array(&ctx, reply)?;
+        let [version, taken_at, payload] = reply.as_slice() else {
+            return Ok(None);
+        };
+        let corrupted = |reason: String| StoreError::Corrupted {
+            stream: stream.to_string(),
+            version: uint(version).unwrap_or(0),
+            event_type: format!("snapshot of {aggregate_type}"),
+            reason,
+        };
+        Ok(Some(Snapshot {
+            stream_id: stream.clone(),
+            aggregate_type: aggregate_type.to_owned(),
+            schema_version,
+            version: uint(version)
+                .ok_or_else(|| corrupted(format!("snapshot version {:?}", text(version))))?,
+            payload: match payload {
+                Value::BulkString(b) => b.clone(),
+                _ => return Err(corrupted("payload: missing".into())),
+            },
+            taken_at: decode::time(taken_at)
+                .ok_or_else(|| corrupted(format!("taken at {:?}", text(taken_at))))?,
+        }))
+    }
+
+    async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
+        let ctx = format!("pruning the snapshots of stream `{stream}`");
+        let keys = &self.inner.keys;
+        let removed: u64 = self
+            .inner
+            .scripts
+            .snapshot_prune
+            .key(keys.snapshot_versions(stream))
+            .key(keys.snapshot_fields(stream))
+            .arg(exact(keep as u64))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        Ok(removed)
+    }
+
+    async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
+        let ctx = format!("deleting the snapshots of stream `{stream}`");
+        let keys = &self.inner.keys;
+        let _: Value = redis::cmd("DEL")
+            .arg(keys.snapshot_versions(stream))
+            .arg(keys.snapshot_fields(stream))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redacted("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redacted("redis://host:6379/"), "redis://host:6379/");
+    }
+
+    #[test]
+    fn bounds_stay_exact_in_lua() {
+        assert_eq!(exact(5), "5");
+        assert_eq!(exact(u64::MAX), MAX_EXACT.to_string());
+    }
+}

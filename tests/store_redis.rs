@@ -1,0 +1,600 @@
+//! `RedisStore` and `RedisCheckpointStore` against the server named by
+//! `EVENTFOLD_REDIS_URL` (e.g. `redis://127.0.0.1:6379/`), each test under
+//! a key prefix of its own, removed when the test ends. Without the
+//! variable the tests print a notice and pass; with
+//! `EVENTFOLD_REQUIRE_REDIS=1` (CI) they fail instead. The server may be
+//! shared: nothing here touches keys outside the test's prefix (the one
+//! server-wide command is `SCRIPT FLUSH`, which every client recovers from
+//! by loading its scripts again).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventfold::NewEvent;
+use eventfold::prelude::*;
+use eventfold::projection::{
+    CheckpointStore, EventMeta, Projection, ProjectionRunner, ProjectionStatus,
+    RedisCheckpointStore,
+};
+use eventfold::store::conformance::{Fixture, checkpoint_store_contract};
+use eventfold::store::{
+    DeleteMode, ReadStream, RedisStore, StoreError, SubscribeFrom, redis::LAYOUT_VERSION, subscribe,
+};
+use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
+use uuid::Uuid;
+
+/// The server's URL, or `None` (after a notice) when the tests should skip.
+fn url() -> Option<String> {
+    match std::env::var("EVENTFOLD_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("EVENTFOLD_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "EVENTFOLD_REQUIRE_REDIS=1 but EVENTFOLD_REDIS_URL is not set"
+            );
+            eprintln!("skipping: EVENTFOLD_REDIS_URL not set");
+            None
+        }
+    }
+}
+
+/// A fresh key prefix for one test.
+fn prefix(test: &str) -> String {
+    let suffix = Uuid::now_v7().simple().to_string();
+    format!("eventfold-test:{test}:{}", &suffix[16..])
+}
+
+async fn connect(url: &str, prefix: &str) -> RedisStore {
+    match RedisStore::options(url).prefix(prefix).connect().await {
+        Ok(store) => store,
+        Err(e) => panic!("EVENTFOLD_REDIS_URL is set but the store does not connect: {e}"),
+    }
+}
+
+/// A raw connection, bypassing the store.
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a raw connection")
+}
+
+/// Removes a test's keys when it ends, pass or fail.
+struct Cleanup {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(remove_keys(&url, &prefix));
+        })
+        .join();
+    }
+}
+
+/// Removes every key under `prefix` (`SCAN` + `UNLINK`), bypassing the
+/// store (which refuses to open some of the states tests leave behind).
+async fn remove_keys(url: &str, prefix: &str) {
+    let mut conn = raw(url).await;
+    let pattern = format!("{{{prefix}}}:*");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+            .expect("scanning the test's keys");
+        if !keys.is_empty() {
+            let _: u64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("removing the test's keys");
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// A store under a fresh prefix, with its cleanup; `None` (skip) without
+/// a server.
+async fn store(test: &str) -> Option<(RedisStore, Cleanup)> {
+    let url = url()?;
+    let prefix = prefix(test);
+    let store = connect(&url, &prefix).await;
+    Some((store, Cleanup { url, prefix }))
+}
+
+/// Sets one column of the stored event (stream, version) behind the
+/// store's back.
+async fn damage(url: &str, prefix: &str, stream: &StreamId, version: u64, column: &str, to: &[u8]) {
+    let mut conn = raw(url).await;
+    let positions: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(format!("{{{prefix}}}:versions:{stream}"))
+        .arg(version)
+        .arg(version)
+        .query_async(&mut conn)
+        .await
+        .expect("the stream's index");
+    assert_eq!(
+        positions.len(),
+        1,
+        "one event at {stream} version {version}"
+    );
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{{{prefix}}}:ev:{column}"))
+        .arg(&positions[0])
+        .arg(to)
+        .query_async(&mut conn)
+        .await
+        .expect("damaging the event");
+}
+
+/// A conformance fixture: a store under its own prefix, reopenable, with
+/// a corrupter that breaks an event's metadata; `None` (skip) without a
+/// server.
+async fn fixture() -> Option<Fixture<RedisStore>> {
+    let url = url()?;
+    let prefix = prefix("conf");
+    let store = connect(&url, &prefix).await;
+    let (reopen_url, reopen_prefix) = (url.clone(), prefix.clone());
+    let (corrupt_url, corrupt_prefix) = (url.clone(), prefix.clone());
+    Some(
+        Fixture::new(store)
+            .with_reopen(move || {
+                let (url, prefix) = (reopen_url.clone(), reopen_prefix.clone());
+                async move { connect(&url, &prefix).await }
+            })
+            .with_corrupter(move |stream: StreamId, version: u64| {
+                let (url, prefix) = (corrupt_url.clone(), corrupt_prefix.clone());
+                async move {
+                    damage(
+                        &url,
+                        &prefix,
+                        &stream,
+                        version,
+                        "meta",
+                        b"{\"correlation_id\": 42}",
+                    )
+                    .await
+                }
+            })
+            .with_guard(Cleanup { url, prefix }),
+    )
+}
+
+/// The shared store conformance suite, each case under its own prefix.
+mod conformance {
+    eventfold::store_conformance_tests!(super::fixture().await);
+}
+
+fn sid(s: &str) -> StreamId {
+    StreamId::new(s).unwrap()
+}
+
+fn evs(n: u32) -> Vec<NewEvent> {
+    (1..=n)
+        .map(|i| {
+            NewEvent::new(
+                "Counted",
+                1,
+                format!("{{\"n\":{i}}}").into_bytes(),
+                Metadata::default(),
+            )
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------ checkpoints
+
+#[tokio::test]
+async fn checkpoint_store_keeps_the_contract_and_survives_reconnecting() {
+    let Some((store, cleanup)) = store("ckpt").await else {
+        return;
+    };
+    checkpoint_store_contract(&RedisCheckpointStore::new(&store)).await;
+    // Another connection (another process) sees the same checkpoints.
+    let again = connect(&cleanup.url, &cleanup.prefix).await;
+    let reopened = RedisCheckpointStore::new(&again);
+    assert_eq!(reopened.load("q").await.unwrap(), Some(1));
+    assert_eq!(reopened.load("r").await.unwrap(), Some(10));
+    // Stores under other prefixes do not.
+    let (other, _other_cleanup) = store_under(&cleanup.url, "ckpt-other").await;
+    assert_eq!(
+        RedisCheckpointStore::new(&other).load("q").await.unwrap(),
+        None
+    );
+}
+
+async fn store_under(url: &str, test: &str) -> (RedisStore, Cleanup) {
+    let prefix = prefix(test);
+    let store = connect(url, &prefix).await;
+    (
+        store,
+        Cleanup {
+            url: url.to_owned(),
+            prefix,
+        },
+    )
+}
+
+/// `n` deposits of 1, as new events.
+fn deposits(n: u64) -> Vec<NewEvent> {
+    (0..n)
+        .map(|_| {
+            let e = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
+            NewEvent::encode(&e, &JsonCodec, Metadata::default()).unwrap()
+        })
+        .collect()
+}
+
+/// Counts deposits.
+#[derive(Default)]
+struct Deposits {
+    count: u64,
+}
+
+#[eventfold::projection]
+impl Deposits {
+    #[handle]
+    fn deposited(&mut self, _: &MoneyDeposited, _: &EventMeta) {
+        self.count += 1;
+    }
+}
+
+/// Two exclusive runners over one Redis prefix (separate connections, as
+/// two processes would have): one runs, the other stands by, and takes
+/// over from the checkpoint when the first stops; both wake on appends
+/// through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_runners_share_one_projection_through_redis() {
+    let Some((store, cleanup)) = store("claims").await else {
+        return;
+    };
+    let stream = sid("BankAccount-1");
+    store
+        .append(&stream, ExpectedVersion::Any, deposits(4))
+        .await
+        .unwrap();
+    let other = connect(&cleanup.url, &cleanup.prefix).await;
+    let ttl = Duration::from_secs(1);
+    let mut runners = Vec::new();
+    for s in [store.clone(), other] {
+        let checkpoints = Arc::new(RedisCheckpointStore::new(&s));
+        runners.push(ProjectionRunner::new(Arc::new(s), checkpoints).exclusive(ttl));
+    }
+    let first = runners[0].spawn(Deposits::default());
+    first.wait_caught_up().await.unwrap();
+    let second = runners[1].spawn(Deposits::default());
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !matches!(second.status(), ProjectionStatus::Standby) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the second instance stands by");
+
+    let (first, _) = first.stop().await;
+    assert_eq!(first.count, 4);
+    store
+        .append(&stream, ExpectedVersion::Any, deposits(3))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), second.wait_for(7))
+        .await
+        .expect("the second instance catches up")
+        .unwrap();
+    let (second, _) = second.stop().await;
+    assert_eq!(
+        second.count, 3,
+        "it resumed from the first one's checkpoint"
+    );
+    let checkpoints = RedisCheckpointStore::new(&store);
+    assert_eq!(checkpoints.load(second.name()).await.unwrap(), Some(7));
+}
+
+// ------------------------------------------------------------ connecting
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_typed_error_naming_it() {
+    // Port 1 on loopback: nothing listens there.
+    let err = RedisStore::options("redis://127.0.0.1:1/")
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::Unreachable { host, port, .. } => {
+            assert_eq!((host.as_str(), *port), ("127.0.0.1", 1), "{err}");
+        }
+        other => panic!("expected an unreachable server, got {other:?}"),
+    }
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_url_or_prefix_is_an_open_error() {
+    let err = RedisStore::connect("http://127.0.0.1:6379/")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Open { reason, .. } if reason.contains("not a Redis URL")),
+        "{err:?}"
+    );
+    for bad in ["", "a{b", "a b", "a\nb"] {
+        let err = RedisStore::options("redis://127.0.0.1:6379/")
+            .prefix(bad)
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Open { reason, .. } if reason.contains("key prefix")),
+            "{bad:?}: {err:?}"
+        );
+    }
+    // The password never shows in errors.
+    let err = RedisStore::options("redis://user:s3cret@127.0.0.1:6379/")
+        .prefix("a b")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_of_a_newer_layout_are_refused() {
+    let Some((store, cleanup)) = store("layout").await else {
+        return;
+    };
+    drop(store);
+    let mut conn = raw(&cleanup.url).await;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{{{}}}:meta", cleanup.prefix))
+        .arg("layout")
+        .arg(LAYOUT_VERSION + 1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let err = RedisStore::options(&cleanup.url)
+        .prefix(&cleanup.prefix)
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Open { reason, .. } if reason.contains(&format!("layout version {}", LAYOUT_VERSION + 1))),
+        "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------- scripts
+
+#[tokio::test]
+async fn appends_survive_the_server_forgetting_the_scripts() {
+    let Some((store, cleanup)) = store("noscript").await else {
+        return;
+    };
+    let a = sid("a");
+    store
+        .append(&a, ExpectedVersion::NoStream, evs(2))
+        .await
+        .unwrap();
+    // As after a server restart: EVALSHA answers NOSCRIPT, the store loads
+    // the script again and the call succeeds.
+    let mut conn = raw(&cleanup.url).await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let r = store
+        .append(&a, ExpectedVersion::Exact(2), evs(1))
+        .await
+        .unwrap();
+    assert_eq!((r.next_expected_version, r.last_position), (3, 3));
+    assert_eq!(
+        store
+            .read_stream(&a, ReadStream::all())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn damaged_columns_are_typed_errors_naming_the_event() {
+    let Some((store, cleanup)) = store("damaged").await else {
+        return;
+    };
+    let a = sid("acct-1");
+    for (version, column, value) in [
+        (1u64, "id", b"not-a-uuid".as_slice()),
+        (2, "at", b"yesterday"),
+        (3, "schema", b"-4"),
+        (4, "stream", b"bad\nid"),
+    ] {
+        store
+            .append(&a, ExpectedVersion::Exact(version - 1), evs(1))
+            .await
+            .unwrap();
+        damage(&cleanup.url, &cleanup.prefix, &a, version, column, value).await;
+        let err = store
+            .read_stream(&a, ReadStream::all().from(version))
+            .await
+            .unwrap_err();
+        // Read-all meets it too.
+        let position = store.head_position().await.unwrap();
+        assert!(store.read_all(position - 1, 1).await.is_err());
+        match &err {
+            StoreError::Corrupted {
+                version: v,
+                event_type,
+                reason,
+                ..
+            } => {
+                assert_eq!((*v, event_type.as_str()), (version, "Counted"), "{err}");
+                let word = match column {
+                    "id" => "event id",
+                    "at" => "recorded at",
+                    "schema" => "schema version",
+                    _ => "stream id",
+                };
+                assert!(reason.contains(word), "{reason:?} should name {word}");
+            }
+            other => panic!("expected a corrupted event, got {other:?}"),
+        }
+        // The store goes on.
+        store
+            .append(&sid("other"), ExpectedVersion::Any, evs(1))
+            .await
+            .unwrap();
+    }
+}
+
+// ---------------------------------------------------------- notifications
+
+/// A subscription on one connection wakes on appends made through another
+/// (as by another process), through Redis pub/sub: each of these appends
+/// reaches the subscriber well before the safety re-check interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_wake_on_appends_from_another_connection() {
+    let Some((reader, cleanup)) = store("wake").await else {
+        return;
+    };
+    let writer = connect(&cleanup.url, &cleanup.prefix).await;
+    let mut sub = subscribe(Arc::new(reader), SubscribeFrom::Now)
+        .await
+        .unwrap();
+    let mut latencies = Vec::new();
+    for round in 1..=5u64 {
+        let wait = tokio::spawn(async move {
+            let e = sub.next().await.unwrap();
+            (sub, e, std::time::Instant::now())
+        });
+        // Let the subscriber reach its wait.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let sent = std::time::Instant::now();
+        writer
+            .append(&sid("w"), ExpectedVersion::Any, evs(1))
+            .await
+            .unwrap();
+        let (s, event, seen) = tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("the subscriber wakes")
+            .unwrap();
+        sub = s;
+        assert_eq!(event.global_position, round);
+        latencies.push(seen.saturating_duration_since(sent));
+    }
+    latencies.sort();
+    assert!(
+        latencies[2] < eventfold::store::redis::POLL_INTERVAL,
+        "woken by notifications, not by re-checks: {latencies:?}"
+    );
+}
+
+// -------------------------------------------------------------- durability
+
+#[tokio::test]
+async fn waiting_for_missing_replicas_fails_the_call_but_keeps_the_append() {
+    let Some((store, cleanup)) = store("wait").await else {
+        return;
+    };
+    drop(store);
+    let mut conn = raw(&cleanup.url).await;
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !info.contains("connected_slaves:0") {
+        eprintln!("skipping: the server has replicas");
+        return;
+    }
+    // No replica needed: the call succeeds.
+    let none = RedisStore::options(&cleanup.url)
+        .prefix(&cleanup.prefix)
+        .wait_for_replicas(0, Duration::from_millis(50))
+        .connect()
+        .await
+        .unwrap();
+    none.append(&sid("a"), ExpectedVersion::NoStream, evs(1))
+        .await
+        .unwrap();
+    // One replica needed, none there: the call fails, naming why...
+    let one = RedisStore::options(&cleanup.url)
+        .prefix(&cleanup.prefix)
+        .wait_for_replicas(1, Duration::from_millis(50))
+        .connect()
+        .await
+        .unwrap();
+    let batch = evs(2);
+    let err = one
+        .append(&sid("a"), ExpectedVersion::Exact(1), batch.clone())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::Backend { .. }) && text.contains("0 of 1 replicas"),
+        "{text}"
+    );
+    // ... the append is stored, and a resend waits (and fails) again
+    // rather than claiming success.
+    assert_eq!(
+        none.stream_info(&sid("a")).await.unwrap().unwrap().version,
+        3
+    );
+    assert!(
+        one.append(&sid("a"), ExpectedVersion::Exact(1), batch.clone())
+            .await
+            .is_err()
+    );
+    let r = none
+        .append(&sid("a"), ExpectedVersion::Exact(1), batch)
+        .await
+        .unwrap();
+    assert_eq!((r.next_expected_version, r.written), (3, false));
+}
+
+#[tokio::test]
+async fn many_stores_share_a_server_without_seeing_each_other() {
+    let Some((a, cleanup)) = store("iso-a").await else {
+        return;
+    };
+    let (b, _b_cleanup) = store_under(&cleanup.url, "iso-b").await;
+    let s = sid("same-stream");
+    let batch = evs(3);
+    a.append(&s, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    // The same ids in another store are new events there.
+    let r = b
+        .append(&s, ExpectedVersion::NoStream, batch)
+        .await
+        .unwrap();
+    assert!(r.written);
+    b.delete_stream(&s, DeleteMode::Hard).await.unwrap();
+    assert_eq!(a.read_stream(&s, ReadStream::all()).await.unwrap().len(), 3);
+    assert_eq!(a.head_position().await.unwrap(), 3);
+    // Destroying a store removes its keys only.
+    let prefix = b.prefix().to_owned();
+    assert!(b.destroy().await.unwrap() > 0);
+    let b = connect(&cleanup.url, &prefix).await;
+    assert_eq!(b.head_position().await.unwrap(), 0);
+    assert_eq!(a.read_all(0, 10).await.unwrap().len(), 3);
+}
