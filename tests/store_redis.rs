@@ -18,7 +18,8 @@ use eventfold::projection::{
 };
 use eventfold::store::conformance::{Fixture, checkpoint_store_contract};
 use eventfold::store::{
-    DeleteMode, ReadStream, RedisStore, StoreError, SubscribeFrom, redis::LAYOUT_VERSION, subscribe,
+    AppendResult, DeleteMode, ReadStream, RedisStore, StoreError, SubscribeFrom,
+    redis::LAYOUT_VERSION, subscribe,
 };
 use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
 use uuid::Uuid;
@@ -597,4 +598,198 @@ async fn many_stores_share_a_server_without_seeing_each_other() {
     let b = connect(&cleanup.url, &prefix).await;
     assert_eq!(b.head_position().await.unwrap(), 0);
     assert_eq!(a.read_all(0, 10).await.unwrap().len(), 3);
+}
+
+// ------------------------------------------------- a server of our own
+
+/// A `redis-server` of the test's own, on a free loopback port, with its
+/// data in a temporary directory; killed (SIGKILL) when dropped.
+struct OwnServer {
+    binary: String,
+    port: u16,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl OwnServer {
+    /// Starts one with the given persistence settings; `None` (after a
+    /// notice) when Redis tests are not configured or the binary is missing.
+    async fn start(args: &[&str]) -> Option<Self> {
+        url()?;
+        let binary =
+            std::env::var("EVENTFOLD_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        if std::process::Command::new(&binary)
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var("EVENTFOLD_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "EVENTFOLD_REQUIRE_REDIS=1 but `{binary}` cannot be run"
+            );
+            eprintln!("skipping: `{binary}` cannot be run (set EVENTFOLD_REDIS_SERVER)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            binary,
+            port,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child: None,
+        };
+        server.run().await;
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts the process and waits until it answers.
+    async fn run(&mut self) {
+        let child = std::process::Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--daemonize", "no", "--dir"])
+            .arg(self.dir.path())
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        self.child = Some(child);
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..200 {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut conn).await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// SIGKILL: no chance to save anything.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Appends until the store has reconnected (the first calls after a
+/// restart may still fail while the connection is re-established).
+async fn append_when_back(store: &RedisStore, stream: &StreamId) -> AppendResult {
+    let mut last = None;
+    for _ in 0..100 {
+        match store.append(stream, ExpectedVersion::Any, evs(1)).await {
+            Ok(r) => return r,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store did not reconnect: {last:?}");
+}
+
+/// With AOF on (`always` or `everysec`), killing the Redis process loses
+/// no acknowledged append: the script's writes reach the AOF before the
+/// reply. While the server is down, calls fail with a typed error naming
+/// it; once it is back the same store reconnects and continues the
+/// positions, and a subscription started before the crash goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_acknowledged_append_with_aof() {
+    for fsync in ["always", "everysec"] {
+        let Some(mut server) =
+            OwnServer::start(&["--appendonly", "yes", "--appendfsync", fsync]).await
+        else {
+            return;
+        };
+        let store = connect(&server.url(), "crash").await;
+        let a = sid("acct-1");
+        let mut acked = 0;
+        for _ in 0..50 {
+            store
+                .append(&a, ExpectedVersion::Exact(acked), evs(2))
+                .await
+                .unwrap();
+            acked += 2;
+        }
+        let mut sub = subscribe(Arc::new(store.clone()), SubscribeFrom::Now)
+            .await
+            .unwrap();
+        server.kill();
+        let err = store
+            .append(&a, ExpectedVersion::Any, evs(1))
+            .await
+            .unwrap_err();
+        match &err {
+            StoreError::Unreachable { host, port, .. } => {
+                assert_eq!((host.as_str(), *port), ("127.0.0.1", server.port), "{err}")
+            }
+            other => panic!("{fsync}: expected an unreachable server, got {other:?}"),
+        }
+        assert!(matches!(
+            store.read_stream(&a, ReadStream::all()).await,
+            Err(StoreError::Unreachable { .. })
+        ));
+
+        server.run().await;
+        let r = append_when_back(&store, &a).await;
+        assert_eq!(
+            (r.next_expected_version, r.last_position),
+            (acked + 1, acked + 1),
+            "{fsync}: every acknowledged append survived, positions continue"
+        );
+        let events = store.read_stream(&a, ReadStream::all()).await.unwrap();
+        assert_eq!(events.len() as u64, acked + 1);
+        let seen = tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .expect("the subscription goes on after the restart")
+            .unwrap();
+        assert_eq!(seen.global_position, acked + 1);
+    }
+}
+
+/// Without persistence a restart loses everything (as the store's docs
+/// say), and the store, reconnected, starts positions again from 1: this
+/// is why a failover that loses appends must be followed by a look at the
+/// projections' checkpoints.
+#[tokio::test]
+async fn without_persistence_a_restart_loses_every_event() {
+    let Some(mut server) = OwnServer::start(&["--appendonly", "no"]).await else {
+        return;
+    };
+    let store = connect(&server.url(), "volatile").await;
+    let a = sid("acct-1");
+    store
+        .append(&a, ExpectedVersion::NoStream, evs(5))
+        .await
+        .unwrap();
+    let checkpoints = RedisCheckpointStore::new(&store);
+    checkpoints.save("balances", 5).await.unwrap();
+    server.kill();
+    server.run().await;
+    let r = append_when_back(&store, &sid("acct-2")).await;
+    assert_eq!(r.last_position, 1, "the head was lost with the events");
+    assert!(
+        store
+            .read_stream(&a, ReadStream::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(checkpoints.load("balances").await.unwrap(), None);
 }
