@@ -358,6 +358,23 @@ async fn a_bad_url_or_prefix_is_an_open_error() {
 }
 
 #[tokio::test]
+async fn a_refused_password_is_an_open_error_that_hides_it() {
+    let Some(url) = url() else { return };
+    let Some(rest) = url.strip_prefix("redis://") else {
+        eprintln!("skipping: EVENTFOLD_REDIS_URL is not a plain redis:// URL");
+        return;
+    };
+    let rest = rest.rsplit('@').next().unwrap_or(rest);
+    let wrong = format!("redis://nobody-{}:s3cret@{rest}", Uuid::now_v7().simple());
+    let err = RedisStore::connect(&wrong).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Open { reason, .. } if reason.contains("refused")),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
 async fn keys_of_a_newer_layout_are_refused() {
     let Some((store, cleanup)) = store("layout").await else {
         return;

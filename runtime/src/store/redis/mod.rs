@@ -340,13 +340,10 @@ fn address(client: &Client) -> (String, u16) {
     }
 }
 
-/// Whether a driver error means the server could not be reached.
+/// Whether a driver error means the server could not be reached (not: it
+/// answered with an error, such as a refused password).
 fn is_unreachable(e: &RedisError) -> bool {
-    e.is_io_error()
-        || e.is_connection_refusal()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_unrecoverable_error()
+    e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped()
 }
 
 /// A bound as the scripts take it (decimal, at most 2^53 - 1).
