@@ -810,3 +810,169 @@ async fn without_persistence_a_restart_loses_every_event() {
     );
     assert_eq!(checkpoints.load("balances").await.unwrap(), None);
 }
+
+// ------------------------------------------------------------ global order
+
+/// Writers on two connections (as two processes) and a reader paging
+/// through `read_all` meanwhile: the reader sees every position from 1 to
+/// the head exactly once, in order (positions are taken inside the append
+/// script, so none can appear behind the reader).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_all_never_skips_under_concurrent_writers_on_two_connections() {
+    let Some((first, cleanup)) = store("readall").await else {
+        return;
+    };
+    let second = connect(&cleanup.url, &cleanup.prefix).await;
+    const WRITERS: u32 = 8;
+    const EACH: u32 = 40;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = if w % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tokio::spawn(async move {
+                let stream = sid(&format!("w-{w}"));
+                for i in 0..EACH {
+                    let batch = if i % 3 == 0 { evs(2) } else { evs(1) };
+                    s.append(&stream, ExpectedVersion::Any, batch)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let s = first.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut after = 0;
+            let total = (WRITERS * (EACH + EACH.div_ceil(3))) as usize;
+            while seen.len() < total {
+                for e in s.read_all(after, 7).await.unwrap() {
+                    assert!(e.global_position > after, "positions must increase");
+                    after = e.global_position;
+                    seen.push(e.global_position);
+                }
+                tokio::task::yield_now().await;
+            }
+            seen
+        })
+    };
+    for w in writers {
+        w.await.unwrap();
+    }
+    let seen = reader.await.unwrap();
+    let head = first.head_position().await.unwrap();
+    assert_eq!(seen, (1..=head).collect::<Vec<_>>());
+    let mut last = std::collections::BTreeMap::<String, u64>::new();
+    for e in first.read_all(0, 10_000).await.unwrap() {
+        let v = last.entry(e.stream_id.to_string()).or_default();
+        assert_eq!(e.stream_version, *v + 1);
+        *v = e.stream_version;
+    }
+}
+
+/// A batch of thousands of events lands whole, reads back whole (forward,
+/// backward, in pages) and is hard-deleted whole, freeing its ids.
+#[tokio::test]
+async fn a_batch_of_thousands_lands_reads_and_deletes_whole() {
+    let Some((store, _cleanup)) = store("big").await else {
+        return;
+    };
+    let a = sid("big");
+    let batch = evs(2_500);
+    let r = store
+        .append(&a, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!((r.first_version, r.next_expected_version), (1, 2_500));
+    let all = store.read_stream(&a, ReadStream::all()).await.unwrap();
+    assert_eq!(all.len(), 2_500);
+    assert!(
+        all.iter()
+            .zip(&batch)
+            .all(|(s, b)| s.event_id == b.event_id)
+    );
+    let back = store
+        .read_stream(&a, ReadStream::backward().limit(1_500))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            back.len(),
+            back[0].stream_version,
+            back[1_499].stream_version
+        ),
+        (1_500, 2_500, 1_001)
+    );
+    assert_eq!(store.read_all(1_000, 2_000).await.unwrap().len(), 1_500);
+    // Retrying the whole batch is idempotent.
+    let again = store
+        .append(&a, ExpectedVersion::Any, batch.clone())
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(store.delete_events_before(&a, 1_201).await.unwrap(), 1_200);
+    assert_eq!(store.read_all(0, 10_000).await.unwrap().len(), 1_300);
+    store.delete_stream(&a, DeleteMode::Hard).await.unwrap();
+    assert!(store.read_all(0, 10_000).await.unwrap().is_empty());
+    // The ids are free again, and the versions continue.
+    let r = store
+        .append(&sid("other"), ExpectedVersion::NoStream, batch)
+        .await
+        .unwrap();
+    assert_eq!((r.written, r.last_position), (true, 5_000));
+    assert_eq!(store.stream_info(&a).await.unwrap().unwrap().version, 2_500);
+}
+
+/// `wait_for_fsync` sends `WAITAOF` after each append: on Redis 7.2 and
+/// later with AOF on it succeeds; older servers do not know the command,
+/// and the append fails with a backend error that names it (the events
+/// are stored all the same).
+#[tokio::test]
+async fn waiting_for_the_aof_fsync_succeeds_or_names_the_missing_command() {
+    let Some(server) =
+        OwnServer::start(&["--appendonly", "yes", "--appendfsync", "everysec"]).await
+    else {
+        return;
+    };
+    let mut conn = raw(&server.url()).await;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let version: Vec<u32> = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .expect("the server's version")
+        .trim()
+        .split('.')
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    let store = RedisStore::options(server.url())
+        .prefix("fsync")
+        .wait_for_fsync(0, Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let result = store
+        .append(&sid("a"), ExpectedVersion::NoStream, evs(2))
+        .await;
+    if version.as_slice() >= [7, 2].as_slice() {
+        let r = result.unwrap();
+        assert_eq!(r.next_expected_version, 2);
+    } else {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Backend { .. }) && err.to_string().contains("WAITAOF"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        store.stream_info(&sid("a")).await.unwrap().unwrap().version,
+        2
+    );
+}
