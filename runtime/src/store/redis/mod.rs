@@ -16,11 +16,13 @@
 //!
 //! # Key layout
 //!
-//! Every key starts with `{prefix}:` (default prefix [`DEFAULT_PREFIX`]).
-//! The braces make the prefix a Redis Cluster hash tag: all keys of one
-//! store live in one slot, so that one script can check and write them
-//! together (one store is never spread over several cluster nodes: the
-//! global order needs one writer).
+//! Every key starts with `{prefix}:` (default prefix [`DEFAULT_PREFIX`]),
+//! and every script declares the keys it touches. The braces make the
+//! prefix a Redis Cluster hash tag, so all keys of one store would share
+//! one slot: one store is one server's work, since the global order needs
+//! one writer. `RedisStore` itself connects to one server (standalone, or
+//! the primary behind a proxy or a fixed address); it needs Redis 5 or
+//! later (scripts replicated by their effects) and is tested with 7.0.
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
