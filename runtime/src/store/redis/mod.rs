@@ -62,8 +62,11 @@
 //! Reads are scripts too (one round trip each): a stream window is a range
 //! of `{p}:versions:<stream>` (`ZRANGEBYSCORE` on versions), read-all a
 //! range of `{p}:log` after a position, each followed by `HMGET`s of the
-//! columns; nothing scans. One read is one script, which Redis runs alone:
-//! read long streams in pages (`ReadStream::limit`) rather than all at once.
+//! columns; nothing scans. Redis runs a script alone, so long reads are
+//! split into scripts of at most [`PAGE`] events: the first page of a
+//! stream read fixes the window (by the stream's version then), the next
+//! ones read within it, so a read never returns events appended after it
+//! began.
 //!
 //! # Waiting for appends
 //!
@@ -164,6 +167,10 @@ pub const LAYOUT_VERSION: u64 = 1;
 
 /// How long a waiter waits for a notification before re-reading the head.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The most events one read script returns: longer reads are split into
+/// pages of this size, so that no script keeps the server busy for long.
+pub const PAGE: usize = 2_000;
 
 /// The largest version or position passed to the scripts (Lua numbers are
 /// doubles: exact up to 2^53).
@@ -837,63 +844,69 @@ impl EventStore for RedisStore {
         if read.limit == Some(0) {
             return Ok(Vec::new());
         }
-        let ctx = format!("reading stream `{stream}`");
-        let keys = &self.inner.keys;
-        let mut call = self.inner.scripts.read_stream.prepare_invoke();
-        call.key(keys.stream_meta(stream))
-            .key(keys.stream_index(stream));
-        for c in self.columns() {
-            call.key(c);
+        // The first page also tells the stream's version, which fixes the
+        // whole window: later pages read inside it, by version ranges.
+        let first = ReadStream {
+            limit: Some(read.limit.map_or(PAGE, |l| l.min(PAGE))),
+            ..read
+        };
+        let Some((current, mut out)) = self.read_stream_page(stream, first).await? else {
+            return Ok(Vec::new());
+        };
+        let Some((lo, hi)) = read.window(current) else {
+            return Ok(out);
+        };
+        let page = PAGE as u64;
+        let mut k = 1u64;
+        loop {
+            let next = match read.direction {
+                Direction::Forward => {
+                    let from = lo.saturating_add(page.saturating_mul(k));
+                    if from > hi || from < lo {
+                        break;
+                    }
+                    ReadStream::all()
+                        .from(from)
+                        .to(hi.min(from.saturating_add(page - 1)))
+                }
+                Direction::Backward => {
+                    let Some(to) = hi.checked_sub(page.saturating_mul(k)) else {
+                        break;
+                    };
+                    if to < lo {
+                        break;
+                    }
+                    ReadStream::backward()
+                        .from(lo.max(to.saturating_sub(page - 1)))
+                        .to(to)
+                }
+            };
+            match self.read_stream_page(stream, next).await? {
+                Some((_, events)) => out.extend(events),
+                // Hard-deleted meanwhile: what was read is all there is.
+                None => break,
+            }
+            k += 1;
         }
-        let limit = read
-            .limit
-            .map_or(-1, |l| exact(l as u64).parse::<i64>().unwrap_or(-1));
-        call.arg(exact(read.from))
-            .arg(exact(read.to.unwrap_or(u64::MAX)))
-            .arg(limit)
-            .arg(match read.direction {
-                Direction::Forward => "f",
-                Direction::Backward => "b",
-            });
-        let reply: Value = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        let reply = self.array(&ctx, reply)?;
-        match reply.first().and_then(text).as_deref() {
-            Some("none") => Ok(Vec::new()),
-            Some("deleted") => Err(StoreError::StreamDeleted {
-                stream: stream.clone(),
-            }),
-            Some("ok") => decode::events(reply, 1, Some(stream)),
-            other => Err(StoreError::backend(
-                ctx,
-                format!("unexpected reply from the read script: {other:?}"),
-            )),
-        }
+        Ok(out)
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        if limit == 0 || after >= MAX_EXACT {
-            return Ok(Vec::new());
+        let mut out: Vec<RecordedEvent> = Vec::new();
+        let mut after = after;
+        while out.len() < limit && after < MAX_EXACT {
+            let want = (limit - out.len()).min(PAGE);
+            let page = self.read_all_page(after, want).await?;
+            let done = page.len() < want;
+            if let Some(last) = page.last() {
+                after = last.global_position;
+            }
+            out.extend(page);
+            if done {
+                break;
+            }
         }
-        let ctx = format!("reading all streams after position {after}");
-        let mut call = self.inner.scripts.read_all.prepare_invoke();
-        call.key(&self.inner.keys.log);
-        for c in self.columns() {
-            call.key(c);
-        }
-        let limit = if limit as u64 > MAX_EXACT {
-            -1
-        } else {
-            limit as i64
-        };
-        call.arg(after).arg(limit);
-        let reply: Value = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        decode::events(self.array(&ctx, reply)?, 0, None)
+        Ok(out)
     }
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
@@ -999,6 +1012,73 @@ impl EventStore for RedisStore {
 }
 
 impl RedisStore {
+    /// One script call of a stream read (its window at most [`PAGE`]
+    /// versions wide): the stream's version and the events, or `None` for
+    /// a stream never written.
+    async fn read_stream_page(
+        &self,
+        stream: &StreamId,
+        read: ReadStream,
+    ) -> Result<Option<(u64, Vec<RecordedEvent>)>, StoreError> {
+        let ctx = format!("reading stream `{stream}`");
+        let keys = &self.inner.keys;
+        let mut call = self.inner.scripts.read_stream.prepare_invoke();
+        call.key(keys.stream_meta(stream))
+            .key(keys.stream_index(stream));
+        for c in self.columns() {
+            call.key(c);
+        }
+        let limit = read.limit.map_or(-1, |l| l.min(PAGE) as i64);
+        call.arg(exact(read.from))
+            .arg(exact(read.to.unwrap_or(u64::MAX)))
+            .arg(limit)
+            .arg(match read.direction {
+                Direction::Forward => "f",
+                Direction::Backward => "b",
+            });
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        let reply = self.array(&ctx, reply)?;
+        match reply.first().and_then(text).as_deref() {
+            Some("none") => Ok(None),
+            Some("deleted") => Err(StoreError::StreamDeleted {
+                stream: stream.clone(),
+            }),
+            Some("ok") => {
+                let current = reply.get(1).and_then(uint).ok_or_else(|| {
+                    StoreError::backend(ctx.clone(), "the read script returned no version")
+                })?;
+                Ok(Some((current, decode::events(reply, 2, Some(stream))?)))
+            }
+            other => Err(StoreError::backend(
+                ctx,
+                format!("unexpected reply from the read script: {other:?}"),
+            )),
+        }
+    }
+
+    /// One script call of read-all: at most `limit` (≤ [`PAGE`]) events.
+    async fn read_all_page(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let ctx = format!("reading all streams after position {after}");
+        let mut call = self.inner.scripts.read_all.prepare_invoke();
+        call.key(&self.inner.keys.log);
+        for c in self.columns() {
+            call.key(c);
+        }
+        call.arg(after).arg(limit);
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx.clone(), e))?;
+        decode::events(self.array(&ctx, reply)?, 0, None)
+    }
+
     /// Removes a stream's events: all (`before: None`) or below a version.
     async fn delete_events(
         &self,
