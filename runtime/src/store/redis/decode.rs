@@ -48,55 +48,66 @@ pub(super) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
-/// Decodes one event row (`ROW` values). `stream`: the stream the read
-/// asked for, whose id is reused instead of re-validated.
-pub(super) fn event(row: &[Value], stream: Option<&StreamId>) -> Result<RecordedEvent, StoreError> {
-    let raw_stream = text(&row[1]).unwrap_or_else(|| "<missing stream id>".to_owned());
-    let raw_version = uint(&row[2]);
-    let raw_type = text(&row[4]).unwrap_or_else(|| "<missing event type>".to_owned());
-    let corrupted = |reason: String| StoreError::Corrupted {
-        stream: raw_stream.clone(),
-        version: raw_version.unwrap_or(0),
-        event_type: raw_type.clone(),
+/// Decodes one event row (`ROW` values), moving the payload and the type
+/// name out of it. `stream`: the stream the read asked for (or that of the
+/// previous row), whose id is reused instead of re-validated.
+pub(super) fn event(
+    row: &mut [Value],
+    stream: Option<&StreamId>,
+) -> Result<RecordedEvent, StoreError> {
+    // What names the event in an error, built only when there is one.
+    let corrupted = |row: &[Value], reason: String| StoreError::Corrupted {
+        stream: text(&row[1]).unwrap_or_else(|| "<missing stream id>".to_owned()),
+        version: uint(&row[2]).unwrap_or(0),
+        event_type: text(&row[4]).unwrap_or_else(|| "<missing event type>".to_owned()),
         reason,
     };
     let global_position = uint(&row[0])
         .filter(|p| *p > 0)
-        .ok_or_else(|| corrupted(format!("global position {:?}", text(&row[0]))))?;
-    let stream_version = raw_version
+        .ok_or_else(|| corrupted(row, format!("global position {:?}", text(&row[0]))))?;
+    let stream_version = uint(&row[2])
         .filter(|v| *v > 0)
-        .ok_or_else(|| corrupted(format!("stream version {:?}", text(&row[2]))))?;
+        .ok_or_else(|| corrupted(row, format!("stream version {:?}", text(&row[2]))))?;
     let stream_id = match (stream, bytes(&row[1])) {
         (Some(s), Some(b)) if s.as_str().as_bytes() == b => s.clone(),
-        (_, Some(b)) => {
-            let id = std::str::from_utf8(b).map_err(|e| corrupted(format!("stream id: {e}")))?;
-            StreamId::new(id).map_err(|e| corrupted(format!("stream id: {e}")))?
-        }
-        (_, None) => return Err(corrupted("stream id: missing".to_owned())),
+        (_, Some(b)) => std::str::from_utf8(b)
+            .map_err(|e| e.to_string())
+            .and_then(|id| StreamId::new(id).map_err(|e| e.to_string()))
+            .map_err(|e| corrupted(row, format!("stream id: {e}")))?,
+        (_, None) => return Err(corrupted(row, "stream id: missing".to_owned())),
     };
-    let event_type = bytes(&row[4])
-        .ok_or_else(|| corrupted("event type: missing".to_owned()))
-        .and_then(|b| {
-            String::from_utf8(b.to_vec()).map_err(|e| corrupted(format!("event type: {e}")))
-        })?;
+    match bytes(&row[4]).map(std::str::from_utf8) {
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Err(corrupted(row, format!("event type: {e}"))),
+        None => return Err(corrupted(row, "event type: missing".to_owned())),
+    }
     let event_id = bytes(&row[3])
         .and_then(|b| Uuid::try_parse_ascii(b).ok())
-        .ok_or_else(|| corrupted(format!("event id {:?}", text(&row[3]))))?;
+        .ok_or_else(|| corrupted(row, format!("event id {:?}", text(&row[3]))))?;
     let schema_version = uint(&row[5])
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| corrupted(format!("schema version {:?}", text(&row[5]))))?;
+        .ok_or_else(|| corrupted(row, format!("schema version {:?}", text(&row[5]))))?;
     let recorded_at =
-        time(&row[6]).ok_or_else(|| corrupted(format!("recorded at {:?}", text(&row[6]))))?;
+        time(&row[6]).ok_or_else(|| corrupted(row, format!("recorded at {:?}", text(&row[6]))))?;
     let metadata = match &row[7] {
         Value::Nil => Metadata::default(),
         other => {
-            let json = bytes(other).ok_or_else(|| corrupted("metadata: not a string".into()))?;
-            serde_json::from_slice(json).map_err(|e| corrupted(format!("metadata: {e}")))?
+            let json =
+                bytes(other).ok_or_else(|| corrupted(row, "metadata: not a string".into()))?;
+            serde_json::from_slice(json).map_err(|e| corrupted(row, format!("metadata: {e}")))?
         }
     };
-    let payload = match &row[8] {
-        Value::BulkString(b) => b.clone(),
-        _ => return Err(corrupted("payload: missing".to_owned())),
+    let payload = match std::mem::take(&mut row[8]) {
+        Value::BulkString(b) => b,
+        _ => return Err(corrupted(row, "payload: missing".to_owned())),
+    };
+    // Checked to be UTF-8 above: moved out, not copied.
+    let event_type = match std::mem::take(&mut row[4]) {
+        Value::BulkString(b) => {
+            String::from_utf8(b).map_err(|e| corrupted(row, format!("event type: {e}")))?
+        }
+        Value::SimpleString(s) => s,
+        _ => return Err(corrupted(row, "event type: missing".to_owned())),
     };
     Ok(RecordedEvent {
         event_id,
@@ -113,11 +124,11 @@ pub(super) fn event(row: &[Value], stream: Option<&StreamId>) -> Result<Recorded
 
 /// Decodes the event rows of a reply (after its `skip` leading values).
 pub(super) fn events(
-    reply: Vec<Value>,
+    mut reply: Vec<Value>,
     skip: usize,
     stream: Option<&StreamId>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = reply.get(skip..).unwrap_or_default();
+    let rows = reply.get_mut(skip..).unwrap_or_default();
     if rows.len() % ROW != 0 {
         return Err(StoreError::backend(
             "reading events from Redis",
@@ -129,7 +140,7 @@ pub(super) fn events(
     }
     let mut out = Vec::with_capacity(rows.len() / ROW);
     let mut last: Option<StreamId> = stream.cloned();
-    for row in rows.chunks_exact(ROW) {
+    for row in rows.chunks_exact_mut(ROW) {
         let e = event(row, last.as_ref())?;
         if stream.is_none() {
             last = Some(e.stream_id.clone());
@@ -163,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_row_decodes() {
-        let e = event(&row(), None).unwrap();
+        let e = event(&mut row(), None).unwrap();
         assert_eq!((e.global_position, e.stream_version), (7, 2));
         assert_eq!(e.stream_id.as_str(), "acct-1");
         assert_eq!(e.recorded_at.timestamp_subsec_micros(), 123_456);
@@ -185,7 +196,7 @@ mod tests {
         ] {
             let mut r = row();
             r[i] = bad;
-            match event(&r, None).unwrap_err() {
+            match event(&mut r, None).unwrap_err() {
                 StoreError::Corrupted { reason, .. } => {
                     assert!(reason.contains(word), "{reason:?} should name {word}")
                 }
