@@ -992,3 +992,69 @@ async fn waiting_for_the_aof_fsync_succeeds_or_names_the_missing_command() {
         2
     );
 }
+
+/// Keys damaged behind the store's back (a head, a stream's version, a
+/// checkpoint, a dead letter that are not what the store wrote) fail the
+/// calls that meet them with typed errors, never a panic, and leave the
+/// rest of the store working.
+#[tokio::test]
+async fn damaged_keys_are_typed_errors() {
+    let Some((store, cleanup)) = store("damaged-keys").await else {
+        return;
+    };
+    let (a, b) = (sid("a"), sid("b"));
+    store
+        .append(&a, ExpectedVersion::Any, evs(2))
+        .await
+        .unwrap();
+    let checkpoints = RedisCheckpointStore::new(&store);
+    let mut conn = raw(&cleanup.url).await;
+    let p = &cleanup.prefix;
+    let set = |key: String, field: &'static str, value: &'static str| {
+        redis::cmd("HSET").arg(key).arg(field).arg(value).clone()
+    };
+    for cmd in [
+        set(format!("{{{p}}}:stream:a"), "version", "two"),
+        set(format!("{{{p}}}:checkpoints"), "model", "-1"),
+        set(format!("{{{p}}}:dead:model"), "5", "{not json"),
+    ] {
+        let _: () = cmd.query_async(&mut conn).await.unwrap();
+    }
+    let err = store
+        .append(&a, ExpectedVersion::Any, evs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(store.read_stream(&a, ReadStream::all()).await.is_err());
+    let err = store.stream_info(&a).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupted { stream, .. } if stream == "a"),
+        "{err:?}"
+    );
+    let err = checkpoints.load("model").await.unwrap_err();
+    assert!(err.to_string().contains("model"), "{err}");
+    let err = checkpoints.dead_letters("model").await.unwrap_err();
+    assert!(err.to_string().contains("position \"5\""), "{err}");
+    // Other streams and projections are unaffected.
+    store
+        .append(&b, ExpectedVersion::NoStream, evs(1))
+        .await
+        .unwrap();
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 3);
+    checkpoints.save("other", 3).await.unwrap();
+    assert_eq!(checkpoints.load("other").await.unwrap(), Some(3));
+    // A head that is not a number.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{{{p}}}:head"))
+        .arg("lots")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let err = store.head_position().await.unwrap_err();
+    assert!(err.to_string().contains("lots"), "{err}");
+    let err = store
+        .append(&b, ExpectedVersion::Any, evs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+}
