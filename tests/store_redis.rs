@@ -146,6 +146,43 @@ async fn damage(url: &str, prefix: &str, stream: &StreamId, version: u64, column
         .expect("damaging the event");
 }
 
+/// Replaces one space-separated field of the stored header of the event
+/// (stream, version) behind the store's back (see the key layout in
+/// `eventfold::store::redis`).
+async fn edit_header(
+    url: &str,
+    prefix: &str,
+    stream: &StreamId,
+    version: u64,
+    field: usize,
+    to: &str,
+) {
+    let mut conn = raw(url).await;
+    let positions: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(format!("{{{prefix}}}:versions:{stream}"))
+        .arg(version)
+        .arg(version)
+        .query_async(&mut conn)
+        .await
+        .expect("the stream's index");
+    let key = format!("{{{prefix}}}:ev:header");
+    let header: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg(&positions[0])
+        .query_async(&mut conn)
+        .await
+        .expect("the event's header");
+    let mut fields: Vec<&str> = header.splitn(5, ' ').collect();
+    fields[field] = to;
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg(&positions[0])
+        .arg(fields.join(" "))
+        .query_async(&mut conn)
+        .await
+        .expect("damaging the header");
+}
+
 /// A conformance fixture: a store under its own prefix, reopenable, with
 /// a corrupter that breaks an event's metadata; `None` (skip) without a
 /// server.
@@ -440,17 +477,19 @@ async fn damaged_columns_are_typed_errors_naming_the_event() {
         return;
     };
     let a = sid("acct-1");
-    for (version, column, value) in [
-        (1u64, "id", b"not-a-uuid".as_slice()),
-        (2, "at", b"yesterday"),
-        (3, "schema", b"-4"),
-        (4, "stream", b"bad\nid"),
+    // Fields of the stored header: 1 schema version, 2 recorded at, 3 event
+    // id, 4 stream id + 0x1f + event type.
+    for (version, field, value, word) in [
+        (1u64, 3, "not-a-uuid", "event id"),
+        (2, 2, "yesterday", "recorded at"),
+        (3, 1, "-4", "schema version"),
+        (4, 4, "bad\nid\x1fCounted", "stream id"),
     ] {
         store
             .append(&a, ExpectedVersion::Exact(version - 1), evs(1))
             .await
             .unwrap();
-        damage(&cleanup.url, &cleanup.prefix, &a, version, column, value).await;
+        edit_header(&cleanup.url, &cleanup.prefix, &a, version, field, value).await;
         let err = store
             .read_stream(&a, ReadStream::all().from(version))
             .await
@@ -466,12 +505,6 @@ async fn damaged_columns_are_typed_errors_naming_the_event() {
                 ..
             } => {
                 assert_eq!((*v, event_type.as_str()), (version, "Counted"), "{err}");
-                let word = match column {
-                    "id" => "event id",
-                    "at" => "recorded at",
-                    "schema" => "schema version",
-                    _ => "stream id",
-                };
                 assert!(reason.contains(word), "{reason:?} should name {word}");
             }
             other => panic!("expected a corrupted event, got {other:?}"),
@@ -721,13 +754,17 @@ async fn append_when_back(store: &RedisStore, stream: &StreamId) -> AppendResult
     panic!("the store did not reconnect: {last:?}");
 }
 
-/// With AOF on (`always` or `everysec`), killing the Redis process loses
-/// no acknowledged append: the script's writes reach the AOF before the
-/// reply. While the server is down, calls fail with a typed error naming
-/// it; once it is back the same store reconnects and continues the
-/// positions, and a subscription started before the crash goes on.
+/// With AOF on, killing the Redis process (SIGKILL) and restarting it:
+/// with `appendfsync always` no acknowledged append is lost; with
+/// `everysec` a tail may be (Redis delays its AOF writes, while still
+/// answering, when an fsync is slow: on this busy machine it happens), but
+/// only whole appends, the oldest first: what survives is a prefix of
+/// what was acknowledged. While the server is down, calls fail with a
+/// typed error naming it; once it is back the same store reconnects and
+/// continues after what survived, and a subscription started before the
+/// crash goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_server_loses_no_acknowledged_append_with_aof() {
+async fn a_killed_server_keeps_what_its_aof_setting_promises() {
     for fsync in ["always", "everysec"] {
         let Some(mut server) =
             OwnServer::start(&["--appendonly", "yes", "--appendfsync", fsync]).await
@@ -736,13 +773,18 @@ async fn a_killed_server_loses_no_acknowledged_append_with_aof() {
         };
         let store = connect(&server.url(), "crash").await;
         let a = sid("acct-1");
-        let mut acked = 0;
+        let mut acked = Vec::new();
         for _ in 0..50 {
+            let batch = evs(2);
             store
-                .append(&a, ExpectedVersion::Exact(acked), evs(2))
+                .append(
+                    &a,
+                    ExpectedVersion::Exact(acked.len() as u64),
+                    batch.clone(),
+                )
                 .await
                 .unwrap();
-            acked += 2;
+            acked.extend(batch.into_iter().map(|e| e.event_id));
         }
         let mut sub = subscribe(Arc::new(store.clone()), SubscribeFrom::Now)
             .await
@@ -765,18 +807,37 @@ async fn a_killed_server_loses_no_acknowledged_append_with_aof() {
 
         server.run().await;
         let r = append_when_back(&store, &a).await;
-        assert_eq!(
-            (r.next_expected_version, r.last_position),
-            (acked + 1, acked + 1),
-            "{fsync}: every acknowledged append survived, positions continue"
-        );
+        let kept = r.next_expected_version - 1;
+        assert_eq!(r.last_position, kept + 1, "{fsync}: positions continue");
         let events = store.read_stream(&a, ReadStream::all()).await.unwrap();
-        assert_eq!(events.len() as u64, acked + 1);
-        let seen = tokio::time::timeout(Duration::from_secs(20), sub.next())
-            .await
-            .expect("the subscription goes on after the restart")
-            .unwrap();
-        assert_eq!(seen.global_position, acked + 1);
+        assert_eq!(events.len() as u64, kept + 1);
+        assert!(
+            events[..kept as usize]
+                .iter()
+                .map(|e| e.event_id)
+                .eq(acked[..kept as usize].iter().copied()),
+            "{fsync}: what survived is a prefix of what was acknowledged"
+        );
+        assert_eq!(kept % 2, 0, "{fsync}: appends survive whole or not at all");
+        if fsync == "always" {
+            assert_eq!(
+                kept,
+                acked.len() as u64,
+                "always: nothing acknowledged is lost"
+            );
+        } else {
+            eprintln!(
+                "everysec: {kept} of {} acknowledged events survived",
+                acked.len()
+            );
+        }
+        if kept == acked.len() as u64 {
+            let seen = tokio::time::timeout(Duration::from_secs(20), sub.next())
+                .await
+                .expect("the subscription goes on after the restart")
+                .unwrap();
+            assert_eq!(seen.global_position, kept + 1);
+        }
     }
 }
 

@@ -27,9 +27,7 @@ pub(super) fn validate_prefix(prefix: &str) -> Result<(), InvalidPrefix> {
 }
 
 /// The event columns, in the order the scripts expect them.
-pub(super) const COLUMNS: [&str; 8] = [
-    "stream", "version", "id", "type", "schema", "at", "meta", "data",
-];
+pub(super) const COLUMNS: [&str; 3] = ["header", "meta", "data"];
 
 /// Key names of one store. Every key starts with `{prefix}:`: the braces
 /// make the prefix a Redis Cluster hash tag, so all keys of a store live in
@@ -61,9 +59,9 @@ impl Keys {
         }
     }
 
-    /// The `at` column (recorded times).
-    pub(super) fn at_column(&self) -> &str {
-        &self.columns[5]
+    /// The header column (version, schema, time, id, stream, type).
+    pub(super) fn header_column(&self) -> &str {
+        &self.columns[0]
     }
 
     /// A stream's version and tombstone flag (a hash).
@@ -136,7 +134,7 @@ mod tests {
     fn key_names_share_one_hash_tag() {
         let keys = Keys::new("app");
         assert_eq!(keys.head, "{app}:head");
-        assert_eq!(keys.columns[0], "{app}:ev:stream");
+        assert_eq!(keys.columns[0], "{app}:ev:header");
         let s = StreamId::new("Account-1").unwrap();
         assert_eq!(keys.stream_meta(&s), b"{app}:stream:Account-1");
         assert_eq!(keys.claim("p"), b"{app}:claim:p");

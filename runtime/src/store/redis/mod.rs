@@ -30,7 +30,9 @@
 //! | `{p}:head` | string | the last global position handed out (never lowered) |
 //! | `{p}:log` | sorted set | every stored event's position (member and score): read-all |
 //! | `{p}:ids` | hash | event id → position: idempotency and unique ids |
-//! | `{p}:ev:stream`, `:version`, `:id`, `:type`, `:schema`, `:at`, `:meta`, `:data` | hashes | position → one column of the event (`at`: microseconds since the epoch; `meta`: JSON, absent when empty; `data`: the payload bytes) |
+//! | `{p}:ev:header` | hash | position → `<version> <schema version> <recorded at> <event id> <stream id>\x1f<event type>` (the time in microseconds since the epoch; a stream id holds no control character, the type is the rest) |
+//! | `{p}:ev:meta` | hash | position → the metadata as JSON (absent when empty) |
+//! | `{p}:ev:data` | hash | position → the payload bytes |
 //! | `{p}:stream:<stream id>` | hash | `version` (never lowered), `deleted` (`1`: tombstoned) |
 //! | `{p}:versions:<stream id>` | sorted set | the stream's stored events: position, scored by version |
 //! | `{p}:snapshots:<stream id>` | sorted set | the stream's snapshot versions |
@@ -61,8 +63,10 @@
 //!
 //! Reads are scripts too (one round trip each): a stream window is a range
 //! of `{p}:versions:<stream>` (`ZRANGEBYSCORE` on versions), read-all a
-//! range of `{p}:log` after a position, each followed by `HMGET`s of the
-//! columns; nothing scans. Redis runs a script alone, so long reads are
+//! range of `{p}:log` after a position, each followed by one `HMGET` per
+//! column (three: the fixed-size fields and the names share one header
+//! string, so that a read looks up as few fields as possible); nothing
+//! scans. Redis runs a script alone, so long reads are
 //! split into scripts of at most [`PAGE`] events: the first page of a
 //! stream read fixes the window (by the stream's version then), the next
 //! ones read within it, so a read never returns events appended after it
@@ -90,18 +94,22 @@
 //! * **RDB snapshots only** (`save` points): a crash or restart loses every
 //!   append since the last snapshot (minutes, by the default points).
 //! * **AOF, `appendfsync everysec`** (the usual production setting): the
-//!   script's writes reach the AOF file (the OS page cache) before the reply
-//!   is sent, and are fsynced about once a second. A crash of the Redis
-//!   process loses nothing acknowledged; a crash of the machine (kernel
-//!   panic, power loss) loses up to about the last second (up to two when
-//!   the disk is slow) of acknowledged appends.
+//!   script's writes normally reach the AOF file (the OS page cache) before
+//!   the reply is sent, and are fsynced about once a second. A crash of the
+//!   machine (kernel panic, power loss) loses up to about the last two
+//!   seconds of acknowledged appends. A crash of the Redis process alone
+//!   usually loses nothing, **but** while an fsync is slow Redis postpones
+//!   its AOF writes (up to two seconds) and keeps answering, so then a
+//!   process crash loses that tail too (`tests/store_redis.rs` sees it
+//!   happen on a busy machine).
 //! * **AOF, `appendfsync always`**: the AOF is fsynced before the reply, so
 //!   an acknowledged append survives a machine crash too (given a disk that
 //!   honours fsync), at the price of one fsync per write batch.
 //!
 //! The AOF records the script's effects as one `MULTI`/`EXEC` block, so a
-//! restart replays an append whole or not at all (`aof-load-truncated`
-//! drops a torn tail).
+//! restart replays an append whole or not at all (an unfinished block at
+//! the end of the file is dropped), and what survives a crash is always the
+//! oldest appends: a prefix of the acknowledged ones, never one with a gap.
 //!
 //! **Replication and failover.** Replication is asynchronous: the primary
 //! acknowledges an append before any replica has it. When the primary fails
@@ -918,7 +926,7 @@ impl EventStore for RedisStore {
             .stream_info
             .key(keys.stream_meta(stream))
             .key(keys.stream_index(stream))
-            .key(keys.at_column())
+            .key(keys.header_column())
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| self.redis_err(ctx.clone(), e))?;
@@ -932,11 +940,13 @@ impl EventStore for RedisStore {
             event_type: "<stream info>".into(),
             reason,
         };
+        // The first and last events' recorded times, from their headers.
         let at = |v: &Value| match v {
             Value::Nil => Ok(None),
-            v => decode::time(v)
+            v => bytes(v)
+                .and_then(decode::header_time)
                 .map(Some)
-                .ok_or_else(|| corrupted(format!("recorded at {:?}", text(v)))),
+                .ok_or_else(|| corrupted(format!("event header {:?}", text(v)))),
         };
         Ok(Some(StreamInfo {
             stream_id: stream.clone(),

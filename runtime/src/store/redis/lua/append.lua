@@ -1,10 +1,12 @@
 -- Appends a batch to one stream: checks and write in one atomic step.
 -- (Numbers go back to Redis through int(): tostring() rounds to 14 digits.)
 -- KEYS: 1 head, 2 log, 3 ids, 4 stream meta, 5 stream index,
---       6..13 the event columns (stream, version, id, type, schema, at, meta, data)
+--       6 the header column, 7 the metadata column, 8 the payload column
 -- ARGV: 1 stream id, 2 expectation kind (any | no_stream | exists | exact),
 --       3 expected version (decimal, for exact), 4 notification channel,
 --       then 5 per event: id, type, schema version, metadata ('' = none), payload.
+-- An event's header is `<version> <schema> <at> <id> <stream id>\31<type>`
+-- (stream ids hold no control character; the type is the rest).
 -- Returns one of:
 --   {'deleted'}                              the stream is tombstoned
 --   {'found', pos|'', stream, version, ...}  some ids are stored: nothing written
@@ -22,16 +24,15 @@ local any = false
 for i = 1, n do
   local id = ARGV[4 + (i - 1) * 5 + 1]
   local pos = redis.call('HGET', KEYS[3], id)
+  local version, owner = '', ''
   if pos then
     any = true
-    found[#found + 1] = pos
-    found[#found + 1] = redis.call('HGET', KEYS[6], pos) or ''
-    found[#found + 1] = redis.call('HGET', KEYS[7], pos) or ''
-  else
-    found[#found + 1] = ''
-    found[#found + 1] = ''
-    found[#found + 1] = ''
+    local header = redis.call('HGET', KEYS[6], pos) or ''
+    version, owner = string.match(header, '^(%d+) %S+ %S+ %S+ ([^\31]*)\31')
   end
+  found[#found + 1] = pos or ''
+  found[#found + 1] = owner or ''
+  found[#found + 1] = version or ''
 end
 if any then return found end
 
@@ -51,14 +52,10 @@ for i = 1, n do
   local b = 4 + (i - 1) * 5
   local pos = int(last - n + i)
   local ver = int(current + i)
-  redis.call('HSET', KEYS[6], pos, stream)
-  redis.call('HSET', KEYS[7], pos, ver)
-  redis.call('HSET', KEYS[8], pos, ARGV[b + 1])
-  redis.call('HSET', KEYS[9], pos, ARGV[b + 2])
-  redis.call('HSET', KEYS[10], pos, ARGV[b + 3])
-  redis.call('HSET', KEYS[11], pos, at)
-  if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[12], pos, ARGV[b + 4]) end
-  redis.call('HSET', KEYS[13], pos, ARGV[b + 5])
+  redis.call('HSET', KEYS[6], pos,
+    ver .. ' ' .. ARGV[b + 3] .. ' ' .. at .. ' ' .. ARGV[b + 1] .. ' ' .. stream .. '\31' .. ARGV[b + 2])
+  if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[7], pos, ARGV[b + 4]) end
+  redis.call('HSET', KEYS[8], pos, ARGV[b + 5])
   redis.call('ZADD', KEYS[2], pos, pos)
   redis.call('ZADD', KEYS[5], ver, pos)
   redis.call('HSET', KEYS[3], ARGV[b + 1], pos)

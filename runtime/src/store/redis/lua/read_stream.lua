@@ -1,5 +1,5 @@
 -- Reads a window of one stream's versions.
--- KEYS: 1 stream meta, 2 stream index, 3..10 the event columns
+-- KEYS: 1 stream meta, 2 stream index, 3..5 the event columns (header, metadata, payload)
 -- ARGV: 1 from, 2 to, 3 limit (-1: none), 4 direction (f | b)
 -- Returns {'none'} (never written), {'deleted'}, or {'ok', version, rows...}.
 -- Numbers go back to Redis as integers: tostring() would round them to 14 digits.
