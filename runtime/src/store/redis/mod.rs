@@ -66,11 +66,10 @@
 //! range of `{p}:log` after a position, each followed by one `HMGET` per
 //! column (three: the fixed-size fields and the names share one header
 //! string, so that a read looks up as few fields as possible); nothing
-//! scans. Redis runs a script alone, so long reads are
-//! split into scripts of at most [`PAGE`] events: the first page of a
-//! stream read fixes the window (by the stream's version then), the next
-//! ones read within it, so a read never returns events appended after it
-//! began.
+//! scans. Redis runs a script alone, so long reads are split into scripts
+//! of at most [`PAGE`] events: the first page of a stream read fixes the
+//! window (by the stream's version then), the next ones read within it, so
+//! a read never returns events appended after it began.
 //!
 //! # Waiting for appends
 //!
@@ -114,13 +113,15 @@
 //! **Replication and failover.** Replication is asynchronous: the primary
 //! acknowledges an append before any replica has it. When the primary fails
 //! and a replica is promoted (Sentinel, Cluster, a managed service), the
-//! appends it had not received yet are **lost**, even ones acknowledged
-//! long ago by the old primary's clock, whatever the AOF setting. Worse,
+//! appends it had not received yet (usually the last milliseconds; more
+//! when the replica lagged) are **lost**, whatever the AOF setting. Worse,
 //! the new primary's `{p}:head` is behind, so it hands the lost positions
-//! out again to new events: a projection whose checkpoint is past the new
-//! head would skip them. After a failover, compare checkpoints with the
-//! head (a checkpoint above [`EventStore::head_position`] means events were
-//! lost) and rebuild such projections.
+//! out again to new events, and a projection whose checkpoint is past the
+//! new head would skip them. The same holds after a restart that lost
+//! appends (no persistence, RDB, `everysec`). After a failover or such a
+//! restart, compare checkpoints with the head (a checkpoint above
+//! [`EventStore::head_position`] means events were lost) and rebuild those
+//! projections.
 //!
 //! [`RedisOptions::wait_for_replicas`] narrows the window: after each
 //! append the store sends `WAIT n timeout` and fails the call (with
@@ -138,12 +139,13 @@
 //! # Errors
 //!
 //! A server that cannot be reached (refused, timed out, connection lost) is
-//! [`StoreError::Unreachable`] naming its host and port; a URL that does not
-//! parse, a bad prefix or keys written by a newer layout are
-//! [`StoreError::Open`]; a stored event that cannot be read back is
-//! [`StoreError::Corrupted`] naming the stream, version and event type, and
-//! fails only the read that met it; other server errors are
-//! [`StoreError::Backend`] saying what the store was doing.
+//! [`StoreError::Unreachable`] naming its host and port; a URL that does
+//! not parse, a bad prefix, a refused password or keys written by a newer
+//! layout are [`StoreError::Open`] (the URL's password never shows); a
+//! stored event that cannot be read back is [`StoreError::Corrupted`]
+//! naming the stream, version and event type, and fails only the read that
+//! met it; other server errors are [`StoreError::Backend`] saying what the
+//! store was doing.
 
 mod checkpoint;
 mod decode;
