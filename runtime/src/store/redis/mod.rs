@@ -147,9 +147,13 @@
 //! met it; other server errors are [`StoreError::Backend`] saying what the
 //! store was doing.
 
+mod append;
 mod checkpoint;
 mod decode;
 mod keys;
+mod notify;
+mod pages;
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,10 +168,9 @@ use self::keys::Keys;
 pub use self::keys::{InvalidPrefix, MAX_PREFIX_LEN};
 use super::{
     AppendResult, DeleteMode, Direction, EventStore, ExpectedVersion, ReadStream, StoreError,
-    StoredEventId, StreamInfo, check_batch, idempotent_outcome,
+    StreamInfo, check_batch,
 };
-use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
-use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "eventfold";
@@ -451,7 +454,7 @@ impl RedisStore {
         let keys = Keys::new(&options.prefix);
         let (head, _) = watch::channel(0);
         let head = Arc::new(head);
-        let listener = tokio::spawn(listen(
+        let listener = tokio::spawn(notify::listen(
             client,
             conn.clone(),
             keys.channel.clone(),
@@ -657,184 +660,6 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// The append listener: a subscribed connection that raises the known head
-/// on every published append, reconnecting as long as the store lives.
-async fn listen(
-    client: Client,
-    mut conn: ConnectionManager,
-    channel: String,
-    head_key: String,
-    head: std::sync::Weak<watch::Sender<u64>>,
-    connect_timeout: Duration,
-) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let pubsub = tokio::time::timeout(connect_timeout, client.get_async_pubsub()).await;
-        if let Ok(Ok(mut pubsub)) = pubsub
-            && pubsub.subscribe(&channel).await.is_ok()
-        {
-            backoff = Duration::from_millis(50);
-            // Appends published before the subscription took effect: read
-            // the head once.
-            if let Ok(Some(position)) = redis::cmd("GET")
-                .arg(&head_key)
-                .query_async::<Option<u64>>(&mut conn)
-                .await
-            {
-                let Some(head) = head.upgrade() else { return };
-                advance(&head, position);
-            }
-            let mut messages = std::pin::pin!(pubsub.into_on_message());
-            while let Some(msg) =
-                std::future::poll_fn(|cx| futures_core::Stream::poll_next(messages.as_mut(), cx))
-                    .await
-            {
-                let Some(head) = head.upgrade() else { return };
-                if let Ok(position) = msg.get_payload::<u64>() {
-                    advance(&head, position);
-                }
-            }
-        }
-        if head.strong_count() == 0 {
-            return;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-}
-
-impl RedisStore {
-    async fn append_script(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-    ) -> Result<AppendResult, StoreError> {
-        let ctx = format!("appending to stream `{stream}`");
-        let keys = &self.inner.keys;
-        let (kind, version) = match expected {
-            ExpectedVersion::Any => ("any", 0),
-            ExpectedVersion::NoStream => ("no_stream", 0),
-            ExpectedVersion::StreamExists => ("exists", 0),
-            ExpectedVersion::Exact(v) => ("exact", v),
-        };
-        let mut call = self.inner.scripts.append.prepare_invoke();
-        call.key(&keys.head)
-            .key(&keys.log)
-            .key(&keys.ids)
-            .key(keys.stream_meta(stream))
-            .key(keys.stream_index(stream));
-        for c in self.columns() {
-            call.key(c);
-        }
-        call.arg(stream.as_str())
-            .arg(kind)
-            .arg(version.to_string())
-            .arg(&keys.channel);
-        for e in events {
-            let metadata = if e.metadata == Metadata::default() {
-                Vec::new()
-            } else {
-                serde_json::to_vec(&e.metadata).map_err(|err| {
-                    StoreError::backend(
-                        format!(
-                            "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
-                            e.event_id, e.event_type
-                        ),
-                        err,
-                    )
-                })?
-            };
-            call.arg(e.event_id.hyphenated().to_string())
-                .arg(e.event_type.as_str())
-                .arg(e.schema_version)
-                .arg(metadata)
-                .arg(e.payload.as_slice());
-        }
-        let reply: Value = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        let reply = self.array(&ctx, reply)?;
-        let tag = reply.first().and_then(text).unwrap_or_default();
-        let bad = |what: &str| {
-            StoreError::backend(
-                ctx.clone(),
-                format!("unexpected reply from the append script: {what}"),
-            )
-        };
-        match tag.as_str() {
-            "deleted" => Err(StoreError::StreamDeleted {
-                stream: stream.clone(),
-            }),
-            "expected" => {
-                let current = reply
-                    .get(1)
-                    .and_then(uint)
-                    .ok_or_else(|| bad("no version"))?;
-                expected.check(stream, current)?;
-                Err(bad("an expectation that holds"))
-            }
-            "found" => {
-                let found = reply[1..]
-                    .chunks(3)
-                    .map(|f| self.stored_id(f, &ctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if found.len() != events.len() {
-                    return Err(bad("a lookup per event"));
-                }
-                let result = idempotent_outcome(stream, events, &found)?
-                    .ok_or_else(|| bad("stored ids, none found"))?;
-                // A resend waits for the replicas (or fsyncs) again: its
-                // first answer may have been that failure.
-                self.acknowledge(stream, &result).await?;
-                Ok(result)
-            }
-            "ok" => {
-                let n = |i: usize| reply.get(i).and_then(uint).ok_or_else(|| bad("a number"));
-                let (first, last, position) = (n(1)?, n(2)?, n(3)?);
-                let result = AppendResult {
-                    first_version: first,
-                    next_expected_version: last,
-                    last_position: position,
-                    written: !events.is_empty(),
-                };
-                if result.written {
-                    advance(&self.inner.head, position);
-                }
-                if !events.is_empty() {
-                    self.acknowledge(stream, &result).await?;
-                }
-                Ok(result)
-            }
-            other => Err(bad(other)),
-        }
-    }
-
-    /// One `(position, stream, version)` lookup of the append script.
-    fn stored_id(&self, f: &[Value], ctx: &str) -> Result<Option<StoredEventId>, StoreError> {
-        let [pos, stream, version] = f else {
-            return Err(StoreError::backend(ctx.to_owned(), "a truncated id lookup"));
-        };
-        if bytes(pos).is_none_or(<[u8]>::is_empty) {
-            return Ok(None);
-        }
-        let raw_stream = text(stream).unwrap_or_default();
-        let corrupted = |reason: String| StoreError::Corrupted {
-            stream: raw_stream.clone(),
-            version: uint(version).unwrap_or(0),
-            event_type: "<unknown>".into(),
-            reason,
-        };
-        Ok(Some(StoredEventId {
-            stream: StreamId::new(raw_stream.clone())
-                .map_err(|e| corrupted(format!("stream id: {e}")))?,
-            version: uint(version).ok_or_else(|| corrupted("stream version".into()))?,
-            position: uint(pos).ok_or_else(|| corrupted("global position".into()))?,
-        }))
-    }
-}
-
 impl EventStore for RedisStore {
     async fn append(
         &self,
@@ -1020,216 +845,6 @@ impl EventStore for RedisStore {
             return;
         }
         let _ = tokio::time::timeout(POLL_INTERVAL, rx.wait_for(|h| *h > position)).await;
-    }
-}
-
-impl RedisStore {
-    /// One script call of a stream read (its window at most [`PAGE`]
-    /// versions wide): the stream's version and the events, or `None` for
-    /// a stream never written.
-    async fn read_stream_page(
-        &self,
-        stream: &StreamId,
-        read: ReadStream,
-    ) -> Result<Option<(u64, Vec<RecordedEvent>)>, StoreError> {
-        let ctx = format!("reading stream `{stream}`");
-        let keys = &self.inner.keys;
-        let mut call = self.inner.scripts.read_stream.prepare_invoke();
-        call.key(keys.stream_meta(stream))
-            .key(keys.stream_index(stream));
-        for c in self.columns() {
-            call.key(c);
-        }
-        let limit = read.limit.map_or(-1, |l| l.min(PAGE) as i64);
-        call.arg(exact(read.from))
-            .arg(exact(read.to.unwrap_or(u64::MAX)))
-            .arg(limit)
-            .arg(match read.direction {
-                Direction::Forward => "f",
-                Direction::Backward => "b",
-            });
-        let reply: Value = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        let reply = self.array(&ctx, reply)?;
-        match reply.first().and_then(text).as_deref() {
-            Some("none") => Ok(None),
-            Some("deleted") => Err(StoreError::StreamDeleted {
-                stream: stream.clone(),
-            }),
-            Some("ok") => {
-                let current = reply.get(1).and_then(uint).ok_or_else(|| {
-                    StoreError::backend(ctx.clone(), "the read script returned no version")
-                })?;
-                Ok(Some((current, decode::events(reply, 2, Some(stream))?)))
-            }
-            other => Err(StoreError::backend(
-                ctx,
-                format!("unexpected reply from the read script: {other:?}"),
-            )),
-        }
-    }
-
-    /// One script call of read-all: at most `limit` (≤ [`PAGE`]) events.
-    async fn read_all_page(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let ctx = format!("reading all streams after position {after}");
-        let mut call = self.inner.scripts.read_all.prepare_invoke();
-        call.key(&self.inner.keys.log);
-        for c in self.columns() {
-            call.key(c);
-        }
-        call.arg(after).arg(limit);
-        let reply: Value = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        decode::events(self.array(&ctx, reply)?, 0, None)
-    }
-
-    /// Removes a stream's events: all (`before: None`) or below a version.
-    async fn delete_events(
-        &self,
-        stream: &StreamId,
-        before: Option<u64>,
-        ctx: &str,
-    ) -> Result<u64, StoreError> {
-        let keys = &self.inner.keys;
-        let mut call = self.inner.scripts.delete.prepare_invoke();
-        call.key(keys.stream_meta(stream))
-            .key(keys.stream_index(stream))
-            .key(&keys.log)
-            .key(&keys.ids);
-        for c in self.columns() {
-            call.key(c);
-        }
-        match before {
-            None => call.arg("hard").arg(0),
-            Some(v) => call.arg("before").arg(exact(v)),
-        };
-        let reply: Value = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx, e))?;
-        let reply = self.array(ctx, reply)?;
-        match reply.first().and_then(text).as_deref() {
-            Some("deleted") => Err(StoreError::StreamDeleted {
-                stream: stream.clone(),
-            }),
-            Some("ok") => reply.get(1).and_then(uint).ok_or_else(|| {
-                StoreError::backend(ctx.to_owned(), "the delete script returned no count")
-            }),
-            other => Err(StoreError::backend(
-                ctx.to_owned(),
-                format!("unexpected reply from the delete script: {other:?}"),
-            )),
-        }
-    }
-}
-
-impl SnapshotStore for RedisStore {
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        let ctx = format!("saving a snapshot of stream `{}`", snapshot.stream_id);
-        if snapshot.version > MAX_EXACT {
-            return Err(StoreError::backend(
-                ctx,
-                format!("snapshot version {} is too large", snapshot.version),
-            ));
-        }
-        let keys = &self.inner.keys;
-        let _: Value = self
-            .inner
-            .scripts
-            .snapshot_save
-            .key(keys.snapshot_versions(&snapshot.stream_id))
-            .key(keys.snapshot_fields(&snapshot.stream_id))
-            .arg(snapshot.version)
-            .arg(&snapshot.aggregate_type)
-            .arg(snapshot.schema_version)
-            .arg(decode::micros(snapshot.taken_at))
-            .arg(snapshot.payload.as_slice())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx, e))?;
-        Ok(())
-    }
-
-    async fn load_snapshot(
-        &self,
-        stream: &StreamId,
-        aggregate_type: &str,
-        schema_version: u32,
-        max_version: Option<u64>,
-    ) -> Result<Option<Snapshot>, StoreError> {
-        let ctx = format!("loading a snapshot of stream `{stream}`");
-        let keys = &self.inner.keys;
-        let reply: Value = self
-            .inner
-            .scripts
-            .snapshot_load
-            .key(keys.snapshot_versions(stream))
-            .key(keys.snapshot_fields(stream))
-            .arg(max_version.map_or_else(|| "+inf".to_owned(), exact))
-            .arg(aggregate_type)
-            .arg(schema_version)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        let reply = self.array(&ctx, reply)?;
-        let [version, taken_at, payload] = reply.as_slice() else {
-            return Ok(None);
-        };
-        let corrupted = |reason: String| StoreError::Corrupted {
-            stream: stream.to_string(),
-            version: uint(version).unwrap_or(0),
-            event_type: format!("snapshot of {aggregate_type}"),
-            reason,
-        };
-        Ok(Some(Snapshot {
-            stream_id: stream.clone(),
-            aggregate_type: aggregate_type.to_owned(),
-            schema_version,
-            version: uint(version)
-                .ok_or_else(|| corrupted(format!("snapshot version {:?}", text(version))))?,
-            payload: match payload {
-                Value::BulkString(b) => b.clone(),
-                _ => return Err(corrupted("payload: missing".into())),
-            },
-            taken_at: decode::time(taken_at)
-                .ok_or_else(|| corrupted(format!("taken at {:?}", text(taken_at))))?,
-        }))
-    }
-
-    async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
-        let ctx = format!("pruning the snapshots of stream `{stream}`");
-        let keys = &self.inner.keys;
-        let removed: u64 = self
-            .inner
-            .scripts
-            .snapshot_prune
-            .key(keys.snapshot_versions(stream))
-            .key(keys.snapshot_fields(stream))
-            .arg(exact(keep as u64))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx, e))?;
-        Ok(removed)
-    }
-
-    async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
-        let ctx = format!("deleting the snapshots of stream `{stream}`");
-        let keys = &self.inner.keys;
-        let _: Value = redis::cmd("DEL")
-            .arg(keys.snapshot_versions(stream))
-            .arg(keys.snapshot_fields(stream))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx, e))?;
-        Ok(())
     }
 }
 
