@@ -9,7 +9,9 @@
 //!
 //! Each store is one `store_benches!` line at the bottom; a store is made
 //! fresh for every sample by its `make` expression (a temporary file for
-//! SQLite).
+//! SQLite, a key prefix of its own for Redis). The `redis` benchmarks need
+//! `EVENTFOLD_REDIS_URL` (without it they print a notice and measure
+//! nothing).
 
 use std::sync::Arc;
 
@@ -125,14 +127,19 @@ async fn read_all_pages<S: EventStore>(store: &S) -> u64 {
 
 /// Expands to one module of benchmarks for a store made by `$make` (an
 /// expression evaluated inside the async runtime, giving the store and a
-/// guard to keep alive while it is used).
+/// guard to keep alive while it is used). With `if $enabled`, the
+/// benchmarks run only when `$enabled` holds (a store that needs a server).
 macro_rules! store_benches {
-    ($name:ident, $make:expr) => {
+    ($name:ident, enabled = $enabled:expr, $make:expr) => {
         mod $name {
             use super::*;
 
             #[allow(unused_imports)]
             use eventfold::store::SqliteStore;
+
+            fn enabled() -> bool {
+                $enabled
+            }
 
             fn make(rt: &tokio::runtime::Runtime) -> (Arc<impl EventStore>, impl Sized) {
                 let (store, guard) = rt.block_on(async { $make });
@@ -142,6 +149,9 @@ macro_rules! store_benches {
             /// One writer, one event per append.
             #[divan::bench(sample_count = 5, sample_size = 1)]
             fn append_1_writer(b: Bencher) {
+                if !enabled() {
+                    return;
+                }
                 const N: u64 = 500;
                 let rt = runtime();
                 b.counter(ItemsCount::new(N))
@@ -155,6 +165,9 @@ macro_rules! store_benches {
             /// 64 concurrent writers, one event per append.
             #[divan::bench(sample_count = 5, sample_size = 1)]
             fn append_64_writers(b: Bencher) {
+                if !enabled() {
+                    return;
+                }
                 let rt = runtime();
                 b.counter(ItemsCount::new(64 * PER_WRITER))
                     .with_inputs(|| make(&rt))
@@ -167,6 +180,9 @@ macro_rules! store_benches {
             /// One writer, `BATCH` events per append.
             #[divan::bench(sample_count = 5, sample_size = 1)]
             fn append_batched(b: Bencher) {
+                if !enabled() {
+                    return;
+                }
                 const CALLS: u64 = 50;
                 let rt = runtime();
                 b.counter(ItemsCount::new(CALLS * BATCH))
@@ -189,6 +205,9 @@ macro_rules! store_benches {
             /// Reading one stream of `READ_EVENTS` events and decoding them.
             #[divan::bench(sample_count = 5)]
             fn read_stream(b: Bencher) {
+                if !enabled() {
+                    return;
+                }
                 let rt = runtime();
                 let (store, _guard) = make(&rt);
                 rt.block_on(fill(&*store));
@@ -208,6 +227,9 @@ macro_rules! store_benches {
             /// Reading all streams page by page and decoding every event.
             #[divan::bench(sample_count = 5)]
             fn read_all(b: Bencher) {
+                if !enabled() {
+                    return;
+                }
                 let rt = runtime();
                 let (store, _guard) = make(&rt);
                 rt.block_on(fill(&*store));
@@ -215,6 +237,9 @@ macro_rules! store_benches {
                     .bench_local(|| rt.block_on(read_all_pages(&*store)));
             }
         }
+    };
+    ($name:ident, $make:expr) => {
+        store_benches!($name, enabled = true, $make);
     };
 }
 
@@ -237,6 +262,53 @@ store_benches!(sqlite_process_crash_durability, {
         .await
         .expect("open");
     (store, dir)
+});
+
+/// The Redis server of the `redis` benchmarks (`EVENTFOLD_REDIS_URL`);
+/// `None`, after a notice, when it is not set.
+fn redis_url() -> Option<String> {
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    let url = std::env::var("EVENTFOLD_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        NOTICE.call_once(|| eprintln!("skipping redis: EVENTFOLD_REDIS_URL not set"));
+    }
+    url
+}
+
+/// Removes a Redis benchmark store's keys when dropped.
+struct RedisKeys(eventfold::store::RedisStore);
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let store = self.0.clone();
+        // The store's connection runs on the benchmark's runtime; this
+        // thread only waits for it.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(store.destroy())
+        })
+        .join();
+    }
+}
+
+// A fresh key prefix per store, removed afterwards. Appends acknowledged
+// by the primary only (no WAIT); the server's persistence settings decide
+// what they cost (see `RedisStore`'s docs, and BENCHMARKS.md for the
+// setting measured).
+store_benches!(redis, enabled = redis_url().is_some(), {
+    let url = redis_url().expect("checked by the guard");
+    let prefix = format!("eventfold-bench:{}", uuid::Uuid::now_v7().simple());
+    let store = eventfold::store::RedisStore::options(url)
+        .prefix(prefix)
+        .connect()
+        .await
+        .expect("connects to EVENTFOLD_REDIS_URL");
+    (store.clone(), RedisKeys(store))
 });
 
 // PostgreSQL needs a server and a schema to drop afterwards: its benchmarks

@@ -45,7 +45,8 @@ pub struct DeadLetter {
 /// or the process's.
 ///
 /// Implementations: [`MemoryCheckpointStore`], `SqliteCheckpointStore`
-/// (feature `sqlite`), `PostgresCheckpointStore` (feature `postgres`).
+/// (feature `sqlite`), `PostgresCheckpointStore` (feature `postgres`),
+/// `RedisCheckpointStore` (feature `redis`).
 /// Parking an event at a position already parked keeps the first.
 /// `store::conformance::checkpoint_store_contract` (feature `conformance`)
 /// tests an implementation against this contract.

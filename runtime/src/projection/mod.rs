@@ -10,8 +10,9 @@
 //! A [`ProjectionRunner`] feeds projections: it catches up from the
 //! projection's checkpoint by reading all streams, then goes live by
 //! subscription, saving the checkpoint in a [`CheckpointStore`] after every
-//! batch: in memory, in SQLite, or in PostgreSQL next to the events
-//! (`PostgresCheckpointStore`, feature `postgres`).
+//! batch: in memory, in SQLite, or in PostgreSQL or Redis next to the
+//! events (`PostgresCheckpointStore`, feature `postgres`;
+//! `RedisCheckpointStore`, feature `redis`).
 //!
 //! # Delivery guarantees and idempotency
 //!
@@ -95,6 +96,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+#[cfg(feature = "redis")]
+pub use crate::store::RedisCheckpointStore;
 pub use checkpoint::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresCheckpointStore;
