@@ -54,6 +54,7 @@ pub mod entity;
 pub mod envelope;
 pub mod event;
 pub mod guide;
+pub mod process;
 pub mod projection;
 pub mod repository;
 pub mod schema;
