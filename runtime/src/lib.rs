@@ -75,6 +75,7 @@ pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
+pub use process::{ProcessContext, ProcessManager, ProcessRunner, Rejected};
 pub use projection::{EventMeta, Projection, ProjectionRunner};
 pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
 pub use schema::{AggregateSchema, EventSchema, FieldSchema};
@@ -85,6 +86,8 @@ pub use store::PostgresStore;
 pub use store::SqliteStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, ReadStream, StoreError};
 
+#[cfg(feature = "derive")]
+pub use eventfold_macros::process_manager;
 #[cfg(feature = "derive")]
 pub use eventfold_macros::projection;
 #[cfg(feature = "derive")]
@@ -102,6 +105,7 @@ pub mod prelude {
     pub use crate::codec::{Codec, JsonCodec};
     pub use crate::envelope::{Envelope, Metadata, StreamId};
     pub use crate::event::{Event, EventSet};
+    pub use crate::process::{ProcessContext, ProcessRunner, Rejected};
     pub use crate::projection::{EventMeta, Projection, ProjectionRunner};
     pub use crate::repository::{CommandOptions, Repository, RepositoryError};
     #[cfg(feature = "postgres")]
@@ -112,6 +116,6 @@ pub mod prelude {
     pub use crate::testing::{ProjectionScenario, Scenario};
     pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
     #[cfg(feature = "derive")]
-    pub use eventfold_macros::{Aggregate, Event, handlers, projection};
+    pub use eventfold_macros::{Aggregate, Event, handlers, process_manager, projection};
     pub use serde::{Deserialize, Serialize};
 }

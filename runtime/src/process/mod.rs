@@ -103,6 +103,8 @@ mod command;
 mod context;
 mod deadline;
 mod instance;
+#[doc(hidden)]
+pub mod macro_support;
 mod route;
 mod runner;
 mod scenario;

@@ -244,12 +244,11 @@ impl<P: ProcessManager> ProcessScenario<P> {
             },
         };
         let lifecycle = routed.lifecycle;
-        if !self.instances.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.instances.entry(id) {
             if lifecycle != Lifecycle::Start || key.is_none() {
                 return;
             }
-            let instance = Instance::new(id, key).expect("a valid instance stream");
-            self.instances.insert(id, instance);
+            slot.insert(Instance::new(id, key).expect("a valid instance stream"));
         }
         self.current = Some(id);
         let meta = EventMeta::from(&event);
