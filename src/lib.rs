@@ -5,3 +5,4 @@
 pub mod bank;
 pub mod bank_projections;
 pub mod ledger;
+pub mod transfers;

@@ -198,8 +198,9 @@ impl<P: ProcessManager, S: EventStore, K: CheckpointStore> ProcessRunner<P, S, K
     }
 
     /// One pass, without a task: handles every event after the checkpoint
-    /// up to the store's head (saving the checkpoint after each batch), then
-    /// fires the deadlines due by the clock. For tests and batch jobs; a
+    /// up to the store's head (saving the checkpoint after each batch), fires
+    /// the deadlines due by the clock, and goes on until neither leaves
+    /// anything to do. For tests and batch jobs; a
     /// service uses [`Self::spawn`]. An exclusive runner claims the name for
     /// the pass and releases it after ([`ProcessError::Claimed`] when
     /// another instance holds it).
@@ -236,7 +237,11 @@ impl<P: ProcessManager, S: EventStore, K: CheckpointStore> ProcessRunner<P, S, K
                 .await
                 .map_err(ProcessError::store(P::NAME))?;
             let Some(last) = batch.last().map(|e| e.global_position) else {
-                break;
+                // Caught up: fire what is due, then read what that caused.
+                if engine.fire_due().await? == 0 {
+                    break;
+                }
+                continue;
             };
             for event in &batch {
                 engine.on_event(event).await?;
@@ -244,7 +249,6 @@ impl<P: ProcessManager, S: EventStore, K: CheckpointStore> ProcessRunner<P, S, K
             self.save(owner, last).await?;
             engine.report.position = last;
         }
-        engine.fire_due().await?;
         Ok(engine.report)
     }
 
