@@ -499,7 +499,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     /// Then the `when` sent exactly these commands, in order.
     #[track_caller]
-    #[must_use]
     pub fn then_sends(mut self, expected: impl IntoIterator<Item = ExpectedCommand>) -> Self {
         let expected: Vec<ExpectedCommand> = expected.into_iter().collect();
         let (_, steps) = self.when_steps();
@@ -531,7 +530,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     /// Then the `when` sent no command.
     #[track_caller]
-    #[must_use]
     pub fn then_sends_nothing(self) -> Self {
         self.then_sends([])
     }
@@ -539,7 +537,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
     /// Then the `when` scheduled deadline `payload`, due `after` the time of
     /// the `when`.
     #[track_caller]
-    #[must_use]
     pub fn then_schedules<D>(mut self, payload: D, after: Duration) -> Self
     where
         P: HandlesDeadline<D>,
@@ -571,7 +568,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
     /// Then the `when` cancelled a pending deadline of type `D` (explicitly,
     /// or by ending the instance).
     #[track_caller]
-    #[must_use]
     pub fn then_cancels<D>(mut self) -> Self
     where
         P: HandlesDeadline<D>,
@@ -599,7 +595,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     /// Then a deadline of type `D` fired during the `when`.
     #[track_caller]
-    #[must_use]
     pub fn then_fires<D>(mut self) -> Self
     where
         P: HandlesDeadline<D>,
@@ -618,7 +613,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     /// Then no deadline fired during the `when`.
     #[track_caller]
-    #[must_use]
     pub fn then_fires_nothing(mut self) -> Self {
         let (when, _) = self.when_steps();
         let fired = when.fired.clone();
@@ -633,7 +627,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     /// Then the current instance (the one the `when` went to) is ended.
     #[track_caller]
-    #[must_use]
     pub fn then_ended(mut self) -> Self {
         let _ = self.when_steps();
         assert!(
@@ -646,7 +639,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     /// Then the current instance is still running.
     #[track_caller]
-    #[must_use]
     pub fn then_running(mut self) -> Self {
         let _ = self.when_steps();
         assert!(
@@ -660,7 +652,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
     /// Then the `when` changed nothing: no instance was started or
     /// continued (the event was ignored).
     #[track_caller]
-    #[must_use]
     pub fn then_ignored(mut self) -> Self {
         let (_, steps) = self.when_steps();
         let n = steps.len();
@@ -675,7 +666,6 @@ impl<P: ProcessManager> ProcessScenario<P> {
     /// Then `check` holds for the current instance's state (as read back
     /// from its stored form).
     #[track_caller]
-    #[must_use]
     pub fn then_state(mut self, check: impl FnOnce(&P)) -> Self {
         let _ = self.when_steps();
         check(&self.current_instance().state);
