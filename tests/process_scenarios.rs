@@ -4,7 +4,9 @@
 
 use chrono::Duration;
 use eventfold::process::{ProcessScenario, scenario_command};
-use eventfold_suite::bank::{AccountError, BankAccount, BankAccountCommand, MoneyDeposited, MoneyWithdrawn};
+use eventfold_suite::bank::{
+    AccountError, BankAccount, BankAccountCommand, MoneyDeposited, MoneyWithdrawn,
+};
 use eventfold_suite::transfers::{
     CreditConfirmed, DEPOSIT_TIMEOUT_SECS, DepositTimeout, ExternalAccount, ExternalAccountCommand,
     Stage, Transfer, TransferCommand, TransferProcess, TransferRequested,
@@ -54,7 +56,10 @@ fn the_deposit_completes_the_transfer_and_cancels_the_timeout() {
         .given("Transfer-t1", requested("bob", false))
         .given_reply("BankAccount-alice", MoneyWithdrawn { amount: 30 })
         .when_reply("BankAccount-bob", MoneyDeposited { amount: 30 })
-        .then_sends([scenario_command::<Transfer>("t1", TransferCommand::complete())])
+        .then_sends([scenario_command::<Transfer>(
+            "t1",
+            TransferCommand::complete(),
+        )])
         .then_cancels::<DepositTimeout>()
         .then_ended();
 }
@@ -142,8 +147,16 @@ fn the_external_credit_goes_to_the_gateway_and_its_confirmation_completes() {
     ProcessScenario::<TransferProcess>::new()
         .given("Transfer-t1", requested("zurich-7", true))
         .given_reply("BankAccount-alice", MoneyWithdrawn { amount: 30 })
-        .when("ExternalAccount-zurich-7", CreditConfirmed { transfer_id: "t1".into() })
-        .then_sends([scenario_command::<Transfer>("t1", TransferCommand::complete())])
+        .when(
+            "ExternalAccount-zurich-7",
+            CreditConfirmed {
+                transfer_id: "t1".into(),
+            },
+        )
+        .then_sends([scenario_command::<Transfer>(
+            "t1",
+            TransferCommand::complete(),
+        )])
         .then_ended();
 }
 
@@ -154,12 +167,22 @@ fn events_after_the_end_and_replies_without_an_instance_are_ignored() {
         .given_reply("BankAccount-alice", MoneyWithdrawn { amount: 30 })
         .given_time_passes(timeout())
         .given_reply("BankAccount-alice", MoneyDeposited { amount: 30 })
-        .when("ExternalAccount-zurich-7", CreditConfirmed { transfer_id: "t1".into() })
+        .when(
+            "ExternalAccount-zurich-7",
+            CreditConfirmed {
+                transfer_id: "t1".into(),
+            },
+        )
         .then_ignored();
 
     // A confirmation for a transfer that never started.
     ProcessScenario::<TransferProcess>::new()
-        .when("ExternalAccount-zurich-7", CreditConfirmed { transfer_id: "t404".into() })
+        .when(
+            "ExternalAccount-zurich-7",
+            CreditConfirmed {
+                transfer_id: "t404".into(),
+            },
+        )
         .then_ignored();
 }
 
