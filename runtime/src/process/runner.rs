@@ -221,21 +221,29 @@ impl<P: ProcessManager, S: EventStore, K: CheckpointStore> ProcessRunner<P, S, K
             }
             None => None,
         };
-        let result = self.pass(owner).await;
+        let result = self.pass(owner, u64::MAX).await;
         if let Some(owner) = owner {
             let _ = self.checkpoints.release(&name, owner).await;
         }
         result
     }
 
-    async fn pass(&self, owner: Option<Uuid>) -> Result<ProcessReport, ProcessError> {
+    /// [`Self::run_once`], handling events up to global position `position`
+    /// only (and the deadlines due meanwhile): stops a runner at a chosen
+    /// point, for tests and demonstrations of recovery. Not exclusive.
+    pub async fn run_until(&self, position: u64) -> Result<ProcessReport, ProcessError> {
+        self.pass(None, position).await
+    }
+
+    async fn pass(&self, owner: Option<Uuid>, until: u64) -> Result<ProcessReport, ProcessError> {
         let mut engine = self.engine().await?;
         loop {
-            let batch = self
+            let mut batch = self
                 .store
                 .read_all(engine.report.position, self.batch_size)
                 .await
                 .map_err(ProcessError::store(P::NAME))?;
+            batch.retain(|e| e.global_position <= until);
             let Some(last) = batch.last().map(|e| e.global_position) else {
                 // Caught up: fire what is due, then read what that caused.
                 if engine.fire_due().await? == 0 {
