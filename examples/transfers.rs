@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bank = Bank::new(store.clone());
     let runner = || bank.runner(Arc::clone(&checkpoints)).clock(clock.clone());
 
-    bank.open("alice", 100_00).await?;
+    bank.open("alice", 10_000).await?;
     bank.open("bob", 0).await?;
     let balances = async || -> Result<String, Box<dyn std::error::Error>> {
         Ok(format!(
@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("opened: {}", balances().await?);
 
     // 1. A transfer that completes.
-    bank.request("t1", "alice", "bob", false, 30_00).await?;
+    bank.request("t1", "alice", "bob", false, 3_000).await?;
     let report = runner().run_once().await?;
     println!(
         "t1 alice -> bob 3000: {:?} ({} commands); {}",
@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. The destination refuses the deposit ("carol" has no account): the
     //    money goes back.
-    bank.request("t2", "alice", "carol", false, 10_00).await?;
+    bank.request("t2", "alice", "carol", false, 1_000).await?;
     let report = runner().run_once().await?;
     println!(
         "t2 alice -> carol 1000: {:?} (rejections handled: {}); {}",
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. Another bank never answers: the deadline refunds.
-    bank.request("t3", "alice", "zurich-7", true, 20_00).await?;
+    bank.request("t3", "alice", "zurich-7", true, 2_000).await?;
     let report = runner().run_once().await?;
     println!(
         "t3 alice -> zurich-7 2000: {:?}, deadlines pending: {}; {}",
@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.deadlines_pending,
         balances().await?
     );
-    clock.advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS));
+    clock.advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS as i64));
     let report = runner().run_once().await?;
     println!(
         "    {DEPOSIT_TIMEOUT_SECS} s later: {:?} (deadlines fired: {}); {}",
@@ -79,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. The runner stops right after the withdrawal, before its checkpoint
     //    is saved (as in a crash), and restarts.
-    bank.request("t4", "alice", "bob", false, 5_00).await?;
+    bank.request("t4", "alice", "bob", false, 500).await?;
     let requested_at = store.head_position().await?;
     let before = checkpoints
         .load(&Runner::checkpoint_name())
@@ -106,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     assert_eq!(
         alice.balance + bank.balance("bob").await?,
-        100_00,
+        10_000,
         "money is conserved"
     );
     Ok(())

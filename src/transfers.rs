@@ -14,7 +14,7 @@ use eventfold::SnapshotStore;
 use crate::bank::{AccountError, BankAccount, BankAccountCommand, MoneyDeposited, MoneyWithdrawn};
 
 /// How long a deposit may go unanswered before the transfer is refunded.
-pub const DEPOSIT_TIMEOUT_SECS: i64 = 30;
+pub const DEPOSIT_TIMEOUT_SECS: u64 = 30;
 
 /// A transfer was asked for.
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -309,7 +309,7 @@ impl TransferProcess {
             ctx.send::<BankAccount>(&self.to, BankAccountCommand::deposit(self.amount));
         }
         ctx.schedule_in(
-            chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS),
+            std::time::Duration::from_secs(DEPOSIT_TIMEOUT_SECS),
             DepositTimeout,
         );
     }

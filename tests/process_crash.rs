@@ -277,7 +277,7 @@ where
         let mut restarts = self.run().await;
         if matches!(case, Case::Unanswered) {
             self.clock
-                .advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS));
+                .advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS as i64));
             restarts += self.run().await;
         }
         let writes = self.crash.writes() - start;

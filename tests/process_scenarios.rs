@@ -2,7 +2,6 @@
 //! rejections and time passing; when an event, a reply, a rejection or a
 //! deadline; then the commands sent, the deadlines, the state, the end.
 
-use chrono::Duration;
 use eventfold::process::{ProcessScenario, scenario_command};
 use eventfold_suite::bank::{
     AccountError, BankAccount, BankAccountCommand, MoneyDeposited, MoneyWithdrawn,
@@ -11,6 +10,7 @@ use eventfold_suite::transfers::{
     CreditConfirmed, DEPOSIT_TIMEOUT_SECS, DepositTimeout, ExternalAccount, ExternalAccountCommand,
     Stage, Transfer, TransferCommand, TransferProcess, TransferRequested,
 };
+use std::time::Duration;
 
 fn requested(to: &str, external: bool) -> TransferRequested {
     TransferRequested {
@@ -23,7 +23,7 @@ fn requested(to: &str, external: bool) -> TransferRequested {
 }
 
 fn timeout() -> Duration {
-    Duration::seconds(DEPOSIT_TIMEOUT_SECS)
+    Duration::from_secs(DEPOSIT_TIMEOUT_SECS)
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn a_deadline_does_not_fire_before_it_is_due() {
     ProcessScenario::<TransferProcess>::new()
         .given("Transfer-t1", requested("zurich-7", true))
         .given_reply("BankAccount-alice", MoneyWithdrawn { amount: 30 })
-        .when_time_passes(timeout() - Duration::seconds(1))
+        .when_time_passes(timeout() - Duration::from_secs(1))
         .then_fires_nothing()
         .then_sends_nothing();
 }

@@ -129,7 +129,7 @@ async fn an_unanswered_deposit_is_refunded_when_its_deadline_fires() {
     );
 
     desk.clock
-        .advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS - 1));
+        .advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS as i64 - 1));
     let early = desk.runner().run_once().await.unwrap();
     assert_eq!(early.deadlines_fired, 0, "not due yet");
 
@@ -322,7 +322,7 @@ async fn a_spawned_runner_follows_new_transfers_and_fires_deadlines_live() {
         ProcessStatus::Live | ProcessStatus::CatchingUp
     ));
     desk.clock
-        .advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS));
+        .advance(chrono::Duration::seconds(DEPOSIT_TIMEOUT_SECS as i64));
     tokio::time::timeout(
         Duration::from_secs(10),
         handle.wait_until(|r| r.deadlines_fired == 1 && r.ended == 2),

@@ -141,7 +141,7 @@ pub fn check(cx: &Ctxt, p: &Process<'_>) {
         if !scheduled {
             cx.error_spanned_by(
                 ty,
-                format!("deadline `{name}` is never scheduled: no other method of this block names `{name}`; schedule it from a handler (`ctx.schedule_in(chrono::Duration::seconds(30), {name} {{ .. }})`) or remove `{}`", h.ident()),
+                format!("deadline `{name}` is never scheduled: no other method of this block names `{name}`; schedule it from a handler (`ctx.schedule_in(std::time::Duration::from_secs(30), {name} {{ .. }})`) or remove `{}`", h.ident()),
             );
         }
     }

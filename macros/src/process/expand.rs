@@ -1,6 +1,6 @@
 //! Code generation of `#[eventfold::process_manager]`: the
 //! `ProcessManager` impl (routing by stored type name, dispatch to the
-//! handlers), and the `Sends<A>` / `HandlesDeadline<D>` marks that let
+//! handlers), and the `Sends<A>` / `DeadlineOf<P>` marks that let
 //! `ProcessContext::send` and `schedule_*` check their types.
 
 use proc_macro2::TokenStream;
@@ -34,7 +34,6 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
     let sends = &p.attrs.sends;
     let target_marks = sends.iter().map(|a| {
         quote_spanned! {a.span()=>
-            const _: () = #pm::assert_target::<#a>();
             #[automatically_derived]
             impl #pm::Sends<#a> for #self_ident {}
         }
@@ -47,7 +46,7 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
     let deadline_marks = deadlines.iter().map(|(ty, name, _)| {
         quote! {
             #[automatically_derived]
-            impl #pm::HandlesDeadline<#ty> for #self_ident {
+            impl #pm::DeadlineOf<#self_ident> for #ty {
                 const NAME: &'static str = #name;
             }
         }
@@ -166,7 +165,7 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
             impl #pm::ProcessManager for #self_ident {
                 const NAME: &'static str = #name;
                 const EVENT_TYPES: &'static [&'static str] = &[#(<#events as #pp::Event>::NAME),*];
-                const TARGETS: &'static [&'static str] = &[#(<#sends as #pp::Aggregate>::TYPE_NAME),*];
+                const TARGETS: &'static [&'static str] = &[#(<#sends as #pm::CommandTarget>::TYPE_NAME),*];
                 const DEADLINES: &'static [&'static str] = &[#(#deadline_names),*];
 
                 fn route(

@@ -20,7 +20,7 @@ fn process_manager_routes_rejections_and_deadlines() {
                 #[start(key = transfer_id)]
                 fn requested(&mut self, e: &TransferRequested, ctx: &mut ProcessContext<Self>) {
                     ctx.send::<BankAccount>(&e.from, BankAccountCommand::withdraw(e.amount));
-                    ctx.schedule_in(chrono::Duration::seconds(30), DepositTimeout);
+                    ctx.schedule_in(std::time::Duration::from_secs(30), DepositTimeout);
                 }
                 #[handle(correlated)]
                 fn withdrawn(&mut self, e: &MoneyWithdrawn, meta: &EventMeta, ctx: &mut ProcessContext<Self>) {}

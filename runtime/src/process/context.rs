@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::command::{PendingCommand, encode_command};
 use super::deadline::DeadlineRecord;
-use super::{DeadlinePayload, HandlesDeadline, Sends};
+use super::{DeadlineOf, DeadlinePayload, Sends};
 use crate::aggregate::Aggregate;
 use crate::envelope::StreamId;
 
@@ -127,20 +127,18 @@ impl<P> ProcessContext<P> {
     /// Schedules deadline `payload` to fire `after` from now; returns its
     /// id. It fires once, after restarts too, unless cancelled or the
     /// instance ends first.
-    pub fn schedule_in<D>(&mut self, after: chrono::Duration, payload: D) -> Uuid
+    pub fn schedule_in<D>(&mut self, after: std::time::Duration, payload: D) -> Uuid
     where
-        P: HandlesDeadline<D>,
-        D: DeadlinePayload,
+        D: DeadlineOf<P> + DeadlinePayload,
     {
-        let due = self.now + after;
+        let due = self.now + chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::MAX);
         self.schedule_at(due, payload)
     }
 
     /// Schedules deadline `payload` to fire at `due`; returns its id.
     pub fn schedule_at<D>(&mut self, due: DateTime<Utc>, payload: D) -> Uuid
     where
-        P: HandlesDeadline<D>,
-        D: DeadlinePayload,
+        D: DeadlineOf<P> + DeadlinePayload,
     {
         let index = self.scheduled.len() as u32;
         let id = Uuid::new_v5(
@@ -151,13 +149,13 @@ impl<P> ProcessContext<P> {
             Ok(payload) => self.scheduled.push(DeadlineRecord {
                 id,
                 instance: self.instance,
-                name: <P as HandlesDeadline<D>>::NAME.to_owned(),
+                name: <D as DeadlineOf<P>>::NAME.to_owned(),
                 due,
                 payload,
             }),
             Err(e) => self.errors.push(format!(
                 "deadline `{}` does not encode as JSON: {e}",
-                <P as HandlesDeadline<D>>::NAME
+                <D as DeadlineOf<P>>::NAME
             )),
         }
         id
@@ -167,9 +165,9 @@ impl<P> ProcessContext<P> {
     /// scheduled in earlier steps and in this one).
     pub fn cancel<D>(&mut self)
     where
-        P: HandlesDeadline<D>,
+        D: DeadlineOf<P>,
     {
-        let name = <P as HandlesDeadline<D>>::NAME;
+        let name = <D as DeadlineOf<P>>::NAME;
         let ids: Vec<Uuid> = self
             .pending
             .iter()

@@ -18,7 +18,7 @@ pub struct DeadlineRecord {
     pub id: Uuid,
     /// The instance it belongs to.
     pub instance: Uuid,
-    /// Its type's name (see [`super::HandlesDeadline::NAME`]).
+    /// Its type's name (see [`super::DeadlineOf::NAME`]).
     pub name: String,
     /// When it is due.
     pub due: DateTime<Utc>,

@@ -5,7 +5,7 @@ pub use super::command::CommandRejection;
 pub use super::context::ProcessContext;
 pub use super::deadline::DeadlineRecord;
 pub use super::route::{Association, Lifecycle, Routed};
-pub use super::{HandlesDeadline, ProcessManager, Sends};
+pub use super::{DeadlineOf, ProcessManager, Sends};
 use crate::aggregate::Aggregate;
 use crate::projection::HandleError;
 
@@ -16,17 +16,18 @@ use crate::projection::HandleError;
     label = "listed in `sends(...)`",
     note = "`sends(...)` lists aggregates: types with `#[derive(Aggregate)]` and an `#[eventfold::handlers]` block, whose generated `<Name>Command` enum the handlers send"
 )]
-pub trait CommandTarget {}
+pub trait CommandTarget {
+    /// The aggregate's type name.
+    const TYPE_NAME: &'static str;
+}
 
 impl<A> CommandTarget for A
 where
     A: Aggregate,
     A::Command: serde::Serialize + serde::de::DeserializeOwned + Clone + Sync,
 {
+    const TYPE_NAME: &'static str = A::TYPE_NAME;
 }
-
-/// Asserts at compile time that `A` is a [`CommandTarget`].
-pub const fn assert_target<A: CommandTarget>() {}
 
 /// The decoded event of a routed event, as the handler's type.
 pub fn routed_event<E: std::any::Any>(routed: Routed) -> Result<E, HandleError> {

@@ -45,7 +45,7 @@
 //!     #[start(key = order)]
 //!     fn placed(&mut self, e: &OrderPlaced, ctx: &mut ProcessContext<Self>) {
 //!         ctx.send::<Card>("c-1", CardCommand::charge(e.amount));
-//!         ctx.schedule_in(chrono::Duration::minutes(5), PaymentOverdue);
+//!         ctx.schedule_in(std::time::Duration::from_secs(300), PaymentOverdue);
 //!     }
 //!     #[handle(correlated)]
 //!     fn charged(&mut self, _: &Charged, ctx: &mut ProcessContext<Self>) {
@@ -180,15 +180,15 @@ pub trait ProcessManager: Default + Serialize + DeserializeOwned + Send + Sync +
 )]
 pub trait Sends<A> {}
 
-/// Marks that process manager `Self` handles deadlines of type `D`:
-/// implemented by `#[eventfold::process_manager]` for every `#[deadline]`
+/// Marks `Self` as a deadline of process manager `P`: implemented by
+/// `#[eventfold::process_manager]` for the type of every `#[deadline]`
 /// handler.
 #[diagnostic::on_unimplemented(
-    message = "process manager `{Self}` has no `#[deadline]` handler for `{D}`",
+    message = "process manager `{P}` has no `#[deadline]` handler for `{Self}`",
     label = "scheduling or cancelling a deadline nobody handles",
-    note = "add `#[deadline] fn on_timeout(&mut self, deadline: &{D}, ctx: &mut ProcessContext<Self>) {{ ... }}` to the `#[eventfold::process_manager]` impl block of `{Self}`"
+    note = "add `#[deadline] fn on_timeout(&mut self, deadline: &{Self}, ctx: &mut ProcessContext<Self>) {{ ... }}` to the `#[eventfold::process_manager]` impl block of `{P}`"
 )]
-pub trait HandlesDeadline<D> {
+pub trait DeadlineOf<P> {
     /// The deadline's name (its type's name), stored with it.
     const NAME: &'static str;
 }

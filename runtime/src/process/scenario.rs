@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -20,7 +22,7 @@ use super::instance::{Instance, Step};
 use super::route::{
     Association, Lifecycle, PROCESS_METADATA_KEY, correlated_instance, instance_id,
 };
-use super::{HandlesDeadline, ProcessManager};
+use super::{DeadlineOf, ProcessManager};
 use crate::aggregate::Aggregate;
 use crate::codec::{Codec, JsonCodec};
 use crate::envelope::{Metadata, RecordedEvent, StreamId};
@@ -110,7 +112,7 @@ where
 ///     fn placed(&mut self, e: &OrderPlaced, ctx: &mut ProcessContext<Self>) {
 ///         self.order = e.order.clone();
 ///         ctx.send::<Card>("c-1", CardCommand::charge(e.amount));
-///         ctx.schedule_in(chrono::Duration::minutes(5), PaymentOverdue { order: e.order.clone() });
+///         ctx.schedule_in(std::time::Duration::from_secs(300), PaymentOverdue { order: e.order.clone() });
 ///     }
 ///     #[handle(correlated)]
 ///     fn charged(&mut self, _: &Charged, ctx: &mut ProcessContext<Self>) {
@@ -127,7 +129,7 @@ where
 /// ProcessScenario::<Checkout>::new()
 ///     .when("Order-7", OrderPlaced { order: "7".into(), amount: 30 })
 ///     .then_sends([scenario_command::<Card>("c-1", CardCommand::charge(30))])
-///     .then_schedules(PaymentOverdue { order: "7".into() }, chrono::Duration::minutes(5));
+///     .then_schedules(PaymentOverdue { order: "7".into() }, std::time::Duration::from_secs(300));
 ///
 /// ProcessScenario::<Checkout>::new()
 ///     .given("Order-7", OrderPlaced { order: "7".into(), amount: 30 })
@@ -138,7 +140,7 @@ where
 ///
 /// ProcessScenario::<Checkout>::new()
 ///     .given("Order-7", OrderPlaced { order: "7".into(), amount: 30 })
-///     .when_time_passes(chrono::Duration::minutes(5))
+///     .when_time_passes(std::time::Duration::from_secs(300))
 ///     .then_fires::<PaymentOverdue>()
 ///     .then_ended();
 /// ```
@@ -336,7 +338,7 @@ impl<P: ProcessManager> ProcessScenario<P> {
 
     #[track_caller]
     fn pass_time(&mut self, by: Duration) -> Vec<String> {
-        self.now += by;
+        self.now += TimeDelta::from_std(by).unwrap_or(TimeDelta::MAX);
         let mut fired = Vec::new();
         loop {
             let mut due: Vec<DeadlineRecord> = self
@@ -412,7 +414,7 @@ impl<P: ProcessManager> ProcessScenario<P> {
     #[must_use]
     pub fn given_time_passes(mut self, by: Duration) -> Self {
         self.no_when_yet("given_time_passes");
-        self.history.push(format!("given {by} passed"));
+        self.history.push(format!("given {by:?} passed"));
         self.pass_time(by);
         self
     }
@@ -470,7 +472,7 @@ impl<P: ProcessManager> ProcessScenario<P> {
     #[must_use]
     pub fn when_time_passes(mut self, by: Duration) -> Self {
         self.no_when_yet("when_time_passes");
-        self.start_when(format!("when {by} passes"));
+        self.start_when(format!("when {by:?} passes"));
         let fired = self.pass_time(by);
         if let Some(when) = &mut self.when {
             when.fired = fired;
@@ -539,12 +541,11 @@ impl<P: ProcessManager> ProcessScenario<P> {
     #[track_caller]
     pub fn then_schedules<D>(mut self, payload: D, after: Duration) -> Self
     where
-        P: HandlesDeadline<D>,
-        D: Serialize,
+        D: DeadlineOf<P> + Serialize,
     {
-        let name = <P as HandlesDeadline<D>>::NAME;
+        let name = <D as DeadlineOf<P>>::NAME;
         let payload = serde_json::to_value(&payload).expect("the deadline encodes as JSON");
-        let due = self.now + after;
+        let due = self.now + TimeDelta::from_std(after).unwrap_or(TimeDelta::MAX);
         let (_, steps) = self.when_steps();
         let scheduled: Vec<&DeadlineRecord> =
             steps.iter().flat_map(|s| &s.changed.scheduled).collect();
@@ -570,9 +571,9 @@ impl<P: ProcessManager> ProcessScenario<P> {
     #[track_caller]
     pub fn then_cancels<D>(mut self) -> Self
     where
-        P: HandlesDeadline<D>,
+        D: DeadlineOf<P>,
     {
-        let name = <P as HandlesDeadline<D>>::NAME;
+        let name = <D as DeadlineOf<P>>::NAME;
         let cancelled: Vec<Uuid> = {
             let (_, steps) = self.when_steps();
             steps
@@ -597,9 +598,9 @@ impl<P: ProcessManager> ProcessScenario<P> {
     #[track_caller]
     pub fn then_fires<D>(mut self) -> Self
     where
-        P: HandlesDeadline<D>,
+        D: DeadlineOf<P>,
     {
-        let name = <P as HandlesDeadline<D>>::NAME;
+        let name = <D as DeadlineOf<P>>::NAME;
         let (when, _) = self.when_steps();
         let fired = when.fired.clone();
         assert!(
