@@ -6,6 +6,17 @@
 //! Each macro lives in its own module and runs parse -> check -> expand:
 //! `ast.rs` and `attr.rs` read the input, `check.rs` reports every problem
 //! at the tokens at fault, `expand.rs` writes thin glue over runtime traits.
+//! The attribute macros on impl blocks share one driver
+//! (`common::impl_block`: marker table, inherent-impl and self-type checks,
+//! parameter classification, fallback rule); every attribute key, marker
+//! and context type is spelled once in `common::symbol`.
+//!
+//! The rule for errors: one mistake, one error, at the user's tokens, naming
+//! the fix. When a macro reports an error it still emits a fallback (as
+//! thiserror does) so that the rest of the program type-checks: the
+//! aggregate derive stands in for what `#[eventfold::handlers]` relies on,
+//! the handlers block for what the derive relies on, the event derive for
+//! the `Event` impl.
 
 mod aggregate;
 mod common;
@@ -27,7 +38,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
     event::derive(input.into()).into()
 }
 
-/// Derives `eventfold::Aggregate` for a struct:
+/// Derives `eventfold::Aggregate` for a struct (not generic):
 /// `#[aggregate(events(A, B, ...), error = ErrorType)]`, with optional
 /// `name = "..."`, `snapshot_every = N`, `schema_version = N` and
 /// `crate = path`. Generates the `<Name>Event` enum.
@@ -48,6 +59,18 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// whose `#[apply]` methods evolve the state. Generates the `<Name>Command`
 /// enum and the dispatch. Optional arguments: `crate = path`, `vis = ...`
 /// (visibility of the command enum, default `pub`).
+///
+/// The block names the aggregate by any type path (`impl BankAccount`,
+/// `impl super::BankAccount`); the command enum is named after the last
+/// segment and defined next to the block. One block per aggregate.
+///
+/// A `#[command]` takes `&self`, owned arguments (each becomes a field of
+/// the command enum) and optionally `ctx: &CommandContext`. It returns the
+/// events it decides: an event of the aggregate, the event enum, `Option`,
+/// `Vec` or a tuple of them, directly when the command cannot fail
+/// (`-> MoneyDeposited`), or inside `Result<_, E>` where the aggregate's
+/// error type implements `From<E>`. An `#[apply]` method has the shape
+/// `fn name(&mut self, event: &Event)`, optionally with `ctx: &ApplyContext`.
 #[proc_macro_attribute]
 pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
     handlers::attribute(args.into(), item.into()).into()

@@ -12,6 +12,15 @@ use crate::clock::{Clock, SystemClock};
 use crate::envelope::Metadata;
 use crate::event::EventSet;
 
+/// The traits `#[derive(Aggregate)]` and `#[eventfold::handlers]` implement
+/// to put an aggregate together: you never implement or call them, but the
+/// compiler names them when it explains a mistake (an event listed without
+/// an `#[apply]` handler, a command returning something that is not an
+/// event of its aggregate, an impl block marked `#[eventfold::handlers]` on
+/// a type that is not an aggregate). Each carries a message saying what to
+/// change.
+pub use crate::__private::{AggregateParts, Apply, EventOfAggregate, Handlers, HasEvent};
+
 /// A consistency boundary whose state is a left fold of its events.
 ///
 /// Do not implement it by hand: `#[derive(Aggregate)]` writes the event enum,

@@ -9,6 +9,11 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
 
+/// What generated code needs of an event (a listed event's schema, clone,
+/// encoding) and of an upcaster (`From` the previous version): implemented
+/// for every [`Event`], named by the compiler when a listed type is not one.
+pub use crate::__private::{CommandOutput, ListedEvent, Upcast};
+
 /// One kind of domain event, at one schema version.
 ///
 /// Implemented by `#[derive(Event)]`; the type name defaults to the struct's
@@ -189,11 +194,12 @@ impl<E> Upcasted<E> {
 ///
 /// Implemented for every event of an aggregate (by `#[derive(Aggregate)]`),
 /// for the event enum itself, for `()`, `Option<T>`, `Vec<T>` and tuples of
-/// up to six such values.
+/// up to six such values. A `#[command]` returns any of these directly when
+/// it cannot fail, or wrapped in `Result<_, E>` (see [`CommandOutput`]).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot become events of `{E}`",
     label = "not an event of this aggregate",
-    note = "a `#[command]` (or a `split` upcaster) returns events listed in its aggregate's `#[aggregate(events(...))]`, or an `Option`, a `Vec` or a tuple of them; a command wraps them in `Result<_, Error>`"
+    note = "a `#[command]` (or a `split` upcaster) returns events listed in its aggregate's `#[aggregate(events(...))]`, or an `Option`, a `Vec` or a tuple of them; a command that can fail wraps them in `Result<_, Error>`"
 )]
 pub trait IntoEvents<E> {
     /// Appends the events to `out`, in order.

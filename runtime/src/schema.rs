@@ -55,6 +55,12 @@ pub struct EventSchema {
     pub rust_type: &'static str,
     /// The version this one upcasts from.
     pub previous: Option<&'static EventSchema>,
+    /// The serde attributes that change the stored form, normalised (empty
+    /// when there are none): container keys such as `rename_all = "camelCase"`,
+    /// `tag = "type"`, `transparent`, `default`, and per field its keys other
+    /// than `rename` (`amount: skip_serializing_if = "Option::is_none"`).
+    /// Field names in [`EventSchema::fields`] are already the stored names.
+    pub wire: &'static str,
 }
 
 impl EventSchema {
@@ -63,7 +69,9 @@ impl EventSchema {
         std::iter::successors(Some(self), |s| s.previous)
     }
 
-    /// The lock-file line of this version: `Name@N {field: Type, ...}`.
+    /// The lock-file line of this version: `Name@N {field: Type, ...}`,
+    /// followed by ` serde(...)` with [`EventSchema::wire`] when the serde
+    /// attributes change the stored form.
     pub fn lock_line(&self) -> String {
         lock_line(self).as_str().to_owned()
     }
@@ -201,7 +209,7 @@ impl<const N: usize> Default for ConstStr<N> {
     }
 }
 
-/// `Name@N {a: T, b: U}`, at compile time.
+/// `Name@N {a: T, b: U}` (and ` serde(...)`), at compile time.
 pub const fn lock_line(s: &EventSchema) -> ConstStr<1024> {
     let mut out = ConstStr::new()
         .push(s.name)
@@ -216,7 +224,11 @@ pub const fn lock_line(s: &EventSchema) -> ConstStr<1024> {
         out = out.push(s.fields[i].name).push(": ").push(s.fields[i].ty);
         i += 1;
     }
-    out.push("}")
+    out = out.push("}");
+    if !s.wire.is_empty() {
+        out = out.push(" serde(").push(s.wire).push(")");
+    }
+    out
 }
 
 const fn starts_with(hay: &[u8], at: usize, prefix: &[u8]) -> bool {
@@ -342,6 +354,7 @@ mod tests {
         }],
         rust_type: "MoneyDepositedV1",
         previous: None,
+        wire: "",
     };
     const V2: EventSchema = EventSchema {
         name: "MoneyDeposited",
@@ -358,6 +371,7 @@ mod tests {
         ],
         rust_type: "MoneyDeposited",
         previous: Some(&V1),
+        wire: "",
     };
 
     #[test]
@@ -419,6 +433,26 @@ mod tests {
         // A prefix of another name is not a match.
         let msg = lock_violation("MoneyDepositedX@1 {amount: u64}\n", "l", "A", &V1);
         assert!(msg.as_str().contains("is not in the lock"));
+    }
+
+    #[test]
+    fn wire_attributes_are_part_of_the_line() {
+        const TAGGED: EventSchema = EventSchema {
+            wire: "rename_all = \"camelCase\", tag = \"type\"",
+            ..V1
+        };
+        assert_eq!(
+            TAGGED.lock_line(),
+            "MoneyDeposited@1 {amount: u64} serde(rename_all = \"camelCase\", tag = \"type\")"
+        );
+        let lock = "MoneyDeposited@1 {amount: u64}\n";
+        let msg = lock_violation(lock, "l", "A", &TAGGED);
+        assert!(
+            msg.as_str().contains("changed without a version bump"),
+            "{}",
+            msg.as_str()
+        );
+        assert!(lock_violation(lock, "l", "A", &V1).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use syn::{DeriveInput, Ident, Path};
 
 use super::attr::AggregateAttrs;
 use crate::common::Ctxt;
+use crate::common::attr::Given;
 
 /// A struct deriving `Aggregate`.
 pub struct Aggregate<'a> {
@@ -50,10 +51,9 @@ impl<'a> Aggregate<'a> {
 
     /// Every listed event, as written (duplicates included).
     pub fn listed(&self) -> Vec<ListedEvent<'_>> {
-        self.attrs
-            .events
-            .iter()
-            .flat_map(|(_, list)| list)
+        self.event_list()
+            .into_iter()
+            .flatten()
             .filter_map(|path| {
                 path.segments.last().map(|seg| ListedEvent {
                     path,
@@ -78,12 +78,24 @@ impl<'a> Aggregate<'a> {
     pub fn expandable(&self) -> bool {
         matches!(self.input.data, syn::Data::Struct(_))
             && self.input.generics.params.is_empty()
-            && self.attrs.error.is_some()
-            && self
-                .attrs
-                .events
-                .as_ref()
-                .is_some_and(|(_, l)| !l.is_empty())
+            && self.error_type().is_some()
+            && self.event_list().is_some_and(|l| !l.is_empty())
+    }
+
+    /// The `events(...)` list, when it was read.
+    pub fn event_list(&self) -> Option<&Vec<Path>> {
+        match &self.attrs.events {
+            Given::Value((_, list)) => Some(list),
+            _ => None,
+        }
+    }
+
+    /// The `error = Type`, when it was read.
+    pub fn error_type(&self) -> Option<&syn::Type> {
+        match &self.attrs.error {
+            Given::Value(ty) => Some(ty),
+            _ => None,
+        }
     }
 
     /// The event enum's name: `<Aggregate>Event`.

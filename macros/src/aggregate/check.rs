@@ -7,6 +7,7 @@ use syn::Data;
 
 use super::ast::Aggregate;
 use crate::common::Ctxt;
+use crate::common::attr::Given;
 
 /// Reports every problem of the input to `cx`.
 pub fn check(cx: &Ctxt, agg: &Aggregate<'_>) {
@@ -21,31 +22,39 @@ pub fn check(cx: &Ctxt, agg: &Aggregate<'_>) {
     if !agg.input.generics.params.is_empty() {
         cx.error_spanned_by(
             &agg.input.generics,
-            "an aggregate cannot be generic: write a concrete struct",
+            "generic aggregates are not supported: an aggregate's stored events and state name concrete types; write a concrete struct (a type alias or a wrapper per type argument)",
         );
     }
     if !agg.attrs.present {
         cx.error_spanned_by(
             agg.ident,
-            "#[derive(Aggregate)] needs #[aggregate(events(...), error = ...)]: list the aggregate's events and its command error type",
+            "#[derive(Aggregate)] needs #[aggregate(events(...), error = ...)] on the struct: list the aggregate's events and name its command error type, e.g. #[aggregate(events(AccountOpened, MoneyDeposited), error = AccountError)]",
         );
         return;
     }
-    match &agg.attrs.events {
-        None => cx.error_spanned_by(
+    // A misspelled key was reported already: it may be the missing one.
+    let quiet = agg.attrs.unknown_keys;
+    let events_missing = !quiet && matches!(agg.attrs.events, Given::Missing);
+    let error_missing = !quiet && !agg.attrs.error.is_given();
+    match (events_missing, error_missing) {
+        (true, true) => cx.error_spanned_by(
+            agg.ident,
+            "missing `events(...)` and `error = ...` in #[aggregate(...)]: list the aggregate's events and name its command error type, e.g. #[aggregate(events(AccountOpened, MoneyDeposited), error = AccountError)]",
+        ),
+        (true, false) => cx.error_spanned_by(
             agg.ident,
             "missing `events(...)` in #[aggregate(...)]: list the aggregate's events, e.g. #[aggregate(events(AccountOpened, MoneyDeposited), ...)]",
         ),
-        Some((span, list)) if list.is_empty() => {
-            cx.error_at(*span, "`events(...)` is empty: list at least one event")
-        }
-        Some(_) => {}
-    }
-    if agg.attrs.error.is_none() {
-        cx.error_spanned_by(
+        (false, true) => cx.error_spanned_by(
             agg.ident,
             "missing `error = ...` in #[aggregate(...)]: name the error type the commands return, e.g. #[aggregate(events(...), error = AccountError)]",
-        );
+        ),
+        (false, false) => {}
+    }
+    if let Given::Value((span, list)) = &agg.attrs.events
+        && list.is_empty()
+    {
+        cx.error_at(*span, "`events(...)` is empty: list at least one event");
     }
     for u in &agg.attrs.upcasters {
         if let super::attr::PayloadUpcaster::Rename { to, .. } = u {

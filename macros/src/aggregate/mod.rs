@@ -25,10 +25,13 @@ pub fn derive(input: TokenStream, source_dir: Option<std::path::PathBuf>) -> Tok
             // Errors that leave the essentials intact (a duplicate or unknown
             // key, an event listed twice) still get the full expansion, so
             // the rest of the program type-checks and the user sees only the
-            // errors above, not a cascade.
+            // errors above, not a cascade. Otherwise a fallback stands in for
+            // what `#[eventfold::handlers]` relies on.
             let mut out = err.to_compile_error();
             if aggregate.expandable() {
                 out.extend(expand::expand(&aggregate));
+            } else {
+                out.extend(expand::fallback(&aggregate));
             }
             out
         }

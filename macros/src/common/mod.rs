@@ -4,6 +4,7 @@
 pub mod attr;
 pub mod ctxt;
 pub mod impl_block;
+pub mod symbol;
 
 use syn::Path;
 

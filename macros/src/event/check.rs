@@ -4,6 +4,7 @@ use syn::Data;
 
 use super::ast::Event;
 use crate::common::Ctxt;
+use crate::common::attr::Given;
 
 /// Reports every problem of the input to `cx`.
 pub fn check(cx: &Ctxt, event: &Event<'_>) {
@@ -11,20 +12,23 @@ pub fn check(cx: &Ctxt, event: &Event<'_>) {
         Data::Struct(_) => {}
         Data::Enum(e) => cx.error_at(
             e.enum_token.span,
-            "#[derive(Event)] works on structs: one struct per event type; list several events on the aggregate with #[aggregate(events(...))]",
+            "#[derive(Event)] works on structs, one struct per event type: make each variant a struct deriving Event, and list them all in the aggregate's #[aggregate(events(...))]",
         ),
         Data::Union(u) => cx.error_at(u.union_token.span, "#[derive(Event)] works on structs, not unions"),
     }
     if !event.input.generics.params.is_empty() {
         cx.error_spanned_by(
             &event.input.generics,
-            "an event cannot be generic: its stored form must name one concrete type",
+            "generic events are not supported: a stored event names one concrete type; write a struct per type (`MoneyDeposited { amount: u64 }`)",
         );
     }
     let name = event.name();
-    match (&event.attrs.version, &event.attrs.upcast_from) {
-        (Some((0, lit)), _) => cx.error_spanned_by(lit, "event versions start at 1: use `version = 1` for a new event"),
-        (Some((v, lit)), None) if *v > 1 => cx.error_spanned_by(
+    let (version, upcast_from) = (&event.attrs.version, &event.attrs.upcast_from);
+    match (version, upcast_from) {
+        // A bad value or a misspelled key was reported already: a check on
+        // what is missing would be a second, false error.
+        (Given::Invalid, _) | (_, Given::Invalid) => {}
+        (Given::Value((v, lit)), Given::Missing) if *v > 1 && !event.attrs.unknown_keys => cx.error_spanned_by(
             lit,
             format!(
                 "event `{name}` version {v} needs the type of version {} to upcast from: add `upcast_from = <{name} version {} type>` and `impl From<that type> for {}`",
@@ -33,7 +37,7 @@ pub fn check(cx: &Ctxt, event: &Event<'_>) {
                 event.ident
             ),
         ),
-        (None | Some((1, _)), Some(from)) => cx.error_spanned_by(
+        (Given::Missing | Given::Value((1, _)), Given::Value(from)) => cx.error_spanned_by(
             from,
             format!("event `{name}` is at version 1, the first: it has nothing to upcast from; set `version = N` above 1 or remove `upcast_from`"),
         ),

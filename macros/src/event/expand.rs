@@ -13,7 +13,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
     let ident = event.ident;
     let name = event.name();
     let version = event.version();
-    let (decode, chain_check) = match &event.attrs.upcast_from {
+    let (decode, chain_check) = match event.upcast_from() {
         None => (
             quote!(#p::decode_current::<Self, C>(codec, version, payload)),
             quote!(),
@@ -64,19 +64,38 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
 /// A minimal impl emitted next to errors, so that uses of the event elsewhere
 /// do not add follow-up errors.
 pub fn fallback(event: &Event<'_>) -> TokenStream {
-    if !matches!(event.input.data, syn::Data::Struct(_)) || !event.input.generics.params.is_empty()
-    {
+    if matches!(event.input.data, syn::Data::Union(_)) {
         return TokenStream::new();
     }
     let p = private_path(event.attrs.krate.as_ref());
     let ident = event.ident;
     let name = event.name();
-    let schema = schema(event, &p, 1);
+    let version = event.version();
+    let schema = schema(event, &p, version);
+    // A generic event (reported) gets a generic impl, bounded so that it
+    // holds where the struct's own derives do: uses such as
+    // `events(MoneyDeposited<u64>)` add no second error.
+    let (impl_generics, ty_generics, where_clause) = event.input.generics.split_for_impl();
+    let mut where_clause = where_clause
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    if !event.input.generics.params.is_empty() {
+        where_clause.predicates.push(syn::parse_quote! {
+            Self: #p::serde::Serialize
+                + #p::serde::de::DeserializeOwned
+                + ::core::clone::Clone
+                + ::core::fmt::Debug
+                + ::core::cmp::PartialEq
+                + ::core::marker::Send
+                + ::core::marker::Sync
+                + 'static
+        });
+    }
     quote! {
         const _: () = {
-            impl #p::Event for #ident {
+            impl #impl_generics #p::Event for #ident #ty_generics #where_clause {
                 const NAME: &'static str = #name;
-                const VERSION: u32 = 1;
+                const VERSION: u32 = #version;
                 const SCHEMA: #p::EventSchema = #schema;
                 fn decode_payload<C: #p::Codec>(
                     codec: &C,
@@ -95,11 +114,12 @@ pub fn fallback(event: &Event<'_>) -> TokenStream {
 fn schema(event: &Event<'_>, p: &TokenStream, version: u32) -> TokenStream {
     let name = event.name();
     let rust_type = event.ident.to_string();
+    let wire = event.wire();
     let fields = event
         .fields()
         .into_iter()
         .map(|(field, ty)| quote!(#p::FieldSchema { name: #field, ty: #ty }));
-    let previous = match &event.attrs.upcast_from {
+    let previous = match event.upcast_from() {
         Some(prev) if version > 1 => {
             quote!(::core::option::Option::Some(&<#prev as #p::Event>::SCHEMA))
         }
@@ -112,6 +132,7 @@ fn schema(event: &Event<'_>, p: &TokenStream, version: u32) -> TokenStream {
             fields: &[#(#fields),*],
             rust_type: #rust_type,
             previous: #previous,
+            wire: #wire,
         }
     }
 }

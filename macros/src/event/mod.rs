@@ -34,3 +34,14 @@ pub fn derive(input: TokenStream) -> TokenStream {
 pub fn type_text_for_tests(ty: &syn::Type) -> String {
     ast::type_text(ty)
 }
+
+/// The stored field names and types and the wire attributes of an event
+/// (exposed for unit tests).
+#[cfg(test)]
+pub fn wire_for_tests(input: proc_macro2::TokenStream) -> (Vec<(String, String)>, String) {
+    let input: syn::DeriveInput = syn::parse2(input).expect("a struct");
+    let cx = Ctxt::new();
+    let event = ast::Event::from_input(&cx, &input);
+    cx.check().expect("valid attributes");
+    (event.fields(), event.wire())
+}

@@ -1,39 +1,41 @@
 //! Checks of an `#[eventfold::handlers]` block, each error at the tokens at
-//! fault.
+//! fault. The shared rules (inherent impl, markers, self type) are checked
+//! by [`crate::common::impl_block::run`].
 
 use std::collections::HashMap;
 
 use quote::ToTokens;
-use syn::spanned::Spanned;
 
-use super::ast::{Handlers, Method, Param, Receiver};
-use crate::common::Ctxt;
+use super::{HandlersBlock, Marker};
+use crate::common::impl_block::{Method, Param, Passing, Receiver, check_plain_fn};
+use crate::common::symbol::{APPLY_CONTEXT, COMMAND_CONTEXT};
+use crate::common::{Ctxt, pascal_case};
+
+const SYNC_WHY: &str = "load what a decision needs before sending the command";
 
 /// Reports every problem of the block to `cx`.
-pub fn check(cx: &Ctxt, h: &Handlers<'_>) {
-    let block = h.block;
-    if let Some((path, _)) = &block.trait_ {
-        cx.error_spanned_by(
-            path,
-            "#[eventfold::handlers] goes on the aggregate's inherent impl block (`impl BankAccount { ... }`), not on a trait impl",
-        );
-    }
-    if !block.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &block.generics,
-            "#[eventfold::handlers] does not support generic impl blocks",
-        );
-    }
-    if h.self_ident.is_none() {
-        cx.error_spanned_by(&block.self_ty, "#[eventfold::handlers] needs the aggregate's type name here, such as `impl BankAccount`");
-    }
-    for m in &h.commands {
-        check_common(cx, m, "#[command]");
+pub fn check(cx: &Ctxt, h: &HandlersBlock<'_>) {
+    let mut variants: HashMap<String, &syn::Ident> = HashMap::new();
+    for m in h.marked(Marker::Command) {
+        check_plain_fn(cx, m, "#[command]", Some(SYNC_WHY));
         check_command(cx, m);
+        let variant = pascal_case(&m.ident().to_string());
+        if let Some(first) = variants.get(&variant) {
+            cx.error_spanned_by(
+                m.ident(),
+                format!(
+                    "commands `{first}` and `{}` would both be the variant `{}Command::{variant}` of the command enum: rename one of them",
+                    m.ident(),
+                    h.self_ident
+                ),
+            );
+        } else {
+            variants.insert(variant, m.ident());
+        }
     }
     let mut applied: HashMap<String, &syn::Ident> = HashMap::new();
-    for m in &h.applies {
-        check_common(cx, m, "#[apply]");
+    for m in h.marked(Marker::Apply) {
+        check_plain_fn(cx, m, "#[apply]", Some(SYNC_WHY));
         if let Some(ty) = check_apply(cx, m) {
             let key = ty.to_token_stream().to_string();
             if let Some(first) = applied.get(&key) {
@@ -48,25 +50,12 @@ pub fn check(cx: &Ctxt, h: &Handlers<'_>) {
     }
 }
 
-fn check_common(cx: &Ctxt, m: &Method<'_>, what: &str) {
-    let sig = &m.item.sig;
-    if let Some(a) = &sig.asyncness {
-        cx.error_spanned_by(
-            a,
-            format!("{what} methods are synchronous: load what a decision needs before sending the command"),
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, format!("{what} methods cannot be generic"));
-    }
-}
-
-fn check_command(cx: &Ctxt, m: &Method<'_>) {
+fn check_command(cx: &Ctxt, m: &Method<'_, Marker>) {
     let sig = &m.item.sig;
     match m.receiver {
         Receiver::Ref => {}
         Receiver::Value | Receiver::RefMut => cx.error_spanned_by(
-            sig.inputs.first(),
+            m.receiver_tokens(),
             "a #[command] takes `&self`: it decides from the current state without changing it (state changes happen in #[apply] handlers)",
         ),
         Receiver::None => cx.error_spanned_by(
@@ -78,32 +67,42 @@ fn check_command(cx: &Ctxt, m: &Method<'_>) {
     for p in &m.params {
         match p {
             Param::Arg { .. } => {}
-            Param::Context { param, kind } if *kind == "CommandContext" && !ctx_seen => ctx_seen = true,
-            Param::Context { param, kind } if *kind == "CommandContext" => {
-                cx.error_spanned_by(param, "a #[command] takes at most one `&CommandContext`")
-            }
-            Param::Context { param, .. } => cx.error_spanned_by(
+            Param::Context {
                 param,
-                "a #[command] may take `&CommandContext`; `&ApplyContext` belongs to #[apply] handlers",
+                kind,
+                passing,
+            } if *kind == COMMAND_CONTEXT => {
+                if *passing != Passing::Ref {
+                    cx.error_spanned_by(
+                        &param.ty,
+                        "take `&CommandContext`: the context is lent to the command, never owned or changed by it",
+                    );
+                } else if ctx_seen {
+                    cx.error_spanned_by(param, "a #[command] takes at most one `&CommandContext`");
+                }
+                ctx_seen = true;
+            }
+            Param::Context { param, kind, .. } => cx.error_spanned_by(
+                &param.ty,
+                format!("a #[command] may take `&CommandContext`; `{kind}` belongs to {}", if *kind == APPLY_CONTEXT { "#[apply] handlers" } else { "projections" }),
             ),
-            Param::Ref { param, elem } => cx.error_spanned_by(
+            Param::Ref { param, elem, .. } => cx.error_spanned_by(
                 &param.ty,
                 format!(
-                    "#[command] arguments become fields of the command enum, so they must be owned: take `{}` instead of a reference{}",
+                    "#[command] arguments become fields of the command enum, so they must be owned: take `{}` instead of a reference",
                     owned_suggestion(elem),
-                    ""
                 ),
             ),
-            Param::Pattern(pat) => cx.error_spanned_by(
-                pat,
+            Param::Pattern { param } => cx.error_spanned_by(
+                &param.pat,
                 "#[command] arguments must be plain names (`amount: u64`): each becomes a field of the command enum",
             ),
         }
     }
     if matches!(sig.output, syn::ReturnType::Default) {
         cx.error_at(
-            sig.paren_token.span.close(),
-            "a #[command] returns `Result<events, Error>`: add a return type such as `-> Result<MoneyDeposited, AccountError>`",
+            m.close_paren(),
+            "a #[command] returns the events it decides: add a return type such as `-> MoneyDeposited` or `-> Result<MoneyDeposited, AccountError>`",
         );
     }
 }
@@ -117,14 +116,15 @@ fn owned_suggestion(elem: &syn::Type) -> String {
     }
 }
 
+const SHAPE: &str = "an #[apply] handler has the shape `fn name(&mut self, event: &Event)` or `fn name(&mut self, event: &Event, ctx: &ApplyContext)`";
+
 /// Checks an `#[apply]` method; returns the event type it applies.
-fn check_apply<'a>(cx: &Ctxt, m: &Method<'a>) -> Option<&'a syn::Type> {
+fn check_apply<'a>(cx: &Ctxt, m: &Method<'a, Marker>) -> Option<&'a syn::Type> {
     let sig = &m.item.sig;
-    const SHAPE: &str = "an #[apply] handler has the shape `fn name(&mut self, event: &Event)` or `fn name(&mut self, event: &Event, ctx: &ApplyContext)`";
     match m.receiver {
         Receiver::RefMut => {}
         Receiver::Value | Receiver::Ref => cx.error_spanned_by(
-            sig.inputs.first(),
+            m.receiver_tokens(),
             format!("an #[apply] handler takes `&mut self`: it changes the state; {SHAPE}"),
         ),
         Receiver::None => cx.error_spanned_by(
@@ -138,41 +138,65 @@ fn check_apply<'a>(cx: &Ctxt, m: &Method<'a>) -> Option<&'a syn::Type> {
             "an #[apply] handler returns nothing: applying a stored event cannot fail",
         );
     }
-    let mut event = None;
     let mut params = m.params.iter();
-    match params.next() {
-        Some(Param::Ref { elem, .. }) => event = Some(*elem),
-        Some(Param::Arg { ty, .. }) => cx.error_spanned_by(
-            ty,
-            format!("take the event by reference: `&{}`", ty.to_token_stream()),
-        ),
-        Some(Param::Context { param, .. }) => {
-            cx.error_spanned_by(param, format!("the event comes first; {SHAPE}"))
+    let event = match params.next() {
+        Some(Param::Ref {
+            elem,
+            mutable: false,
+            ..
+        }) => Some(*elem),
+        Some(Param::Ref { param, elem, .. }) => {
+            cx.error_spanned_by(
+                &param.ty,
+                format!(
+                    "take the event by shared reference, `&{}`: a stored event is never changed",
+                    elem.to_token_stream()
+                ),
+            );
+            None
         }
-        Some(Param::Pattern(pat)) => cx.error_spanned_by(
-            pat,
-            format!("the event parameter must be a plain name; {SHAPE}"),
-        ),
-        None => cx.error_at(
-            sig.paren_token.span.close(),
-            format!("an #[apply] handler takes the event it applies; {SHAPE}"),
-        ),
-    }
+        Some(Param::Arg { ty, .. }) => {
+            cx.error_spanned_by(
+                ty,
+                format!("take the event by reference: `&{}`", ty.to_token_stream()),
+            );
+            None
+        }
+        Some(Param::Pattern { param }) => {
+            let ty = &param.ty;
+            cx.error_spanned_by(
+                ty,
+                format!("take the event by reference: `&{}`", ty.to_token_stream()),
+            );
+            None
+        }
+        Some(Param::Context { param, .. }) => {
+            cx.error_spanned_by(param, format!("the event comes first; {SHAPE}"));
+            None
+        }
+        None => {
+            cx.error_at(
+                m.close_paren(),
+                format!("an #[apply] handler takes the event it applies; {SHAPE}"),
+            );
+            None
+        }
+    };
     match params.next() {
         None => {}
-        Some(Param::Context { kind, .. }) if *kind == "ApplyContext" => {}
-        Some(other) => cx.error_at(param_span(other), format!("unexpected parameter; {SHAPE}")),
+        Some(Param::Context {
+            kind,
+            passing: Passing::Ref,
+            ..
+        }) if *kind == APPLY_CONTEXT => {}
+        Some(Param::Context { param, kind, .. }) if *kind == APPLY_CONTEXT => cx.error_spanned_by(
+            &param.ty,
+            "take `&ApplyContext`: the context is lent to the handler, never owned or changed by it",
+        ),
+        Some(other) => cx.error_spanned_by(other.param(), format!("unexpected parameter; {SHAPE}")),
     }
     for extra in params {
-        cx.error_at(param_span(extra), format!("too many parameters; {SHAPE}"));
+        cx.error_spanned_by(extra.param(), format!("too many parameters; {SHAPE}"));
     }
     event
-}
-
-fn param_span(p: &Param<'_>) -> proc_macro2::Span {
-    match p {
-        Param::Arg { ident, ty } => ident.span().join(ty.span()).unwrap_or_else(|| ident.span()),
-        Param::Ref { param, .. } | Param::Context { param, .. } => param.span(),
-        Param::Pattern(pat) => pat.span(),
-    }
 }

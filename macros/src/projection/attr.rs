@@ -1,14 +1,13 @@
-//! Attributes of `#[eventfold::projection(...)]` (`name`, `codec`,
-//! `on_error`, `crate`) and its method marker `#[handle]`.
+//! Arguments of `#[eventfold::projection(...)]`: `name`, `codec`,
+//! `on_error`, `crate`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::{LitStr, Path, Type};
 
 use crate::common::Ctxt;
-use crate::common::attr::{Attr, unknown_key};
-
-const KEYS: &[&str] = &["name", "codec", "on_error", "crate"];
+use crate::common::attr::{Attr, key_span, path_value, str_value, type_value, unknown_key};
+use crate::common::symbol::{CODEC, CRATE, NAME, ON_ERROR, PROJECTION_KEYS};
 
 /// What the projection does when a handler fails.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -20,7 +19,7 @@ pub enum OnError {
 }
 
 /// The parsed `#[eventfold::projection(...)]` arguments.
-pub struct ProjectionAttrs {
+pub struct ProjectionArgs {
     /// `name = "..."`: the checkpoint key (default: the type's name).
     pub name: Option<LitStr>,
     /// `codec = Type`: the payload codec, built with `Default` (default
@@ -32,31 +31,33 @@ pub struct ProjectionAttrs {
     pub krate: Option<Path>,
 }
 
-impl ProjectionAttrs {
+impl ProjectionArgs {
     /// Parses the attribute's arguments.
     pub fn parse(cx: &Ctxt, args: TokenStream) -> Self {
-        let mut name = Attr::none("name");
-        let mut codec = Attr::none("codec");
-        let mut on_error = Attr::none("on_error");
-        let mut krate = Attr::none("crate");
+        let mut name = Attr::none(NAME);
+        let mut codec = Attr::none(CODEC);
+        let mut on_error = Attr::none(ON_ERROR);
+        let mut krate = Attr::none(CRATE);
         let parser = syn::meta::parser(|meta: ParseNestedMeta<'_>| {
-            let span = meta
-                .path
-                .get_ident()
-                .map_or_else(Span::call_site, |i| i.span());
-            if meta.path.is_ident("name") {
-                let lit: LitStr = meta.value()?.parse()?;
-                if lit.value().trim().is_empty() {
+            let span = key_span(&meta);
+            if meta.path == NAME {
+                let lit = str_value(cx, &meta, NAME, "name = \"balances\"")?;
+                if let Some(lit) = &lit
+                    && lit.value().trim().is_empty()
+                {
                     cx.error_spanned_by(
-                        &lit,
+                        lit,
                         "the projection name cannot be empty: it keys the checkpoint",
                     );
                 }
-                name.set(cx, span, lit);
-            } else if meta.path.is_ident("codec") {
-                codec.set(cx, span, meta.value()?.parse::<Type>()?);
-            } else if meta.path.is_ident("on_error") {
-                let lit: LitStr = meta.value()?.parse()?;
+                name.set_opt(cx, span, lit);
+            } else if meta.path == CODEC {
+                codec.set_opt(cx, span, type_value(cx, &meta, CODEC, "codec = JsonCodec")?);
+            } else if meta.path == ON_ERROR {
+                let Some(lit) = str_value(cx, &meta, ON_ERROR, "on_error = \"dead_letter\"")?
+                else {
+                    return Ok(());
+                };
                 match lit.value().as_str() {
                     "stop" => on_error.set(cx, span, OnError::Stop),
                     "dead_letter" => on_error.set(cx, span, OnError::DeadLetter),
@@ -65,10 +66,14 @@ impl ProjectionAttrs {
                         format!("unknown failure policy `{other}`: expected `\"stop\"` (stop the projection at the failed event) or `\"dead_letter\"` (park it and go on)"),
                     ),
                 }
-            } else if meta.path.is_ident("crate") {
-                krate.set(cx, span, meta.value()?.parse::<Path>()?);
+            } else if meta.path == CRATE {
+                krate.set_opt(
+                    cx,
+                    span,
+                    path_value(cx, &meta, CRATE, "crate = ::eventfold")?,
+                );
             } else {
-                return unknown_key(cx, &meta, "eventfold::projection", KEYS);
+                return unknown_key(cx, &meta, "eventfold::projection", PROJECTION_KEYS);
             }
             Ok(())
         });
@@ -76,83 +81,10 @@ impl ProjectionAttrs {
             cx.syn_error(err);
         }
         Self {
-            name: name.get(),
-            codec: codec.get(),
-            on_error: on_error.get(),
-            krate: krate.get(),
+            name: name.get().value(),
+            codec: codec.get().value(),
+            on_error: on_error.get().value(),
+            krate: krate.get().value(),
         }
     }
-}
-
-/// The method markers of a projection block.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Marker {
-    /// `#[handle]`: one event type's handler.
-    Handle,
-    /// `#[checkpoint]`: loads the checkpoint kept in the read model.
-    Checkpoint,
-    /// `#[commit]`: commits a batch with its checkpoint.
-    Commit,
-    /// `#[rollback]`: undoes the uncommitted changes.
-    Rollback,
-    /// `#[reset]`: clears the read model for a rebuild.
-    Reset,
-}
-
-const MARKERS: &[(&str, Marker)] = &[
-    ("handle", Marker::Handle),
-    ("checkpoint", Marker::Checkpoint),
-    ("commit", Marker::Commit),
-    ("rollback", Marker::Rollback),
-    ("reset", Marker::Reset),
-];
-
-impl Marker {
-    /// The attribute as written.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Marker::Handle => "#[handle]",
-            Marker::Checkpoint => "#[checkpoint]",
-            Marker::Commit => "#[commit]",
-            Marker::Rollback => "#[rollback]",
-            Marker::Reset => "#[reset]",
-        }
-    }
-}
-
-/// The marker a method carries, reporting misuse (arguments, two markers).
-pub fn marker(cx: &Ctxt, attrs: &[syn::Attribute]) -> Option<Marker> {
-    let mut found: Option<Marker> = None;
-    for attr in attrs {
-        let Some(&(_, this)) = MARKERS.iter().find(|(n, _)| attr.path().is_ident(n)) else {
-            continue;
-        };
-        if !matches!(attr.meta, syn::Meta::Path(_)) {
-            let why = if this == Marker::Handle {
-                ": the event type is the type of the method's first parameter"
-            } else {
-                ""
-            };
-            cx.error_spanned_by(attr, format!("{} takes no arguments{why}", this.as_str()));
-        }
-        match found {
-            Some(first) if first == this => {
-                cx.error_spanned_by(attr, format!("{} is given twice", this.as_str()))
-            }
-            Some(first) => cx.error_spanned_by(
-                attr,
-                format!(
-                    "a method carries one marker; it already has {}",
-                    first.as_str()
-                ),
-            ),
-            None => found = Some(this),
-        }
-    }
-    found
-}
-
-/// Whether the attribute is one of the markers this macro consumes.
-pub fn is_marker(attr: &syn::Attribute) -> bool {
-    MARKERS.iter().any(|(n, _)| attr.path().is_ident(n))
 }

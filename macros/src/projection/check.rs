@@ -5,56 +5,40 @@ use std::collections::HashMap;
 
 use quote::ToTokens;
 
-use super::ast::{Handler, Param, Projection, Receiver};
-use super::attr::Marker;
+use super::{Marker, ProjectionBlock, handled_event};
 use crate::common::Ctxt;
+use crate::common::impl_block::{Method, Param, Passing, Receiver};
+use crate::common::symbol::EVENT_META;
+
+type Handler<'a> = Method<'a, Marker>;
 
 const SHAPE: &str = "a #[handle] method has the shape `fn name(&mut self, event: &Event)` or `fn name(&mut self, event: &Event, meta: &EventMeta)`, returning `()` or `Result<(), E>`";
 
 /// Reports every problem of the block to `cx`.
-pub fn check(cx: &Ctxt, p: &Projection<'_>) {
-    let block = p.block;
-    if let Some((path, _)) = &block.trait_ {
+pub fn check(cx: &Ctxt, p: &ProjectionBlock<'_>) {
+    if p.marked(Marker::Handle).next().is_none() {
         cx.error_spanned_by(
-            path,
-            "#[eventfold::projection] goes on the read model's inherent impl block (`impl Balances { ... }`), not on a trait impl",
-        );
-    }
-    if !block.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &block.generics,
-            "#[eventfold::projection] does not support generic impl blocks",
-        );
-    }
-    if p.self_ident.is_none() {
-        cx.error_spanned_by(
-            &block.self_ty,
-            "#[eventfold::projection] needs the read model's type name here, such as `impl Balances`",
-        );
-    }
-    if p.handlers.is_empty() && block.trait_.is_none() {
-        cx.error_spanned_by(
-            &block.self_ty,
+            p.self_ty,
             "a projection handles at least one event type: mark a method `#[handle] fn on_event(&mut self, event: &Event)`",
         );
     }
     let mut hooks: HashMap<Marker, &syn::Ident> = HashMap::new();
-    for (marker, h) in &p.hooks {
-        check_hook(cx, *marker, h);
-        if let Some(first) = hooks.get(marker) {
+    for h in p.methods.iter().filter(|m| m.marker != Marker::Handle) {
+        check_hook(cx, h.marker, h);
+        if let Some(first) = hooks.get(&h.marker) {
             cx.error_spanned_by(
                 h.ident(),
                 format!(
                     "{} is already on `{first}`: mark one method",
-                    marker.as_str()
+                    h.marker.as_str()
                 ),
             );
         } else {
-            hooks.insert(*marker, h.ident());
+            hooks.insert(h.marker, h.ident());
         }
     }
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
-    for h in &p.handlers {
+    for h in p.marked(Marker::Handle) {
         if let Some(ty) = check_handler(cx, h) {
             let key = ty.to_token_stream().to_string();
             if let Some(first) = seen.get(&key) {
@@ -131,40 +115,48 @@ fn check_handler<'a>(cx: &Ctxt, h: &Handler<'a>) -> Option<&'a syn::Type> {
     let sig = &h.item.sig;
     check_fn(cx, h, "#[handle]", SHAPE, false);
     let mut params = h.params.iter();
-    let event = match params.next() {
-        Some(Param::Ref { elem, .. }) => Some(*elem),
-        Some(Param::Meta(param)) => {
+    let event = handled_event(h);
+    match params.next() {
+        Some(Param::Ref { mutable: false, .. }) => {}
+        Some(Param::Context { param, kind, .. }) if *kind == EVENT_META => {
             cx.error_spanned_by(param, format!("the event comes first; {SHAPE}"));
-            None
         }
-        Some(Param::Other(param)) => {
+        Some(other) => {
+            let ty = &other.param().ty;
+            let shown = match &**ty {
+                syn::Type::Reference(r) => r.elem.to_token_stream(),
+                other => other.to_token_stream(),
+            };
             cx.error_spanned_by(
-                &param.ty,
-                format!(
-                    "take the event by reference (`&{}`) and bind it to a plain name; {SHAPE}",
-                    param.ty.to_token_stream()
-                ),
+                ty,
+                format!("take the event by shared reference (`&{shown}`); {SHAPE}"),
             );
-            None
         }
         None => {
             cx.error_at(
                 sig.paren_token.span.close(),
                 format!("a #[handle] method takes the event it handles; {SHAPE}"),
             );
-            None
         }
-    };
+    }
     match params.next() {
-        None | Some(Param::Meta(_)) => {}
-        Some(Param::Ref { param, .. } | Param::Other(param)) => cx.error_spanned_by(
-            param,
+        None => {}
+        Some(Param::Context {
+            kind,
+            passing: Passing::Ref,
+            ..
+        }) if *kind == EVENT_META => {}
+        Some(Param::Context { param, kind, .. }) if *kind == EVENT_META => cx.error_spanned_by(
+            &param.ty,
+            "take `&EventMeta`: the metadata is lent to the handler",
+        ),
+        Some(other) => cx.error_spanned_by(
+            other.param(),
             format!("the second parameter, if any, is `meta: &EventMeta`; {SHAPE}"),
         ),
     }
     for extra in params {
-        let (Param::Ref { param, .. } | Param::Meta(param) | Param::Other(param)) = extra;
-        cx.error_spanned_by(param, format!("too many parameters; {SHAPE}"));
+        cx.error_spanned_by(extra.param(), format!("too many parameters; {SHAPE}"));
     }
     event
 }

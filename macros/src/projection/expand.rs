@@ -6,55 +6,56 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::ast::Projection;
-use super::attr::{Marker, OnError, is_marker};
+use super::attr::OnError;
+use super::{Marker, ProjectionBlock, handled_event, takes_meta};
 use crate::common::private_path;
 
-/// The impl block (markers stripped) and, when `valid`, the `Projection`
-/// impl; otherwise a fallback impl that keeps the rest of the program quiet.
-pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
-    let mut block = p.block.clone();
-    for item in &mut block.items {
-        if let syn::ImplItem::Fn(f) = item {
-            f.attrs.retain(|a| !is_marker(a));
-        }
-    }
-    let Some(self_ident) = p.self_ident else {
-        return quote!(#block);
-    };
-    let pp = private_path(p.attrs.krate.as_ref());
-    let name = match &p.attrs.name {
+fn name(p: &ProjectionBlock<'_>) -> String {
+    match &p.args.name {
         Some(lit) => lit.value(),
-        None => self_ident.to_string(),
-    };
+        None => p.self_ident.to_string(),
+    }
+}
 
-    if !valid {
-        return quote! {
-            #block
-            const _: () = {
-                impl #pp::Projection for #self_ident {
-                    fn name(&self) -> &str { #name }
-                    fn event_types(&self) -> &[&str] { &[] }
-                    fn handle(&mut self, _: &#pp::RecordedEvent) -> ::core::result::Result<(), #pp::HandleError> {
-                        ::core::result::Result::Ok(())
-                    }
+/// What stands in for the generated impl after an error: a `Projection`
+/// impl that handles nothing, so uses of the read model stay quiet.
+pub fn fallback(p: &ProjectionBlock<'_>) -> TokenStream {
+    let pp = private_path(p.args.krate.as_ref());
+    let self_ty = p.self_ty;
+    let name = name(p);
+    quote! {
+        const _: () = {
+            impl #pp::Projection for #self_ty {
+                fn name(&self) -> &str { #name }
+                fn event_types(&self) -> &[&str] { &[] }
+                fn handle(&mut self, _: &#pp::RecordedEvent) -> ::core::result::Result<(), #pp::HandleError> {
+                    ::core::result::Result::Ok(())
                 }
-            };
+            }
         };
     }
+}
 
-    let codec = match &p.attrs.codec {
+/// The `Projection` impl of a valid block.
+pub fn expand(p: &ProjectionBlock<'_>) -> TokenStream {
+    let pp = private_path(p.args.krate.as_ref());
+    let self_ty = p.self_ty;
+    let name = name(p);
+    let codec = match &p.args.codec {
         Some(ty) => quote!(#ty),
         None => quote!(#pp::JsonCodec),
     };
-    let events: Vec<_> = p.handlers.iter().filter_map(|h| h.event()).collect();
-    let asserts = events.iter().map(|ty| {
-        quote_spanned! {ty.span()=> const _: () = #pp::assert_event::<#ty>(); }
+    let handlers: Vec<_> = p.marked(Marker::Handle).collect();
+    let events: Vec<_> = handlers.iter().filter_map(|h| handled_event(h)).collect();
+    // Every use of a handled type goes through `ListedEvent`, spanned at the
+    // type: a type that is not an event is one error there.
+    let names = events.iter().map(|ty| {
+        quote_spanned! {ty.span()=> <#ty as #pp::ListedEvent>::SCHEMA.name }
     });
-    let arms = p.handlers.iter().filter_map(|h| {
-        let ty = h.event()?;
+    let arms = handlers.iter().filter_map(|h| {
+        let ty = handled_event(h)?;
         let method = h.ident();
-        let meta = if h.takes_meta() {
+        let meta = if takes_meta(h) {
             quote!(, &#pp::EventMeta::from(__event))
         } else {
             quote!()
@@ -66,15 +67,19 @@ pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
         let call = quote_spanned! {span=>
             #pp::handle_output(Self::#method(self, &__decoded #meta))
         };
+        let name = quote_spanned!(ty.span()=> <#ty as #pp::ListedEvent>::SCHEMA.name);
+        let decode = quote_spanned! {ty.span()=>
+            <#ty as #pp::ListedEvent>::decode_event(&__codec, __event.schema_version, &__event.payload)
+        };
         Some(quote! {
-            if __event.event_type == <#ty as #pp::Event>::NAME {
+            if __event.event_type == #name {
                 let __codec = <#codec as ::core::default::Default>::default();
-                let __decoded = #pp::decode_handled::<#ty, _>(&__codec, __event)?;
+                let __decoded = #decode.map_err(#pp::HandleError::Decode)?;
                 return #call;
             }
         })
     });
-    let policy = match p.attrs.on_error {
+    let policy = match p.args.on_error {
         Some(OnError::DeadLetter) => quote! {
             fn failure_policy(&self) -> #pp::FailurePolicy { #pp::FailurePolicy::DeadLetter }
         },
@@ -82,7 +87,7 @@ pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
     };
 
     let hook = |marker: Marker| {
-        p.hook(marker).map(|h| {
+        p.marked(marker).next().map(|h| {
             let await_ = h.item.sig.asyncness.map(|_| quote!(.await));
             (h.ident(), h.item.sig.output.span(), await_)
         })
@@ -123,17 +128,13 @@ pub fn expand(p: &Projection<'_>, valid: bool) -> TokenStream {
     });
 
     quote! {
-        #block
-
         const _: () = {
-            #(#asserts)*
-
             #[automatically_derived]
-            impl #pp::Projection for #self_ident {
+            impl #pp::Projection for #self_ty {
                 fn name(&self) -> &str { #name }
 
                 fn event_types(&self) -> &[&str] {
-                    const EVENT_TYPES: &[&str] = &[#(<#events as #pp::Event>::NAME),*];
+                    const EVENT_TYPES: &[&str] = &[#(#names),*];
                     EVENT_TYPES
                 }
 

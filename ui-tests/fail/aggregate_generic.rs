@@ -1,0 +1,53 @@
+//! A generic aggregate: one error saying generics are not supported.
+use eventfold::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AccountOpened {
+    pub owner: String,
+}
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MoneyDeposited {
+    pub amount: u64,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum AccountError {
+    #[error("the account is closed")]
+    Closed,
+}
+
+#[derive(Aggregate, Default, Clone, Debug, Serialize, Deserialize)]
+#[aggregate(events(AccountOpened, MoneyDeposited), error = AccountError)]
+pub struct Account<T> {
+    balance: T,
+    open: bool,
+}
+
+#[eventfold::handlers]
+impl<T: Default + Send + Sync + 'static> Account<T> {
+    #[command]
+    fn open(&self, owner: String) -> Result<AccountOpened, AccountError> {
+        Ok(AccountOpened { owner })
+    }
+
+    #[command]
+    fn deposit(&self, amount: u64) -> Result<MoneyDeposited, AccountError> {
+        if !self.open {
+            return Err(AccountError::Closed);
+        }
+        Ok(MoneyDeposited { amount })
+    }
+
+    #[apply]
+    fn opened(&mut self, _: &AccountOpened) {
+        self.open = true;
+    }
+
+    #[apply]
+    fn deposited(&mut self, e: &MoneyDeposited) {
+        let _ = e;
+    }
+}
+
+fn main() {}

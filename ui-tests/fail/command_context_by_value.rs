@@ -1,0 +1,54 @@
+//! `ctx: CommandContext` by value: one error, take `&CommandContext`.
+use eventfold::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AccountOpened {
+    pub owner: String,
+}
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MoneyDeposited {
+    pub amount: u64,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum AccountError {
+    #[error("the account is closed")]
+    Closed,
+}
+
+#[derive(Aggregate, Default, Clone, Debug, Serialize, Deserialize)]
+#[aggregate(events(AccountOpened, MoneyDeposited), error = AccountError)]
+pub struct Account {
+    balance: u64,
+    open: bool,
+}
+
+#[eventfold::handlers]
+impl Account {
+    #[command]
+    fn open(&self, owner: String, ctx: CommandContext) -> Result<AccountOpened, AccountError> {
+        let _ = ctx;
+        Ok(AccountOpened { owner })
+    }
+
+    #[command]
+    fn deposit(&self, amount: u64) -> Result<MoneyDeposited, AccountError> {
+        if !self.open {
+            return Err(AccountError::Closed);
+        }
+        Ok(MoneyDeposited { amount })
+    }
+
+    #[apply]
+    fn opened(&mut self, _: &AccountOpened) {
+        self.open = true;
+    }
+
+    #[apply]
+    fn deposited(&mut self, e: &MoneyDeposited) {
+        self.balance += e.amount;
+    }
+}
+
+fn main() {}
