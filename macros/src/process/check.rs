@@ -1,49 +1,34 @@
 //! Checks of an `#[eventfold::process_manager]` block, each error at the
-//! tokens at fault.
+//! tokens at fault. (The shared machinery has checked the block itself and
+//! the markers.)
 
 use std::collections::HashMap;
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 
-use super::ast::{Handler, Param, Process, Receiver, deadline_name};
-use super::attr::{Association, Lifecycle};
+use super::attr::{Association, association};
+use super::{Handler, Marker, ProcessBlock, deadline_name, rejected_aggregate, subject};
 use crate::common::Ctxt;
+use crate::common::impl_block::{Param, Passing, Receiver, check_plain_fn};
+use crate::common::symbol::{EVENT_META, PROCESS_CONTEXT};
 
 const EVENT_SHAPE: &str = "an event handler has the shape `fn name(&mut self, event: &Event, ctx: &mut ProcessContext<Self>)` (with `meta: &EventMeta` before `ctx` if wanted; `ctx` may be left out), returning `()` or `Result<(), E>`";
 const REJECTED_SHAPE: &str = "a #[rejected] handler has the shape `fn name(&mut self, rejected: &Rejected<Aggregate>, ctx: &mut ProcessContext<Self>)`, returning `()` or `Result<(), E>`";
 const DEADLINE_SHAPE: &str = "a #[deadline] handler has the shape `fn name(&mut self, deadline: &Deadline, ctx: &mut ProcessContext<Self>)`, returning `()` or `Result<(), E>`";
 const RULES: &str = "`key = field` (a field of the event), `key = method()` (a method of the event) or `correlated` (the events caused by the commands the instance sent)";
+const SYNC: &str = "they decide, and the runner sends the commands after the step is stored";
 
 /// Reports every problem of the block to `cx`.
-pub fn check(cx: &Ctxt, p: &Process<'_>) {
-    let block = p.block;
-    if let Some((path, _)) = &block.trait_ {
+pub fn check(cx: &Ctxt, p: &ProcessBlock<'_>) {
+    if p.marked(Marker::Start).next().is_none() {
         cx.error_spanned_by(
-            path,
-            "#[eventfold::process_manager] goes on the process manager's inherent impl block (`impl Transfer { ... }`), not on a trait impl",
-        );
-    }
-    if !block.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &block.generics,
-            "#[eventfold::process_manager] does not support generic impl blocks",
-        );
-    }
-    if p.self_ident.is_none() {
-        cx.error_spanned_by(
-            &block.self_ty,
-            "#[eventfold::process_manager] needs the process manager's type name here, such as `impl Transfer`",
-        );
-    }
-    if !p.events.iter().any(|e| e.lifecycle == Lifecycle::Start) && block.trait_.is_none() {
-        cx.error_spanned_by(
-            &block.self_ty,
+            p.self_ty,
             "a process manager needs a #[start] handler, or no instance would ever begin: mark the method of the event that begins the workflow `#[start(key = field)]`",
         );
     }
     let mut sends: HashMap<String, &syn::Path> = HashMap::new();
-    for target in &p.attrs.sends {
+    for target in &p.args.sends {
         let key = target.to_token_stream().to_string();
         if sends.insert(key.clone(), target).is_some() {
             cx.error_spanned_by(target, format!("`{key}` is listed twice in `sends(...)`"));
@@ -51,24 +36,24 @@ pub fn check(cx: &Ctxt, p: &Process<'_>) {
     }
 
     let mut events: HashMap<String, &syn::Ident> = HashMap::new();
-    for e in &p.events {
-        let what = e.lifecycle.as_str();
-        check_fn(cx, &e.handler, what, EVENT_SHAPE);
-        match &e.association {
-            None => cx.error_spanned_by(
-                &e.attr,
+    for e in p.methods.iter().filter(|m| m.marker.is_event()) {
+        let what = e.marker.as_str();
+        check_receiver(cx, e, what, EVENT_SHAPE);
+        match association(cx, e.attr, what) {
+            None if matches!(e.attr.meta, syn::Meta::Path(_)) => cx.error_spanned_by(
+                e.attr,
                 format!(
                     "event handler `{}` has no association rule: say how its event finds its instance with {what} and one of {RULES}",
-                    e.handler.ident()
+                    e.ident()
                 ),
             ),
-            Some(Association::Correlated(span)) if e.lifecycle == Lifecycle::Start => cx.error_at(
-                *span,
+            Some(Association::Correlated(span)) if e.marker == Marker::Start => cx.error_at(
+                span,
                 "a #[start] handler starts an instance by a key taken from the event (`key = field` or `key = method()`): a correlated event can only reach an instance that exists",
             ),
-            Some(_) => {}
+            _ => {}
         }
-        if let Some(ty) = check_params(cx, &e.handler, true, EVENT_SHAPE) {
+        if let Some(ty) = check_params(cx, e, true, EVENT_SHAPE) {
             let key = ty.to_token_stream().to_string();
             if let Some(first) = events.get(&key) {
                 cx.error_spanned_by(
@@ -76,20 +61,20 @@ pub fn check(cx: &Ctxt, p: &Process<'_>) {
                     format!("event `{key}` is already handled by `{first}`: a process manager has one handler per event type"),
                 );
             } else {
-                events.insert(key, e.handler.ident());
+                events.insert(key, e.ident());
             }
         }
     }
 
     let mut rejected: HashMap<String, &syn::Ident> = HashMap::new();
-    for h in &p.rejected {
-        check_fn(cx, h, "#[rejected]", REJECTED_SHAPE);
+    for h in p.marked(Marker::Rejected) {
+        check_receiver(cx, h, "#[rejected]", REJECTED_SHAPE);
         if check_params(cx, h, false, REJECTED_SHAPE).is_none() {
             continue;
         }
-        let Some(aggregate) = h.rejected_aggregate() else {
+        let Some(aggregate) = rejected_aggregate(h) else {
             cx.error_spanned_by(
-                h.subject(),
+                subject(h),
                 format!("a #[rejected] handler takes `&Rejected<Aggregate>`; {REJECTED_SHAPE}"),
             );
             continue;
@@ -112,8 +97,8 @@ pub fn check(cx: &Ctxt, p: &Process<'_>) {
     }
 
     let mut deadlines: HashMap<String, &syn::Ident> = HashMap::new();
-    for h in &p.deadlines {
-        check_fn(cx, h, "#[deadline]", DEADLINE_SHAPE);
+    for h in p.marked(Marker::Deadline) {
+        check_receiver(cx, h, "#[deadline]", DEADLINE_SHAPE);
         let Some(ty) = check_params(cx, h, false, DEADLINE_SHAPE) else {
             continue;
         };
@@ -132,19 +117,24 @@ pub fn check(cx: &Ctxt, p: &Process<'_>) {
             continue;
         }
         deadlines.insert(name.clone(), h.ident());
-        let scheduled = p.block.items.iter().any(|item| match item {
-            syn::ImplItem::Fn(f) if f.sig.ident != *h.ident() => {
-                mentions(f.block.to_token_stream(), &name)
-            }
-            _ => false,
-        });
-        if !scheduled {
+        if !scheduled_elsewhere(p, h, &name) {
             cx.error_spanned_by(
                 ty,
                 format!("deadline `{name}` is never scheduled: no other method of this block names `{name}`; schedule it from a handler (`ctx.schedule_in(std::time::Duration::from_secs(30), {name} {{ .. }})`) or remove `{}`", h.ident()),
             );
         }
     }
+}
+
+/// Whether a method of the block other than `handler` names `name`: a
+/// deadline nobody schedules would never fire.
+fn scheduled_elsewhere(p: &ProcessBlock<'_>, handler: &Handler<'_>, name: &str) -> bool {
+    p.item.items.iter().any(|item| match item {
+        syn::ImplItem::Fn(f) if f.sig.ident != *handler.ident() => {
+            mentions(f.block.to_token_stream(), name)
+        }
+        _ => false,
+    })
 }
 
 /// Whether `tokens` hold the identifier `name`, at any depth.
@@ -156,73 +146,79 @@ fn mentions(tokens: TokenStream, name: &str) -> bool {
     })
 }
 
-/// Checks the receiver, asyncness and generics of a handler.
-fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str) {
-    let sig = &h.item.sig;
-    if let Some(a) = &sig.asyncness {
-        cx.error_spanned_by(
-            a,
-            format!("{what} handlers are synchronous: they decide, and the runner sends the commands after the step is stored"),
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, format!("{what} handlers cannot be generic"));
-    }
+/// `&mut self`, synchronous, not generic.
+fn check_receiver(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str) {
+    check_plain_fn(cx, h, what, Some(SYNC));
     match h.receiver {
         Receiver::RefMut => {}
-        Receiver::Value | Receiver::Ref => cx.error_spanned_by(
-            sig.inputs.first(),
-            format!("a {what} handler takes `&mut self`; {shape}"),
-        ),
-        Receiver::None => cx.error_spanned_by(
-            &sig.ident,
+        _ => cx.error_spanned_by(
+            h.receiver_tokens(),
             format!("a {what} handler takes `&mut self`; {shape}"),
         ),
     }
 }
 
 /// Checks the parameters: the subject by reference, then `&EventMeta` (for
-/// events, when `meta` is allowed), then the context. Returns the subject's
-/// type.
+/// events, when `meta` is allowed), then `&mut ProcessContext<Self>`.
+/// Returns the subject's type.
 fn check_params<'a>(cx: &Ctxt, h: &Handler<'a>, meta: bool, shape: &str) -> Option<&'a syn::Type> {
-    let sig = &h.item.sig;
     let mut params = h.params.iter().peekable();
     let subject = match params.next() {
-        Some(Param::Ref { elem, .. }) => Some(*elem),
-        Some(Param::Meta(param) | Param::Ctx(param)) => {
+        Some(Param::Ref {
+            elem,
+            mutable: false,
+            ..
+        }) => Some(*elem),
+        Some(Param::Context { param, .. }) => {
             cx.error_spanned_by(param, format!("the handled value comes first; {shape}"));
             None
         }
-        Some(Param::Other(param)) => {
+        Some(other) => {
+            let ty = &other.param().ty;
             cx.error_spanned_by(
-                &param.ty,
+                ty,
                 format!(
-                    "take the handled value by reference (`&{}`) and bind it to a plain name; {shape}",
-                    param.ty.to_token_stream()
+                    "take the handled value by shared reference (`&{}`); {shape}",
+                    strip_ref(ty).to_token_stream()
                 ),
             );
             None
         }
         None => {
             cx.error_at(
-                sig.paren_token.span.close(),
+                h.close_paren(),
                 format!("the handler takes the value it handles; {shape}"),
             );
             None
         }
     };
-    if meta && matches!(params.peek(), Some(Param::Meta(_))) {
+    if meta
+        && matches!(params.peek(), Some(Param::Context { kind, passing: Passing::Ref, .. }) if *kind == EVENT_META)
+    {
         params.next();
     }
-    if matches!(params.peek(), Some(Param::Ctx(_))) {
+    if matches!(params.peek(), Some(Param::Context { kind, passing: Passing::RefMut, .. }) if *kind == PROCESS_CONTEXT)
+    {
         params.next();
     }
     for extra in params {
-        let (Param::Ref { param, .. }
-        | Param::Meta(param)
-        | Param::Ctx(param)
-        | Param::Other(param)) = extra;
-        cx.error_spanned_by(param, format!("unexpected parameter; {shape}"));
+        let hint = match extra {
+            Param::Context { kind, .. } if *kind == PROCESS_CONTEXT => {
+                "take the context as `ctx: &mut ProcessContext<Self>`, last"
+            }
+            Param::Context { kind, .. } if *kind == EVENT_META && meta => {
+                "take `meta: &EventMeta` right after the event"
+            }
+            _ => "unexpected parameter",
+        };
+        cx.error_spanned_by(extra.param(), format!("{hint}; {shape}"));
     }
     subject
+}
+
+fn strip_ref(ty: &syn::Type) -> &syn::Type {
+    match ty {
+        syn::Type::Reference(r) => &r.elem,
+        other => other,
+    }
 }

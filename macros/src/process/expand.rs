@@ -1,97 +1,119 @@
 //! Code generation of `#[eventfold::process_manager]`: the
 //! `ProcessManager` impl (routing by stored type name, dispatch to the
-//! handlers), and the `Sends<A>` / `DeadlineOf<P>` marks that let
+//! handlers), and the marks `Sends<A>` (on the manager, per aggregate in
+//! `sends(...)`) and `DeadlineOf<P>` (on each deadline type) that let
 //! `ProcessContext::send` and `schedule_*` check their types.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::ast::{Handler, Process, deadline_name};
-use super::attr::{Association, Lifecycle, is_marker};
-use crate::common::private_path;
+use super::attr::{Association, association};
+use super::{
+    Handler, Marker, ProcessBlock, deadline_name, rejected_aggregate, subject, takes_ctx,
+    takes_meta,
+};
+use crate::common::{Ctxt, private_path};
 
-/// The impl block (markers stripped) and, when `valid`, everything
-/// generated; otherwise a fallback that keeps the rest of the program
-/// quiet (the marks, and a `ProcessManager` impl that handles nothing).
-pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
-    let mut block = p.block.clone();
-    for item in &mut block.items {
-        if let syn::ImplItem::Fn(f) = item {
-            f.attrs.retain(|a| !is_marker(a));
-        }
-    }
-    let Some(self_ident) = p.self_ident else {
-        return quote!(#block);
-    };
-    let pp = private_path(p.attrs.krate.as_ref());
-    let pm = quote!(#pp::process);
-    let name = match &p.attrs.name {
+fn name(p: &ProcessBlock<'_>) -> String {
+    match &p.args.name {
         Some(lit) => lit.value(),
-        None => self_ident.to_string(),
-    };
+        None => p.self_ident.to_string(),
+    }
+}
 
-    let sends = &p.attrs.sends;
-    let target_marks = sends.iter().map(|a| {
+/// The association rule of an event handler (errors were reported by the
+/// checks).
+fn rule(h: &Handler<'_>) -> Option<Association> {
+    let cx = Ctxt::new();
+    let rule = association(&cx, h.attr, h.marker.as_str());
+    let _ = cx.check();
+    rule
+}
+
+/// The `Sends<A>` and `DeadlineOf<P>` marks: emitted after errors too, so
+/// that `ctx.send` and `ctx.schedule_in` in the handlers raise no second
+/// error.
+fn marks(p: &ProcessBlock<'_>) -> TokenStream {
+    let pm = process_path(p);
+    let self_ty = p.self_ty;
+    let targets = p.args.sends.iter().map(|a| {
         quote_spanned! {a.span()=>
             #[automatically_derived]
-            impl #pm::Sends<#a> for #self_ident {}
+            impl #pm::Sends<#a> for #self_ty {}
         }
     });
-    let deadlines: Vec<(&syn::Type, String, &Handler<'_>)> = p
-        .deadlines
-        .iter()
-        .filter_map(|h| Some((h.subject()?, deadline_name(h.subject()?)?, h)))
-        .collect();
-    let deadline_marks = deadlines.iter().map(|(ty, name, _)| {
-        quote! {
+    let deadlines = p.marked(Marker::Deadline).filter_map(|h| {
+        let ty = subject(h)?;
+        let name = deadline_name(ty)?;
+        Some(quote! {
             #[automatically_derived]
-            impl #pm::DeadlineOf<#self_ident> for #ty {
+            impl #pm::DeadlineOf<#self_ty> for #ty {
                 const NAME: &'static str = #name;
             }
-        }
+        })
     });
-    let marks = quote!(#(#target_marks)* #(#deadline_marks)*);
+    quote!(#(#targets)* #(#deadlines)*)
+}
 
-    if !valid {
-        return quote! {
-            #block
-            const _: () = {
-                #marks
-                #[automatically_derived]
-                impl #pm::ProcessManager for #self_ident {
-                    const NAME: &'static str = #name;
-                    const EVENT_TYPES: &'static [&'static str] = &[];
-                    const TARGETS: &'static [&'static str] = &[];
-                    const DEADLINES: &'static [&'static str] = &[];
-                    fn route(_: &#pp::RecordedEvent) -> ::core::result::Result<::core::option::Option<#pm::Routed>, #pp::HandleError> {
-                        ::core::result::Result::Ok(::core::option::Option::None)
-                    }
-                    fn handle(&mut self, _: #pm::Routed, _: &#pp::EventMeta<'_>, _: &mut #pm::ProcessContext<Self>) -> ::core::result::Result<(), #pp::HandleError> {
-                        ::core::result::Result::Ok(())
-                    }
-                    fn on_deadline(&mut self, _: &#pm::DeadlineRecord, _: &mut #pm::ProcessContext<Self>) -> ::core::result::Result<(), #pp::HandleError> {
-                        ::core::result::Result::Ok(())
-                    }
-                    fn on_rejected(&mut self, _: &#pm::CommandRejection, _: &mut #pm::ProcessContext<Self>) -> ::core::result::Result<bool, #pp::HandleError> {
-                        ::core::result::Result::Ok(false)
-                    }
+fn process_path(p: &ProcessBlock<'_>) -> TokenStream {
+    let pp = private_path(p.args.krate.as_ref());
+    quote!(#pp::process)
+}
+
+/// What stands in for the generated code after an error: the marks and a
+/// `ProcessManager` impl that handles nothing.
+pub fn fallback(p: &ProcessBlock<'_>) -> TokenStream {
+    let pp = private_path(p.args.krate.as_ref());
+    let pm = process_path(p);
+    let self_ty = p.self_ty;
+    let name = name(p);
+    let marks = marks(p);
+    quote! {
+        const _: () = {
+            #marks
+            #[automatically_derived]
+            impl #pm::ProcessManager for #self_ty {
+                const NAME: &'static str = #name;
+                const EVENT_TYPES: &'static [&'static str] = &[];
+                const TARGETS: &'static [&'static str] = &[];
+                const DEADLINES: &'static [&'static str] = &[];
+                fn route(_: &#pp::RecordedEvent) -> ::core::result::Result<::core::option::Option<#pm::Routed>, #pp::HandleError> {
+                    ::core::result::Result::Ok(::core::option::Option::None)
                 }
-            };
+                fn handle(&mut self, _: #pm::Routed, _: &#pp::EventMeta<'_>, _: &mut #pm::ProcessContext<Self>) -> ::core::result::Result<(), #pp::HandleError> {
+                    ::core::result::Result::Ok(())
+                }
+                fn on_deadline(&mut self, _: &#pm::DeadlineRecord, _: &mut #pm::ProcessContext<Self>) -> ::core::result::Result<(), #pp::HandleError> {
+                    ::core::result::Result::Ok(())
+                }
+                fn on_rejected(&mut self, _: &#pm::CommandRejection, _: &mut #pm::ProcessContext<Self>) -> ::core::result::Result<bool, #pp::HandleError> {
+                    ::core::result::Result::Ok(false)
+                }
+            }
         };
     }
+}
 
-    let events: Vec<&syn::Type> = p
-        .events
-        .iter()
-        .filter_map(|e| e.handler.subject())
-        .collect();
-    let asserts = events.iter().map(|ty| {
-        quote_spanned! {ty.span()=> const _: () = #pp::assert_event::<#ty>(); }
+/// The generated code of a valid block.
+pub fn expand(p: &ProcessBlock<'_>) -> TokenStream {
+    let pp = private_path(p.args.krate.as_ref());
+    let pm = process_path(p);
+    let self_ty = p.self_ty;
+    let name = name(p);
+    let marks = marks(p);
+    let sends = &p.args.sends;
+
+    let events: Vec<&Handler<'_>> = p.methods.iter().filter(|m| m.marker.is_event()).collect();
+    // Every use of a handled type goes through `ListedEvent`, spanned at the
+    // type: a type that is not an event is one error there.
+    let event_names = events.iter().filter_map(|h| {
+        let ty = subject(h)?;
+        Some(quote_spanned!(ty.span()=> <#ty as #pp::ListedEvent>::SCHEMA.name))
     });
-    let routes = p.events.iter().enumerate().filter_map(|(i, e)| {
-        let ty = e.handler.subject()?;
-        let association = match e.association.as_ref()? {
+    let routes = events.iter().enumerate().filter_map(|(i, h)| {
+        let ty = subject(h)?;
+        let association = match rule(h)? {
             Association::Field(field) => quote_spanned! {field.span()=>
                 #pm::Association::Key(::std::string::ToString::to_string(&__decoded.#field))
             },
@@ -100,14 +122,18 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
             },
             Association::Correlated(_) => quote!(#pm::Association::Correlated),
         };
-        let lifecycle = match e.lifecycle {
-            Lifecycle::Start => quote!(#pm::Lifecycle::Start),
-            Lifecycle::Continue => quote!(#pm::Lifecycle::Continue),
-            Lifecycle::End => quote!(#pm::Lifecycle::End),
+        let lifecycle = match h.marker {
+            Marker::Start => quote!(#pm::Lifecycle::Start),
+            Marker::End => quote!(#pm::Lifecycle::End),
+            _ => quote!(#pm::Lifecycle::Continue),
+        };
+        let name = quote_spanned!(ty.span()=> <#ty as #pp::ListedEvent>::SCHEMA.name);
+        let decode = quote_spanned! {ty.span()=>
+            <#ty as #pp::ListedEvent>::decode_event(&#pp::JsonCodec, __event.schema_version, &__event.payload)
         };
         Some(quote! {
-            if __event.event_type == <#ty as #pp::Event>::NAME {
-                let __decoded = #pp::decode_handled::<#ty, _>(&#pp::JsonCodec, __event)?;
+            if __event.event_type == #name {
+                let __decoded: #ty = #decode.map_err(#pp::HandleError::Decode)?;
                 let __association = #association;
                 return ::core::result::Result::Ok(::core::option::Option::Some(
                     #pm::Routed::new(#i, __association, #lifecycle, __decoded),
@@ -115,12 +141,11 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
             }
         })
     });
-    let dispatch = p.events.iter().enumerate().filter_map(|(i, e)| {
-        let ty = e.handler.subject()?;
-        let h = &e.handler;
+    let dispatch = events.iter().enumerate().filter_map(|(i, h)| {
+        let ty = subject(h)?;
         let method = h.ident();
-        let meta = h.takes_meta().then(|| quote!(, __meta));
-        let ctx = h.takes_ctx().then(|| quote!(, __ctx));
+        let meta = takes_meta(h).then(|| quote!(, __meta));
+        let ctx = takes_ctx(h).then(|| quote!(, __ctx));
         let call = output_call(h, quote!(Self::#method(self, &__decoded #meta #ctx)), &pp);
         Some(quote! {
             #i => {
@@ -129,9 +154,13 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
             }
         })
     });
+    let deadlines: Vec<(&syn::Type, String, &Handler<'_>)> = p
+        .marked(Marker::Deadline)
+        .filter_map(|h| Some((subject(h)?, deadline_name(subject(h)?)?, h)))
+        .collect();
     let on_deadline = deadlines.iter().map(|(ty, name, h)| {
         let method = h.ident();
-        let ctx = h.takes_ctx().then(|| quote!(, __ctx));
+        let ctx = takes_ctx(h).then(|| quote!(, __ctx));
         let call = output_call(h, quote!(Self::#method(self, &__payload #ctx)), &pp);
         quote! {
             if __deadline.name == #name {
@@ -140,10 +169,10 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
             }
         }
     });
-    let on_rejected = p.rejected.iter().filter_map(|h| {
-        let aggregate = h.rejected_aggregate()?;
+    let on_rejected = p.marked(Marker::Rejected).filter_map(|h| {
+        let aggregate = rejected_aggregate(h)?;
         let method = h.ident();
-        let ctx = h.takes_ctx().then(|| quote!(, __ctx));
+        let ctx = takes_ctx(h).then(|| quote!(, __ctx));
         let call = output_call(h, quote!(Self::#method(self, __typed #ctx)), &pp);
         Some(quote! {
             if let ::core::option::Option::Some(__typed) = __rejection.downcast::<#aggregate>() {
@@ -153,19 +182,19 @@ pub fn expand(p: &Process<'_>, valid: bool) -> TokenStream {
         })
     });
     let deadline_names = deadlines.iter().map(|(_, name, _)| name);
+    let target_names = sends
+        .iter()
+        .map(|a| quote_spanned!(a.span()=> <#a as #pm::CommandTarget>::TYPE_NAME));
 
     quote! {
-        #block
-
         const _: () = {
-            #(#asserts)*
             #marks
 
             #[automatically_derived]
-            impl #pm::ProcessManager for #self_ident {
+            impl #pm::ProcessManager for #self_ty {
                 const NAME: &'static str = #name;
-                const EVENT_TYPES: &'static [&'static str] = &[#(<#events as #pp::Event>::NAME),*];
-                const TARGETS: &'static [&'static str] = &[#(<#sends as #pm::CommandTarget>::TYPE_NAME),*];
+                const EVENT_TYPES: &'static [&'static str] = &[#(#event_names),*];
+                const TARGETS: &'static [&'static str] = &[#(#target_names),*];
                 const DEADLINES: &'static [&'static str] = &[#(#deadline_names),*];
 
                 fn route(
