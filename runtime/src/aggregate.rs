@@ -19,7 +19,7 @@ use crate::event::EventSet;
 /// event of its aggregate, an impl block marked `#[eventfold::handlers]` on
 /// a type that is not an aggregate). Each carries a message saying what to
 /// change.
-pub use crate::__private::{AggregateParts, Apply, EventOfAggregate, Handlers, HasEvent};
+pub use crate::__private::{AggregateParts, Apply, EventOfAggregate, Handlers, HasEvent, Unknown};
 
 /// A consistency boundary whose state is a left fold of its events.
 ///

@@ -41,12 +41,12 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
                     out.push(#enum_ident::#variant(self));
                 }
             }
-            impl #p::CommandOutput<#path> for #ident {
-                fn into_output(event: #path) -> ::core::result::Result<#p::std::vec::Vec<#enum_ident>, #error> {
+            impl<__Err> #p::CommandOutput<#path, __Err> for #enum_ident {
+                fn into_output(event: #path) -> ::core::result::Result<#p::std::vec::Vec<Self>, __Err> {
                     ::core::result::Result::Ok(#p::std::vec![#enum_ident::#variant(event)])
                 }
             }
-            impl #p::HasEvent<#path> for #ident {}
+            impl #p::HasEvent<#path> for #enum_ident {}
             impl #p::EventOfAggregate<#path> for #ident {
                 fn into_event(event: #path) -> #enum_ident {
                     #enum_ident::#variant(event)
@@ -86,8 +86,8 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
         const _: () = {
             #(#per_event)*
 
-            impl #p::CommandOutput<#enum_ident> for #ident {
-                fn into_output(event: #enum_ident) -> ::core::result::Result<#p::std::vec::Vec<#enum_ident>, #error> {
+            impl<__Err> #p::CommandOutput<#enum_ident, __Err> for #enum_ident {
+                fn into_output(event: Self) -> ::core::result::Result<#p::std::vec::Vec<Self>, __Err> {
                     ::core::result::Result::Ok(#p::std::vec![event])
                 }
             }
@@ -102,8 +102,6 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
                 type Events = #enum_ident;
                 type Error = #error;
             }
-
-            impl #p::Complete for #ident {}
 
             impl #p::IntoEvents<#enum_ident> for #enum_ident {
                 fn into_events(self, out: &mut #p::std::vec::Vec<#enum_ident>) {
@@ -243,38 +241,28 @@ pub fn event_enum(agg: &Aggregate<'_>, p: &TokenStream) -> TokenStream {
 }
 
 /// What `#[derive(Aggregate)]` emits next to its errors when the input is
-/// too broken to expand: the parts `#[eventfold::handlers]` relies on, each
-/// accepting anything, so that the only errors are the derive's own. The
-/// event enum is kept when the events could be read (other code names it).
+/// too broken to expand: the parts `#[eventfold::handlers]` relies on, with
+/// [`Unknown`](eventfold::__private::Unknown) as event enum and error type
+/// (it accepts every command output and lists every event), so that the
+/// only errors are the derive's own. The event enum is kept when the events
+/// could be read (other code names it).
 pub fn fallback(agg: &Aggregate<'_>) -> TokenStream {
     if !matches!(agg.input.data, syn::Data::Struct(_)) || !agg.input.generics.params.is_empty() {
         return TokenStream::new();
     }
     let p = private_path(agg.attrs.krate.as_ref());
     let ident = agg.ident;
-    let has_events = agg.event_list().is_some_and(|l| !l.is_empty());
-    let (event_enum, events) = if has_events {
-        let enum_ident = agg.event_enum();
-        (event_enum(agg, &p), quote!(#enum_ident))
+    let event_enum = if agg.event_list().is_some_and(|l| !l.is_empty()) {
+        event_enum(agg, &p)
     } else {
-        (TokenStream::new(), quote!(#p::Unknown))
-    };
-    let error = match agg.error_type() {
-        Some(ty) => quote!(#ty),
-        None => quote!(#p::Unknown),
+        TokenStream::new()
     };
     quote! {
         #event_enum
         const _: () = {
             impl #p::AggregateParts for #ident {
-                type Events = #events;
-                type Error = #error;
-            }
-            impl<__E> #p::HasEvent<__E> for #ident {}
-            impl<__R> #p::CommandOutput<__R> for #ident {
-                fn into_output(_: __R) -> ::core::result::Result<#p::std::vec::Vec<#events>, #error> {
-                    ::core::result::Result::Ok(#p::std::vec::Vec::new())
-                }
+                type Events = #p::Unknown;
+                type Error = #p::Unknown;
             }
         };
     }
@@ -369,12 +357,17 @@ fn payload_upcasters(agg: &Aggregate<'_>, p: &TokenStream, enum_ident: &syn::Ide
                 });
             }
             PayloadUpcaster::Split { legacy, function } => {
-                let call = quote_spanned! {function.span()=>
-                    #p::decode_split::<#legacy, _, Self, C>(codec, version, payload, #function)
+                // A trait call spanned at the function: a wrong output is one
+                // error there, naming the aggregate's events.
+                let split = quote_spanned! {function.span()=>
+                    #p::IntoEvents::<Self>::into_events(#function(legacy), &mut out)
                 };
                 out.extend(quote! {
                     if event_type == <#legacy as #p::ListedEvent>::SCHEMA.name {
-                        return #call;
+                        let legacy = <#legacy as #p::ListedEvent>::decode_event(codec, version, payload)?;
+                        let mut out = #p::std::vec::Vec::new();
+                        #split;
+                        return ::core::result::Result::Ok(#p::Upcasted::Many(out));
                     }
                 });
             }

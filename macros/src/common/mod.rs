@@ -19,6 +19,32 @@ pub fn private_path(krate: Option<&Path>) -> proc_macro2::TokenStream {
     }
 }
 
+/// The tokens with every span set to `span` (paths in generated code are
+/// absolute, so resolution does not change), so
+/// that whatever the compiler reports about them points at the user's
+/// tokens at `span`, the same for all of them (identical diagnostics at one
+/// place are reported once).
+pub fn respan(
+    tokens: proc_macro2::TokenStream,
+    span: proc_macro2::Span,
+) -> proc_macro2::TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) => {
+                let mut out = Group::new(g.delimiter(), respan(g.stream(), span));
+                out.set_span(span);
+                TokenTree::Group(out)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
 /// `deposit_money` -> `DepositMoney`.
 pub fn pascal_case(snake: &str) -> String {
     snake

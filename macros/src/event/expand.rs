@@ -34,7 +34,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 };
             };
             let decode = quote_spanned! {prev.span()=>
-                #p::decode_upcast::<Self, #prev, C>(codec, version, payload)
+                <Self as #p::Upcast<#prev>>::decode_chain::<C>(codec, version, payload)
             };
             (decode, checks)
         }

@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 
 use super::{HandlersBlock, Marker};
 use crate::common::impl_block::{Method, Param};
-use crate::common::{pascal_case, private_path};
+use crate::common::{pascal_case, private_path, respan};
 
 /// The command enum's name: `<Aggregate>Command`.
 pub fn command_enum(h: &HandlersBlock<'_>) -> syn::Ident {
@@ -28,6 +28,20 @@ fn vis(h: &HandlersBlock<'_>) -> syn::Visibility {
     h.args.vis.clone().unwrap_or_else(|| syn::parse_quote!(pub))
 }
 
+/// `<Self as AggregateParts>::Events` and `::Error`, spanned at the block's
+/// self type: generated code reaches the aggregate only through these, so
+/// on a type that is not an aggregate they are one error there (the same
+/// diagnostic everywhere, reported once) and everything built on them stays
+/// quiet.
+fn parts(h: &HandlersBlock<'_>, p: &TokenStream) -> (TokenStream, TokenStream) {
+    let self_ty = h.self_ty;
+    let span = self_ty.span();
+    (
+        quote_spanned!(span=> <#self_ty as #p::AggregateParts>::Events),
+        quote_spanned!(span=> <#self_ty as #p::AggregateParts>::Error),
+    )
+}
+
 /// What stands in for the generated code after an error: an empty command
 /// enum, a `Handlers` impl and an `Apply` impl for every event, so that the
 /// aggregate derive finds what it needs and adds no error of its own.
@@ -37,6 +51,7 @@ pub fn fallback(h: &HandlersBlock<'_>) -> TokenStream {
     let command_enum = command_enum(h);
     let vis = vis(h);
     let doc = enum_doc(h);
+    let (events, error) = parts(h, &p);
     quote! {
         #[doc = #doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -48,10 +63,7 @@ pub fn fallback(h: &HandlersBlock<'_>) -> TokenStream {
                     &self,
                     command: #command_enum,
                     _: &#p::CommandContext,
-                ) -> ::core::result::Result<
-                    #p::std::vec::Vec<<Self as #p::AggregateParts>::Events>,
-                    <Self as #p::AggregateParts>::Error,
-                > {
+                ) -> ::core::result::Result<#p::std::vec::Vec<#events>, #error> {
                     match command {}
                 }
             }
@@ -72,6 +84,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
     let serde_crate = quote!(#p::serde).to_string();
     let enum_doc = enum_doc(h);
     let commands: Vec<_> = h.marked(Marker::Command).collect();
+    let (events, error) = parts(h, &p);
 
     let variants: Vec<_> = commands
         .iter()
@@ -130,15 +143,34 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             syn::ReturnType::Type(_, ty) => ty.span(),
             syn::ReturnType::Default => m.item.sig.ident.span(),
         };
+        // The conversion is reported at the return type; the aggregate's
+        // parts inside stay at the self type (see `parts`).
+        let of = respan(quote!(#p::Of), span);
+        let output = respan(quote!(#p::CommandOutput), span);
         let call = quote_spanned! {span=>
-            <Self as #p::CommandOutput<_>>::into_output(Self::#method(self, #(#call_args),*))
+            <#of<#events> as #output<_, #error>>::into_output(Self::#method(self, #(#call_args),*))
         };
         quote!(#pattern => #call,)
     });
     let applies = h
         .marked(Marker::Apply)
-        .map(|m| expand_apply(m, self_ty, &p));
+        .map(|m| expand_apply(m, self_ty, &events, &p));
 
+    // The impl's header and signature are placed at the self type: on a
+    // type that is not an aggregate, whatever they add is the same error
+    // as `parts`, at the same place, reported once.
+    let self_span = self_ty.span();
+    let handlers_header = respan(quote!(impl #p::Handlers for #self_ty), self_span);
+    let handlers_sig = respan(
+        quote! {
+            fn handle_command(
+                &self,
+                command: #command_enum,
+                __eventfold_ctx: &#p::CommandContext,
+            ) -> ::core::result::Result<#p::std::vec::Vec<#events>, #error>
+        },
+        self_span,
+    );
     let mut out = quote! {
         #[doc = #enum_doc]
         #[derive(
@@ -158,17 +190,10 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
 
         const _: () = {
             #[automatically_derived]
-            impl #p::Handlers for #self_ty {
+            #handlers_header {
                 type Command = #command_enum;
 
-                fn handle_command(
-                    &self,
-                    command: #command_enum,
-                    __eventfold_ctx: &#p::CommandContext,
-                ) -> ::core::result::Result<
-                    #p::std::vec::Vec<<Self as #p::AggregateParts>::Events>,
-                    <Self as #p::AggregateParts>::Error,
-                > {
+                #handlers_sig {
                     let _ = __eventfold_ctx;
                     match command {
                         #(#arms)*
@@ -195,7 +220,12 @@ pub fn args<'m>(
     })
 }
 
-fn expand_apply(m: &Method<'_, Marker>, self_ty: &syn::Type, p: &TokenStream) -> TokenStream {
+fn expand_apply(
+    m: &Method<'_, Marker>,
+    self_ty: &syn::Type,
+    events: &TokenStream,
+    p: &TokenStream,
+) -> TokenStream {
     let Some(Param::Ref { elem: event, .. }) = m.params.first() else {
         return TokenStream::new();
     };
@@ -205,8 +235,10 @@ fn expand_apply(m: &Method<'_, Marker>, self_ty: &syn::Type, p: &TokenStream) ->
     } else {
         quote!()
     };
+    let of = respan(quote!(#p::Of), event.span());
+    let has_event = respan(quote!(#p::HasEvent), event.span());
     let listed = quote_spanned! {event.span()=>
-        const _: () = <#self_ty as #p::HasEvent<#event>>::LISTED;
+        const _: () = <#of<#events> as #has_event<#event>>::LISTED;
     };
     quote! {
         #[automatically_derived]

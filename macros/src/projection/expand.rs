@@ -65,7 +65,7 @@ pub fn expand(p: &ProjectionBlock<'_>) -> TokenStream {
             syn::ReturnType::Default => method.span(),
         };
         let call = quote_spanned! {span=>
-            #pp::handle_output(Self::#method(self, &__decoded #meta))
+            #pp::HandleOutput::into_handled(Self::#method(self, &__decoded #meta))
         };
         let name = quote_spanned!(ty.span()=> <#ty as #pp::ListedEvent>::SCHEMA.name);
         let decode = quote_spanned! {ty.span()=>
@@ -93,7 +93,7 @@ pub fn expand(p: &ProjectionBlock<'_>) -> TokenStream {
         })
     };
     let checkpoint = hook(Marker::Checkpoint).map(|(m, span, await_)| {
-        let call = quote_spanned!(span=> #pp::checkpoint_output(Self::#m(self)#await_));
+        let call = quote_spanned!(span=> #pp::CheckpointOutput::into_checkpoint(Self::#m(self)#await_));
         quote! {
             async fn load_checkpoint(
                 &mut self,
@@ -103,7 +103,8 @@ pub fn expand(p: &ProjectionBlock<'_>) -> TokenStream {
         }
     });
     let commit = hook(Marker::Commit).map(|(m, span, await_)| {
-        let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self, position)#await_));
+        let call =
+            quote_spanned!(span=> #pp::HandleOutput::into_handled(Self::#m(self, position)#await_));
         quote! {
             async fn commit(
                 &mut self,
@@ -119,7 +120,7 @@ pub fn expand(p: &ProjectionBlock<'_>) -> TokenStream {
         }
     });
     let reset = hook(Marker::Reset).map(|(m, span, await_)| {
-        let call = quote_spanned!(span=> #pp::handle_output(Self::#m(self)#await_));
+        let call = quote_spanned!(span=> #pp::HandleOutput::into_handled(Self::#m(self)#await_));
         quote! {
             async fn reset(&mut self) -> ::core::result::Result<(), #pp::HandleError> {
                 #call
