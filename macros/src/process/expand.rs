@@ -241,12 +241,12 @@ pub fn expand(p: &ProcessBlock<'_>) -> TokenStream {
     }
 }
 
-/// `handle_output(call)`, spanned at the method's return type so that a
+/// `HandleOutput::into_handled(call)`, spanned at the method's return type so that a
 /// wrong return type is reported there.
 fn output_call(h: &Handler<'_>, call: TokenStream, pp: &TokenStream) -> TokenStream {
     let span = match &h.item.sig.output {
         syn::ReturnType::Type(_, out) => out.span(),
         syn::ReturnType::Default => h.ident().span(),
     };
-    quote_spanned! {span=> #pp::handle_output(#call) }
+    quote_spanned! {span=> #pp::HandleOutput::into_handled(#call) }
 }
