@@ -64,7 +64,7 @@ pub enum TransferError {
 }
 
 /// Where a transfer is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransferStatus {
     /// Not requested.
     #[default]
