@@ -280,9 +280,9 @@ pub fn run<M: ImplMacro>(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     if !block.generics.params.is_empty() {
         if M::GENERICS_REPORTED_ELSEWHERE {
-            // The type's own derive reports that it cannot be generic.
-            let _ = cx.check();
-            return quote!(#stripped);
+            // The type's own derive reports that it cannot be generic; only
+            // the block's own errors (arguments, markers) are added.
+            return finish(cx, quote!(#stripped), TokenStream::new());
         }
         cx.error_spanned_by(
             &block.generics,
