@@ -74,7 +74,10 @@ where
         })
         .bench_local_values(|(bank, guard)| {
             let report = rt
-                .block_on(bank.runner(Arc::new(MemoryCheckpointStore::new())).run_once())
+                .block_on(
+                    bank.runner(Arc::new(MemoryCheckpointStore::new()))
+                        .run_once(),
+                )
                 .expect("runs");
             assert_eq!(report.ended, TRANSFERS);
             (bank, guard)
@@ -198,7 +201,12 @@ fn lateness() {
         .spawn();
         let first = Utc::now() + chrono::Duration::milliseconds(500);
         let events = (0..N)
-            .map(|id| armed(id, first + chrono::Duration::microseconds((id * 500) as i64)))
+            .map(|id| {
+                armed(
+                    id,
+                    first + chrono::Duration::microseconds((id * 500) as i64),
+                )
+            })
             .collect();
         let stream = StreamId::new("alarms").expect("stream");
         store

@@ -44,7 +44,11 @@ where
                 } else {
                     format!("acc{}", (i * 7 + 3) % ACCOUNTS)
                 };
-                let to = if to == from { format!("acc{}", (i + 1) % ACCOUNTS) } else { to };
+                let to = if to == from {
+                    format!("acc{}", (i + 1) % ACCOUNTS)
+                } else {
+                    to
+                };
                 let amount = 1 + (i as u64 * 37) % 100;
                 bank.request(&format!("t{i}"), &from, &to, false, amount)
                     .await
@@ -79,7 +83,10 @@ where
             .entry(bank.status(&format!("t{i}")).await.unwrap())
             .or_default() += 1;
     }
-    assert_eq!(outcomes.get(&TransferStatus::Refunded), Some(&(TRANSFERS / 20)));
+    assert_eq!(
+        outcomes.get(&TransferStatus::Refunded),
+        Some(&(TRANSFERS / 20))
+    );
     assert_eq!(
         outcomes.get(&TransferStatus::Completed),
         Some(&(TRANSFERS - TRANSFERS / 20)),
@@ -208,7 +215,10 @@ async fn ten_thousand_deadlines_fire_once_across_a_restart() {
     let cancelled = cancels.len() as u64;
     append(&store, "reminders-in", cancels).await;
     let after_cancel = runner().run_once().await.unwrap();
-    assert_eq!(after_cancel.deadlines_pending, u64::from(DEADLINES) - cancelled);
+    assert_eq!(
+        after_cancel.deadlines_pending,
+        u64::from(DEADLINES) - cancelled
+    );
     assert_eq!(after_cancel.deadlines_fired, 0, "none is due yet");
 
     // Half of them come due; the runner fires them, then "crashes" (a new
