@@ -2,7 +2,7 @@
 //! rejections and time passing; when an event, a reply, a rejection or a
 //! deadline; then the commands sent, the deadlines, the state, the end.
 
-use eventfold::process::{ProcessScenario, scenario_command};
+use eventfold::testing::{ProcessScenario, scenario_command};
 use eventfold_suite::bank::{
     AccountError, BankAccount, BankAccountCommand, MoneyDeposited, MoneyWithdrawn,
 };
