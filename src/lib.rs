@@ -6,3 +6,4 @@ pub mod bank;
 pub mod bank_projections;
 pub mod bank_service;
 pub mod ledger;
+pub mod transfers;

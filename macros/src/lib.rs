@@ -22,6 +22,7 @@ mod aggregate;
 mod common;
 mod event;
 mod handlers;
+mod process;
 mod projection;
 
 #[cfg(test)]
@@ -90,4 +91,16 @@ pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
     projection::attribute(args.into(), item.into()).into()
+}
+
+/// Marks a process manager's impl block (a saga): `#[start(key = field)]`,
+/// `#[handle(key = field | key = method() | correlated)]` and `#[end(..)]`
+/// methods for events, `#[rejected]` methods taking `&Rejected<Aggregate>`,
+/// `#[deadline]` methods taking a deadline payload. Generates the
+/// `ProcessManager` impl. Arguments: `sends(Aggregate, ...)` (the aggregates
+/// it sends commands to), `name = "..."` (default: the type's name),
+/// `crate = path`.
+#[proc_macro_attribute]
+pub fn process_manager(args: TokenStream, item: TokenStream) -> TokenStream {
+    process::attribute(args.into(), item.into()).into()
 }

@@ -276,6 +276,8 @@ fn symbol_tables_have_no_duplicates() {
         EVENT_KEYS,
         HANDLERS_KEYS,
         PROJECTION_KEYS,
+        PROCESS_KEYS,
+        ASSOCIATION_KEYS,
         UPCASTER_KINDS,
         CONTEXTS,
     ] {

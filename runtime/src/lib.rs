@@ -59,6 +59,7 @@ pub mod guide;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod metadata;
+pub mod process;
 pub mod projection;
 #[cfg(any(feature = "nats", feature = "amqp"))]
 pub mod publish;
@@ -97,6 +98,7 @@ pub use codec::{Codec, CodecError, JsonCodec};
 pub use envelope::{Envelope, NewEvent, RecordedEvent};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
 pub use metadata::Metadata;
+pub use process::{ProcessContext, ProcessManager, ProcessRunner, Rejected};
 pub use projection::{EventMeta, Projection, ProjectionRunner};
 pub use repository::{CommandOptions, CommandOutcome, Repository, RepositoryError};
 pub use schema::{AggregateSchema, EventSchema, FieldSchema};
@@ -108,6 +110,8 @@ pub use store::SqliteStore;
 pub use store::{EventStore, ExpectedVersion, MemoryStore, ReadStream, StoreError};
 pub use stream_id::StreamId;
 
+#[cfg(feature = "derive")]
+pub use eventfold_macros::process_manager;
 #[cfg(feature = "derive")]
 pub use eventfold_macros::projection;
 #[cfg(feature = "derive")]
@@ -126,6 +130,7 @@ pub mod prelude {
     pub use crate::envelope::Envelope;
     pub use crate::event::{Event, EventSet};
     pub use crate::metadata::Metadata;
+    pub use crate::process::{ProcessContext, ProcessRunner, Rejected};
     pub use crate::projection::{EventMeta, Projection, ProjectionRunner};
     pub use crate::repository::{CommandOptions, Repository, RepositoryError};
     #[cfg(feature = "postgres")]
@@ -137,6 +142,6 @@ pub mod prelude {
     pub use crate::testing::{ProjectionScenario, Scenario};
     pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
     #[cfg(feature = "derive")]
-    pub use eventfold_macros::{Aggregate, Event, handlers, projection};
+    pub use eventfold_macros::{Aggregate, Event, handlers, process_manager, projection};
     pub use serde::{Deserialize, Serialize};
 }

@@ -51,6 +51,11 @@ pub trait ImplMacro: Sized {
     fn marker_hint(_marker: Self::Marker) -> &'static str {
         ""
     }
+    /// Whether a marker takes arguments (`#[start(key = id)]`), which the
+    /// macro reads from [`Method::attr`]; by default markers take none.
+    fn marker_takes_args(_marker: Self::Marker) -> bool {
+        false
+    }
     /// The macro's own checks, each error at the tokens at fault.
     fn check(cx: &Ctxt, block: &Block<'_, Self>);
     /// The generated code (after the block) for a valid block.
@@ -71,6 +76,8 @@ pub struct Block<'a, M: ImplMacro> {
     pub self_ident: &'a Ident,
     /// The marked methods, in order.
     pub methods: Vec<Method<'a, M::Marker>>,
+    /// The block as written (for checks that read unmarked methods too).
+    pub item: &'a ItemImpl,
 }
 
 impl<M: ImplMacro> Block<'_, M> {
@@ -203,6 +210,8 @@ impl<'a> Param<'a> {
 pub struct Method<'a, K> {
     /// Its marker.
     pub marker: K,
+    /// The marker attribute as written.
+    pub attr: &'a syn::Attribute,
     /// The method.
     pub item: &'a ImplItemFn,
     /// Its receiver.
@@ -302,6 +311,7 @@ pub fn run<M: ImplMacro>(args: TokenStream, item: TokenStream) -> TokenStream {
         self_ty: &block.self_ty,
         self_ident,
         methods,
+        item: &block,
     };
     M::check(&cx, &parsed);
     match cx.check() {
@@ -345,37 +355,38 @@ fn read_methods<'a, M: ImplMacro>(cx: &Ctxt, block: &'a ItemImpl) -> Vec<Method<
     let mut out = Vec::new();
     for item in &block.items {
         let ImplItem::Fn(f) = item else { continue };
-        let mut found: Option<(Symbol, M::Marker)> = None;
+        let mut found: Option<(Symbol, M::Marker, &syn::Attribute)> = None;
         let mut conflicting = false;
         for attr in &f.attrs {
             let Some(&(name, this)) = M::MARKERS.iter().find(|(n, _)| attr.path() == n) else {
                 continue;
             };
-            if !matches!(attr.meta, syn::Meta::Path(_)) {
+            if !matches!(attr.meta, syn::Meta::Path(_)) && !M::marker_takes_args(this) {
                 cx.error_spanned_by(
                     attr,
                     format!("#[{name}] takes no arguments{}", M::marker_hint(this)),
                 );
             }
             match found {
-                Some((first, _)) if first == name => {
+                Some((first, _, _)) if first == name => {
                     cx.error_spanned_by(attr, format!("#[{name}] is given twice"));
                 }
-                Some((first, _)) => {
+                Some((first, _, _)) => {
                     conflicting = true;
                     cx.error_spanned_by(
                         attr,
                         format!("a method carries one marker: this one is already #[{first}]"),
                     );
                 }
-                None => found = Some((name, this)),
+                None => found = Some((name, this, attr)),
             }
         }
         // A method with two markers is reported once; checking its shape
         // against either marker would add errors about the wrong one.
-        if let (Some((_, marker)), false) = (found, conflicting) {
+        if let (Some((_, marker, attr)), false) = (found, conflicting) {
             out.push(Method {
                 marker,
+                attr,
                 item: f,
                 receiver: Receiver::of(&f.sig),
                 params: f

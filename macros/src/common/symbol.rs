@@ -128,6 +128,26 @@ pub const ROLLBACK: Symbol = Symbol("rollback");
 /// `#[reset]`.
 pub const RESET: Symbol = Symbol("reset");
 
+// ---- #[eventfold::process_manager(...)]
+/// `sends(A, B)`.
+pub const SENDS: Symbol = Symbol("sends");
+/// The arguments of `#[eventfold::process_manager(...)]`.
+pub const PROCESS_KEYS: &[Symbol] = &[NAME, SENDS, CRATE];
+/// `#[start(...)]`: an event that starts an instance.
+pub const START: Symbol = Symbol("start");
+/// `#[end(...)]`: an event that ends an instance.
+pub const END: Symbol = Symbol("end");
+/// `#[rejected]`: a command's rejection.
+pub const REJECTED: Symbol = Symbol("rejected");
+/// `#[deadline]`: a deadline firing.
+pub const DEADLINE: Symbol = Symbol("deadline");
+/// `key = field` or `key = method()` in an association rule.
+pub const KEY: Symbol = Symbol("key");
+/// `correlated` in an association rule.
+pub const CORRELATED: Symbol = Symbol("correlated");
+/// The association rules of `#[start(...)]`, `#[handle(...)]`, `#[end(...)]`.
+pub const ASSOCIATION_KEYS: &[Symbol] = &[KEY, CORRELATED];
+
 // ---- parameter types the impl-block macros recognise by name
 /// `&CommandContext` of a `#[command]`.
 pub const COMMAND_CONTEXT: Symbol = Symbol("CommandContext");
@@ -135,6 +155,8 @@ pub const COMMAND_CONTEXT: Symbol = Symbol("CommandContext");
 pub const APPLY_CONTEXT: Symbol = Symbol("ApplyContext");
 /// `&EventMeta` of a projection's `#[handle]` method.
 pub const EVENT_META: Symbol = Symbol("EventMeta");
+/// `&mut ProcessContext<Self>` of a process manager's handlers.
+pub const PROCESS_CONTEXT: Symbol = Symbol("ProcessContext");
 /// Every context type: a parameter of one of these types is never a command
 /// argument or an event, whatever its method.
-pub const CONTEXTS: &[Symbol] = &[COMMAND_CONTEXT, APPLY_CONTEXT, EVENT_META];
+pub const CONTEXTS: &[Symbol] = &[COMMAND_CONTEXT, APPLY_CONTEXT, EVENT_META, PROCESS_CONTEXT];

@@ -8,7 +8,7 @@ use quote::ToTokens;
 
 use super::{HandlersBlock, Marker};
 use crate::common::impl_block::{Method, Param, Passing, Receiver, check_plain_fn};
-use crate::common::symbol::{APPLY_CONTEXT, COMMAND_CONTEXT};
+use crate::common::symbol::{APPLY_CONTEXT, COMMAND_CONTEXT, PROCESS_CONTEXT};
 use crate::common::{Ctxt, pascal_case};
 
 const SYNC_WHY: &str = "load what a decision needs before sending the command";
@@ -84,7 +84,7 @@ fn check_command(cx: &Ctxt, m: &Method<'_, Marker>) {
             }
             Param::Context { param, kind, .. } => cx.error_spanned_by(
                 &param.ty,
-                format!("a #[command] may take `&CommandContext`; `{kind}` belongs to {}", if *kind == APPLY_CONTEXT { "#[apply] handlers" } else { "projections" }),
+                format!("a #[command] may take `&CommandContext`; `{kind}` belongs to {}", if *kind == APPLY_CONTEXT { "#[apply] handlers" } else if *kind == PROCESS_CONTEXT { "process managers" } else { "projections" }),
             ),
             Param::Ref { param, elem, .. } => cx.error_spanned_by(
                 &param.ty,

@@ -3,7 +3,9 @@
 //! - [`Scenario`] (and the [`scenario!`](crate::scenario) and
 //!   [`scenarios!`](crate::scenarios) macros) for aggregates;
 //! - [`ProjectionScenario`] (and [`projection_scenario!`](crate::projection_scenario),
-//!   [`projection_scenarios!`](crate::projection_scenarios)) for projections.
+//!   [`projection_scenarios!`](crate::projection_scenarios)) for projections;
+//! - [`ProcessScenario`] for process managers (given events, rejections and
+//!   time passing; then the commands sent and the deadlines).
 //!
 //! A [`Scenario`] plays one aggregate instance: **given** past events, **when**
 //! a command, **then** the events it produced, its rejection, or the state.
@@ -191,6 +193,7 @@ mod report;
 mod scenario;
 mod time;
 
+pub use crate::process::{ExpectedCommand, ProcessScenario, scenario_command};
 pub use projection::{DEFAULT_STREAM, ProjectionScenario};
 pub use scenario::{Pattern, Scenario};
 pub use time::{DEFAULT_NOW, IntoTime, IntoTimeDelta};
