@@ -221,6 +221,37 @@ async fn a_failing_store_is_503() {
     // And nothing was written by the failed command.
     let (_, state) = get(&c, &server.url("/aggregates/BankAccount/f")).await;
     assert_eq!(state["version"], 1);
+    // A conflict on every one of the repository's 10 attempts: 409.
+    for _ in 0..10 {
+        store.reject_next_append();
+    }
+    let (s, b) = post(
+        &c,
+        &server.url("/commands/BankAccount/f"),
+        json!({ "command": "Deposit", "amount": 1 }),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["type"], "urn:eventfold:problem:conflict");
+    assert!(!store.has_pending_faults());
+    // A tombstoned stream: 410 to reads and commands.
+    let stream = eventfold::StreamId::new("BankAccount-f").unwrap();
+    store
+        .delete_stream(&stream, eventfold::store::DeleteMode::Tombstone)
+        .await
+        .unwrap();
+    let (s, b) = get(&c, &server.url("/aggregates/BankAccount/f")).await;
+    assert_eq!(
+        (s, b["type"].clone()),
+        (410, json!("urn:eventfold:problem:stream-deleted"))
+    );
+    let (s, _) = post(
+        &c,
+        &server.url("/commands/BankAccount/f"),
+        json!({ "command": "Deposit", "amount": 1 }),
+    )
+    .await;
+    assert_eq!(s, 410);
     server.stop().await;
 }
 

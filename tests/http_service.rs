@@ -110,6 +110,26 @@ async fn idempotent_retries(base: &str) {
                 .unwrap()
         }
     };
+    // A correlation id travels into the events' metadata.
+    let correlation = "0193a5b0-0000-7000-8000-00000000c0de";
+    let (s, correlated) = json(
+        c.post(&url)
+            .header("x-correlation-id", correlation)
+            .json(&deposit(2))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        correlated["events"][0]["metadata"]["correlationId"],
+        correlation
+    );
+    assert_eq!(
+        correlated["events"][0]["metadata"]["causationId"],
+        correlated["commandId"]
+    );
     let first = send("pay-1", deposit(5)).await;
     assert!(first.headers().get("idempotent-replayed").is_none());
     let (s1, first) = json(first).await;
@@ -130,10 +150,10 @@ async fn idempotent_retries(base: &str) {
     assert_eq!(by_uuid["commandId"], key);
     let (_, by_uuid_again) = json(send(key, deposit(1)).await).await;
     assert_eq!(by_uuid_again["duplicate"], true);
-    // Appended once each: 10 + 5 + 1.
+    // Appended once each: 10 + 2 + 5 + 1.
     let (_, state) = get(&c, &format!("{base}/aggregates/BankAccount/idem")).await;
-    assert_eq!(state["state"]["balance"], 16);
-    assert_eq!(state["version"], 3);
+    assert_eq!(state["state"]["balance"], 18);
+    assert_eq!(state["version"], 4);
     // A retry under If-Match (now stale) still returns the first outcome.
     let (s, replay) = json(
         c.post(&url)
@@ -295,6 +315,8 @@ async fn error_statuses(base: &str) {
     assert_eq!(s, 404);
     let (s, _) = get(&c, &format!("{base}/projections/Nope")).await;
     assert_eq!(s, 404);
+    let (s, _) = get(&c, &format!("{base}/projections/a%20b")).await;
+    assert_eq!(s, 400, "a hostile projection name");
     let (s, b) = get(&c, &format!("{base}/no/such/route")).await;
     assert_eq!((s, b["status"].clone()), (404, json!(404)));
     let resp = c

@@ -22,7 +22,10 @@
 //!     .admin(AdminAccess::BearerToken("s3cret".into()))
 //!     .start();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! service.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! // Serve until the signal future completes (`tokio::signal::ctrl_c()`, say).
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! # drop(stop);
+//! service.serve(listener, async { let _ = stopped.await; }).await
 //! # }
 //! ```
 //!
@@ -50,8 +53,13 @@
 //!   over the limit ([`Service::body_limit`]); 422 the aggregate's rejection
 //!   (its message, and its variant name as `code`); 503 the store is
 //!   unavailable.
-//! * `Idempotency-Key` becomes the command id; `If-Match` the expected
-//!   version (see [`commands`](self#conventions)).
+//! * `Idempotency-Key` becomes the command id (a UUID as given, any other
+//!   key hashed with the aggregate and id into a UUID v5): a retry returns
+//!   the first outcome with `Idempotent-Replayed: true` and appends nothing.
+//! * `If-Match: "<version>"` becomes the expected version: the command is
+//!   decided against that version only and appended expecting it (412 when
+//!   the stream is elsewhere, no retry; such a command saves no snapshot).
+//!   Without it the repository's retry-on-conflict applies.
 //! * Stored payloads are only ever answered as JSON values inside JSON
 //!   documents, with `X-Content-Type-Options: nosniff`.
 //!

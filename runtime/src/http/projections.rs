@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 
 use super::Problem;
 use super::aggregate::BoxFuture;
@@ -63,11 +63,12 @@ pub(crate) struct ProjectionSlot<P, S, C> {
     pub(crate) route: String,
     pub(crate) name: String,
     pub(crate) runner: ProjectionRunner<S, C>,
-    pub(crate) handle: Mutex<Option<ProjectionHandle<P, S, C>>>,
+    /// The running projection: read-locked to look at it, write-locked to
+    /// stop it (for a rebuild or the shutdown); `None` once stopped.
+    pub(crate) handle: RwLock<Option<ProjectionHandle<P, S, C>>>,
     pub(crate) view: Option<View<P>>,
     pub(crate) fresh: Option<Fresh<P>>,
     pub(crate) rebuilding: AtomicBool,
-    pub(crate) failed: AtomicBool,
 }
 
 fn status_text(status: &ProjectionStatus) -> (&'static str, Option<String>) {
@@ -122,7 +123,7 @@ where
             .head_position()
             .await
             .map_err(|e| Problem::from_store(&e))?;
-        let (status, error, position) = match self.handle.try_lock() {
+        let (status, error, position) = match self.handle.try_read() {
             Ok(guard) => match guard.as_ref() {
                 Some(h) => {
                     let (s, e) = status_text(&h.status());
@@ -130,7 +131,7 @@ where
                 }
                 None => ("stopped", None, self.saved_checkpoint().await?),
             },
-            // Held by a rebuild (or a stop).
+            // Write-locked by a rebuild (or a stop).
             Err(_) => (
                 if self.rebuilding.load(Ordering::Relaxed) {
                     "rebuilding"
@@ -185,8 +186,8 @@ where
     }
 
     async fn rebuild_now(&self) -> Result<Value, Problem> {
-        let mut guard = self.handle.lock().await;
         self.rebuilding.store(true, Ordering::Relaxed);
+        let mut guard = self.handle.write().await;
         let Some(handle) = guard.take() else {
             self.rebuilding.store(false, Ordering::Relaxed);
             return Err(Problem::new(
@@ -210,7 +211,6 @@ where
         // wherever the failed rebuild left it.
         *guard = Some(self.runner.spawn(projection));
         self.rebuilding.store(false, Ordering::Relaxed);
-        self.failed.store(false, Ordering::Relaxed);
         let report = outcome.map_err(|e| projection_problem(&e))?;
         Ok(json!({
             "name": self.route,
@@ -236,7 +236,7 @@ where
     fn read_model(&self) -> BoxFuture<'_, Option<Value>> {
         Box::pin(async move {
             let view = self.view.as_ref()?;
-            let guard = self.handle.lock().await;
+            let guard = self.handle.read().await;
             match guard.as_ref() {
                 Some(h) => Some(h.read(|p| view(p)).await),
                 None => None,
@@ -250,7 +250,7 @@ where
 
     fn stop(&self, drain: std::time::Duration) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let handle = self.handle.lock().await.take();
+            let handle = self.handle.write().await.take();
             if let Some(h) = handle {
                 if tokio::time::timeout(drain, h.wait_caught_up())
                     .await
@@ -267,10 +267,7 @@ where
     }
 
     fn failed(&self) -> bool {
-        if self.failed.load(Ordering::Relaxed) {
-            return true;
-        }
-        match self.handle.try_lock() {
+        match self.handle.try_read() {
             Ok(g) => g
                 .as_ref()
                 .is_some_and(|h| matches!(h.status(), ProjectionStatus::Failed(_))),
@@ -299,11 +296,10 @@ where
         route,
         name,
         runner: runner.clone(),
-        handle: Mutex::new(Some(handle)),
+        handle: RwLock::new(Some(handle)),
         view,
         fresh,
         rebuilding: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
     })
 }
 
