@@ -127,7 +127,8 @@ fn postgres(bencher: Bencher, mode: &str) {
         return;
     };
     let rt = runtime();
-    let schema = format!("bench_contention_{}", uuid::Uuid::now_v7().simple());
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let schema = format!("bench_contention_{}", &id[20..]);
     let store = rt
         .block_on(
             PostgresStore::options(url.clone())
