@@ -4,8 +4,14 @@
 //! it), and through `Entities::execute` (the state stays in memory; only
 //! the first command of a sample loads it).
 //!
-//! Run: `cargo bench --bench entity -- --sample-count 10`. No target; the
-//! figures are in BENCHMARKS.md ("Entities").
+//! `hot_account`: 64 concurrent callers on one account through
+//! `Entities::execute` (SQLite with its default durability, and PostgreSQL
+//! when `EVENTFOLD_POSTGRES_URL` is set): the commands queue in the
+//! entity's mailbox and are written in batches, one append each.
+//! Targets: >= 20,000 commands/s on SQLite, >= 10,000 on PostgreSQL.
+//!
+//! Run: `cargo bench --bench entity -- --sample-count 10`. The figures are
+//! in BENCHMARKS.md ("Entities").
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -122,4 +128,118 @@ fn sqlite(bencher: Bencher, way: &str) {
             .expect("open");
         (store, Box::new(dir))
     });
+}
+
+/// Concurrent callers on the hot account.
+const CALLERS: u64 = 64;
+/// Commands each caller sends per sample, one after the other.
+const PER_CALLER: u64 = 50;
+
+/// `CALLERS` tasks each send `PER_CALLER` deposits to one account through
+/// one `Entities`, on a 2-worker runtime; the account is opened (and its
+/// entity started) before the timed part.
+fn bench_hot<S, F>(bencher: Bencher, make: F)
+where
+    S: EventStore + SnapshotStore + Clone,
+    F: Fn(&tokio::runtime::Runtime) -> (S, Box<dyn std::any::Any>) + Sync,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stream = StreamId::for_aggregate(BankAccount::TYPE_NAME, "hot").expect("stream id");
+    bencher
+        .counter(ItemsCount::new(CALLERS * PER_CALLER))
+        .with_inputs(|| {
+            let (store, guard) = make(&rt);
+            let entities = Entities::new(Repository::<BankAccount, _>::new(store));
+            rt.block_on(entities.execute(&stream, BankAccountCommand::open("Alice".into(), 0)))
+                .expect("opens");
+            (entities, guard)
+        })
+        .bench_local_values(|(entities, guard)| {
+            rt.block_on(async {
+                let callers: Vec<_> = (0..CALLERS)
+                    .map(|_| {
+                        let (entities, stream) = (entities.clone(), stream.clone());
+                        tokio::spawn(async move {
+                            for _ in 0..PER_CALLER {
+                                entities
+                                    .execute(&stream, BankAccountCommand::deposit(1))
+                                    .await
+                                    .expect("deposit");
+                            }
+                        })
+                    })
+                    .collect();
+                for caller in callers {
+                    caller.await.expect("caller");
+                }
+                entities.shutdown().await;
+            });
+            guard
+        });
+}
+
+#[divan::bench(sample_size = 1)]
+fn hot_account_sqlite(bencher: Bencher) {
+    bench_hot(bencher, |rt| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = rt
+            .block_on(SqliteStore::open(dir.path().join("bench.db")))
+            .expect("open");
+        (store, Box::new(dir))
+    });
+}
+
+#[divan::bench(sample_size = 1)]
+fn hot_account_postgres(bencher: Bencher) {
+    let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
+        eprintln!("skipping hot_account_postgres: EVENTFOLD_POSTGRES_URL not set");
+        return;
+    };
+    bench_hot(bencher, |rt| {
+        let schema = format!("bench_hot_{}", uuid::Uuid::now_v7().simple());
+        let store = rt
+            .block_on(
+                eventfold::store::PostgresStore::options(url.clone())
+                    .schema(schema.clone())
+                    .connect(),
+            )
+            .expect("connects");
+        (
+            store,
+            Box::new(DropSchema {
+                url: url.clone(),
+                schema,
+            }),
+        )
+    });
+}
+
+/// Drops a benchmark's PostgreSQL schema when the sample is done.
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = runtime();
+            rt.block_on(async {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }

@@ -86,23 +86,44 @@ pub fn replay_recorded<'r, A: Aggregate, C: crate::Codec>(
 ) -> Result<ReplayStats, crate::envelope::EnvelopeDecodeError> {
     let mut stats = ReplayStats::default();
     for record in records {
-        let envelopes = record.upcast::<A::Event, C>(codec)?;
+        // Decoded straight from the record: no envelope (and no copy of the
+        // stream id or metadata) per event.
+        let upcasted = <A::Event as crate::EventSet>::upcast(
+            codec,
+            &record.event_type,
+            record.schema_version,
+            &record.payload,
+        )
+        .map_err(|source| crate::envelope::EnvelopeDecodeError {
+            stream_id: record.stream_id.to_string(),
+            stream_version: record.stream_version,
+            source,
+        })?;
         stats.records += 1;
         stats.version = record.stream_version;
-        match envelopes.len() {
-            0 => stats.retired += 1,
-            1 => {}
-            _ => stats.split += 1,
-        }
-        for env in &envelopes {
-            let ctx = ApplyContext {
-                stream_id: env.stream_id.as_str(),
-                stream_version: env.stream_version,
-                recorded_at: env.recorded_at,
-                metadata: &env.metadata,
-            };
-            state.apply(&env.event, &ctx);
-            stats.applied += 1;
+        let ctx = ApplyContext {
+            stream_id: record.stream_id.as_str(),
+            stream_version: record.stream_version,
+            recorded_at: record.recorded_at,
+            metadata: &record.metadata,
+        };
+        match upcasted {
+            crate::event::Upcasted::Retired => stats.retired += 1,
+            crate::event::Upcasted::One(event) => {
+                state.apply(&event, &ctx);
+                stats.applied += 1;
+            }
+            crate::event::Upcasted::Many(events) => {
+                if events.len() > 1 {
+                    stats.split += 1;
+                } else if events.is_empty() {
+                    stats.retired += 1;
+                }
+                for event in &events {
+                    state.apply(event, &ctx);
+                    stats.applied += 1;
+                }
+            }
         }
     }
     Ok(stats)

@@ -414,6 +414,12 @@ async fn run<A, S, C>(
                 }
             },
         };
+        if options.max_batch > 1 && batchable(&message) && mailbox.is_empty() {
+            // Let callers that were just answered send their next command
+            // (they run on this runtime too), so that a hot aggregate's
+            // batches stay large; one task switch for a lone caller.
+            tokio::task::yield_now().await;
+        }
         if options.max_batch > 1 && batchable(&message) && !mailbox.is_empty() {
             let mut batch = vec![message];
             while batch.len() < options.max_batch {

@@ -197,7 +197,7 @@ where
                             commands.len(),
                         );
                     }
-                    self.back_off().await;
+                    self.back_off(attempt).await;
                 }
                 Err(other) => return fan_out(other.into(), commands.len()),
             }

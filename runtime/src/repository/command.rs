@@ -297,7 +297,7 @@ where
                             last: conflict,
                         });
                     }
-                    self.back_off().await;
+                    self.back_off(attempt).await;
                     continue;
                 }
                 Err(other) => return Err(other.into()),
@@ -353,9 +353,10 @@ where
         }
     }
 
-    /// Waits a random part of the retry policy's backoff.
-    pub(super) async fn back_off(&self) {
-        let max = self.retry.max_backoff;
+    /// Waits a random part of the retry policy's backoff after `attempt`
+    /// conflicting attempts.
+    pub(super) async fn back_off(&self, attempt: u32) {
+        let max = self.retry.backoff_bound(attempt);
         if max.is_zero() {
             tokio::task::yield_now().await;
             return;

@@ -101,8 +101,12 @@ use crate::store::EventStore;
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least 1).
     pub max_attempts: u32,
-    /// The longest pause before a retry; each pause is a random fraction of
-    /// it, so that contending writers spread out. Zero: retry at once.
+    /// The longest pause before a retry. Pauses grow exponentially with
+    /// the attempts made (100 µs, 200 µs, 400 µs, ... up to this), and each
+    /// is a random fraction of its bound ("full jitter"), so that
+    /// contending writers spread out and a crowd fighting over one stream
+    /// backs off instead of keeping the store (and the CPU) busy with
+    /// attempts that will conflict again. Zero: retry at once.
     pub max_backoff: Duration,
 }
 
@@ -110,8 +114,19 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 10,
-            max_backoff: Duration::from_millis(2),
+            max_backoff: Duration::from_millis(20),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// The bound of the pause after `attempt` conflicting attempts (from
+    /// 1): 100 µs doubled per attempt, at most `max_backoff`.
+    pub fn backoff_bound(&self, attempt: u32) -> Duration {
+        let doubling = attempt.saturating_sub(1).min(20);
+        Duration::from_micros(100)
+            .saturating_mul(1 << doubling)
+            .min(self.max_backoff)
     }
 }
 
@@ -313,5 +328,25 @@ where
         });
         self.policy = policy;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_the_bound() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff_bound(1), Duration::from_micros(100));
+        assert_eq!(policy.backoff_bound(2), Duration::from_micros(200));
+        assert_eq!(policy.backoff_bound(5), Duration::from_micros(1_600));
+        assert_eq!(policy.backoff_bound(9), Duration::from_millis(20));
+        assert_eq!(policy.backoff_bound(u32::MAX), Duration::from_millis(20));
+        let none = RetryPolicy {
+            max_backoff: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(none.backoff_bound(3), Duration::ZERO);
     }
 }

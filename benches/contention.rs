@@ -1,0 +1,149 @@
+//! Contention stays on its stream: appends to an unrelated stream, alone and
+//! while 64 tasks fight over one hot stream through `Repository::execute`
+//! (each command loads, decides and appends with the loaded version as
+//! expected version; most are refused and retried). Target: the unrelated
+//! stream keeps at least 80% of its rate under contention.
+//!
+//! SQLite (default durability) and PostgreSQL (when `EVENTFOLD_POSTGRES_URL`
+//! is set). Run: `cargo bench --bench contention -- --sample-count 10`.
+//! Figures in BENCHMARKS.md ("Contention").
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use divan::Bencher;
+use divan::counter::ItemsCount;
+use eventfold::NewEvent;
+use eventfold::prelude::*;
+use eventfold::repository::{Repository, RetryPolicy};
+use eventfold::snapshot::SnapshotStore;
+use eventfold::store::{PostgresStore, SqliteStore};
+use eventfold_suite::bank::{BankAccount, BankAccountCommand, BankAccountEvent, MoneyDeposited};
+
+fn main() {
+    divan::main();
+}
+
+/// Tasks fighting over the hot stream.
+const CONTENDERS: usize = 64;
+/// Appends to the unrelated stream per sample, one after the other.
+const APPENDS: u64 = 50;
+
+const MODES: &[&str] = &["alone", "contended"];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn deposit() -> NewEvent {
+    let event = BankAccountEvent::MoneyDeposited(MoneyDeposited { amount: 1 });
+    NewEvent::encode(&event, &JsonCodec, Metadata::default()).expect("encodes")
+}
+
+/// Times `APPENDS` appends to a cold stream; with `mode == "contended"`,
+/// while `CONTENDERS` tasks run deposits on one hot account through the
+/// repository (started before the timed part, stopped after it).
+fn bench_unrelated<S: EventStore + SnapshotStore + Clone>(
+    bencher: Bencher,
+    rt: &tokio::runtime::Runtime,
+    mode: &str,
+    store: S,
+) {
+    let repo = Arc::new(
+        Repository::<BankAccount, _>::new(store.clone()).retry(RetryPolicy {
+            max_attempts: u32::MAX,
+            ..RetryPolicy::default()
+        }),
+    );
+    let hot = StreamId::new(format!("BankAccount-hot-{}", uuid::Uuid::now_v7())).unwrap();
+    rt.block_on(repo.execute(&hot, BankAccountCommand::open("Alice".into(), 0)))
+        .expect("opens");
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let contenders: Vec<_> = if mode == "contended" {
+        (0..CONTENDERS)
+            .map(|_| {
+                let (repo, hot, stop, commits) =
+                    (repo.clone(), hot.clone(), stop.clone(), commits.clone());
+                rt.spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        if repo
+                            .execute(&hot, BankAccountCommand::deposit(1))
+                            .await
+                            .is_ok()
+                        {
+                            commits.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cold = StreamId::new(format!("Other-{}", uuid::Uuid::now_v7())).unwrap();
+    bencher.counter(ItemsCount::new(APPENDS)).bench_local(|| {
+        rt.block_on(async {
+            for _ in 0..APPENDS {
+                store
+                    .append(&cold, ExpectedVersion::Any, vec![deposit()])
+                    .await
+                    .expect("appends");
+            }
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(async {
+        for c in contenders {
+            let _ = c.await;
+        }
+    });
+    if mode == "contended" {
+        eprintln!(
+            "  (the hot stream took {} commits meanwhile)",
+            commits.load(Ordering::Relaxed)
+        );
+    }
+}
+
+#[divan::bench(args = MODES, sample_size = 1)]
+fn sqlite(bencher: Bencher, mode: &str) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = rt
+        .block_on(SqliteStore::open(dir.path().join("bench.db")))
+        .expect("open");
+    bench_unrelated(bencher, &rt, mode, store);
+}
+
+#[divan::bench(args = MODES, sample_size = 1)]
+fn postgres(bencher: Bencher, mode: &str) {
+    let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
+        eprintln!("skipping postgres: EVENTFOLD_POSTGRES_URL not set");
+        return;
+    };
+    let rt = runtime();
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let schema = format!("bench_contention_{}", &id[20..]);
+    let store = rt
+        .block_on(
+            PostgresStore::options(url.clone())
+                .schema(schema.clone())
+                .connect(),
+        )
+        .expect("connects");
+    bench_unrelated(bencher, &rt, mode, store);
+    rt.block_on(async {
+        if let Ok((client, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+        {
+            tokio::spawn(connection);
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await;
+        }
+    });
+}
