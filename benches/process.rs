@@ -157,8 +157,8 @@ fn fire_deadlines_memory(bencher: Bencher) {
             let store = MemoryStore::new();
             let clock = Arc::new(ManualClock::at(start));
             let runner = eventfold::ProcessRunner::<Alarm, _, _>::new(
-                Arc::new(store.clone()),
-                Arc::new(MemoryCheckpointStore::new()),
+                store.clone(),
+                MemoryCheckpointStore::new(),
             )
             .clock(clock.clone());
             let events = (0..DEADLINES)
@@ -195,8 +195,8 @@ fn lateness() {
     rt.block_on(async {
         let store = MemoryStore::new();
         let handle = eventfold::ProcessRunner::<Alarm, _, _>::new(
-            Arc::new(store.clone()),
-            Arc::new(MemoryCheckpointStore::new()),
+            store.clone(),
+            MemoryCheckpointStore::new(),
         )
         .spawn();
         let first = Utc::now() + chrono::Duration::milliseconds(500);

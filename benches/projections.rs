@@ -122,7 +122,7 @@ fn catch_up<P: eventfold::Projection>(bencher: divan::Bencher<'_, '_>, make: fn(
         .with_inputs(|| {
             (
                 make(),
-                ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new())),
+                ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new()),
             )
         })
         .bench_local_values(|(mut projection, runner)| {

@@ -121,7 +121,8 @@ fn filled_store(n: usize) -> (Arc<MemoryStore>, Runner) {
                 .unwrap();
         }
     });
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    // A store is a cheap handle: the runner gets a clone of it.
+    let runner = ProjectionRunner::new((*store).clone(), MemoryCheckpointStore::new());
     (store, runner)
 }
 
@@ -239,8 +240,7 @@ impl<Src: eventfold::publish::Source> Pipeline<Src> {
         let _guard = RT.enter();
         let store = Arc::new(MemoryStore::new());
         let runner =
-            ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()))
-                .batch_size(64);
+            ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new()).batch_size(64);
         let relay = Relay::new("latency", publisher, &runner).spawn(&runner);
         let (tx, applied) = watch::channel(0);
         let consumer = Consumer::new(source, Arc::new(MemoryCheckpointStore::new()))

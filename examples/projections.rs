@@ -14,7 +14,7 @@ use eventfold_suite::bank_projections::{AccountBalances, DailySummary, StoreStat
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(MemoryStore::new());
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new());
 
     // Several projections at once, each in its own task.
     let balances = runner.spawn(AccountBalances::default());

@@ -424,9 +424,9 @@ where
     /// checkpoints in `checkpoints`.
     pub fn runner<K: eventfold::projection::CheckpointStore>(
         &self,
-        checkpoints: std::sync::Arc<K>,
+        checkpoints: K,
     ) -> ProcessRunner<TransferProcess, S, K> {
-        ProcessRunner::new(std::sync::Arc::new(self.store.clone()), checkpoints)
+        ProcessRunner::new(self.store.clone(), checkpoints)
             .dispatch_to(Repository::<BankAccount, S>::with_snapshots(
                 self.store.clone(),
             ))

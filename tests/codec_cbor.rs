@@ -196,7 +196,7 @@ async fn projections_decode_cbor_and_a_json_reader_fails_with_a_typed_error() {
         .append(&s, ExpectedVersion::NoStream, events)
         .await
         .unwrap();
-    let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new());
 
     let mut deposits = Deposits::default();
     runner.catch_up(&mut deposits).await.unwrap();

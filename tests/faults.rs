@@ -2,8 +2,6 @@
 //! (`FaultyStore`): a failure is reported with its cause, never a panic, and
 //! never loses or doubles data.
 
-use std::sync::Arc;
-
 use eventfold::prelude::*;
 use eventfold::projection::{MemoryCheckpointStore, ProjectionRunner};
 use eventfold::store::{FaultyStore, InjectedFault};
@@ -106,11 +104,7 @@ async fn a_projection_resumes_after_a_failing_read_without_missing_anything() {
             .await
             .unwrap();
     }
-    let runner = ProjectionRunner::new(
-        Arc::new(store.clone()),
-        Arc::new(MemoryCheckpointStore::new()),
-    )
-    .batch_size(2);
+    let runner = ProjectionRunner::new(store.clone(), MemoryCheckpointStore::new()).batch_size(2);
     let mut balances = AccountBalances::default();
     store.fail_next_read();
     assert!(

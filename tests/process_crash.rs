@@ -228,7 +228,7 @@ where
     S: EventStore + SnapshotStore + Clone,
     K: CheckpointStore,
 {
-    fn runner(&self) -> ProcessRunner<TransferProcess, CrashStore<S>, CrashCheckpoints<K>> {
+    fn runner(&self) -> ProcessRunner<TransferProcess, CrashStore<S>, Arc<CrashCheckpoints<K>>> {
         self.bank
             .runner(Arc::clone(&self.checkpoints))
             .clock(self.clock.clone())

@@ -39,7 +39,7 @@ impl Desk {
 
     fn runner(
         &self,
-    ) -> eventfold::ProcessRunner<TransferProcess, MemoryStore, MemoryCheckpointStore> {
+    ) -> eventfold::ProcessRunner<TransferProcess, MemoryStore, Arc<MemoryCheckpointStore>> {
         self.bank
             .runner(Arc::clone(&self.checkpoints))
             .clock(self.clock.clone())

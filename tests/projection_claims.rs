@@ -44,7 +44,11 @@ type Runner = ProjectionRunner<MemoryStore, MemoryCheckpointStore>;
 
 /// A runner of its own (as in another process) over the shared stores.
 fn runner(store: &Arc<MemoryStore>, checkpoints: &Arc<MemoryCheckpointStore>) -> Runner {
-    ProjectionRunner::new(store.clone(), checkpoints.clone()).exclusive(TTL)
+    ProjectionRunner::new(
+        MemoryStore::clone(store),
+        MemoryCheckpointStore::clone(checkpoints),
+    )
+    .exclusive(TTL)
 }
 
 async fn deposit(store: &MemoryStore, n: u64) {
@@ -185,7 +189,12 @@ async fn runners_that_are_not_exclusive_do_not_claim() {
     deposit(&store, 4).await;
     // Two in-memory read models of their own, each fed by its runner.
     let (a, b) = (Applied::default(), Applied::default());
-    let plain = || ProjectionRunner::new(store.clone(), checkpoints.clone());
+    let plain = || {
+        ProjectionRunner::new(
+            MemoryStore::clone(&store),
+            MemoryCheckpointStore::clone(&checkpoints),
+        )
+    };
     let mut first = Ledger { applied: a.clone() };
     let mut second = Ledger { applied: b.clone() };
     plain().rebuild(&mut first).await.unwrap();

@@ -21,11 +21,7 @@ use eventfold_suite::bank_projections::{
 type Runner = ProjectionRunner<MemoryStore, MemoryCheckpointStore>;
 
 fn runner(store: &MemoryStore) -> Runner {
-    ProjectionRunner::new(
-        Arc::new(store.clone()),
-        Arc::new(MemoryCheckpointStore::new()),
-    )
-    .batch_size(7)
+    ProjectionRunner::new(store.clone(), MemoryCheckpointStore::new()).batch_size(7)
 }
 
 async fn write(store: &MemoryStore, account: &str, events: Vec<BankAccountEvent>) {

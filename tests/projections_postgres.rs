@@ -3,7 +3,6 @@
 //! checkpoint in one transaction. Needs EVENTFOLD_POSTGRES_URL.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use eventfold::NewEvent;
 use eventfold::prelude::*;
@@ -187,11 +186,7 @@ async fn killed_mid_stream_it_resumes_without_loss_or_double_count() {
     }
     let expected: Vec<_> = expected.into_iter().map(|(k, (t, c))| (k, t, c)).collect();
     let head = store.head_position().await.unwrap();
-    let runner = ProjectionRunner::new(
-        Arc::new(store.clone()),
-        Arc::new(MemoryCheckpointStore::new()),
-    )
-    .batch_size(3);
+    let runner = ProjectionRunner::new(store.clone(), MemoryCheckpointStore::new()).batch_size(3);
 
     let mut projection = Some(first);
     for stop_at in [2, 40, 41, 150, 204] {

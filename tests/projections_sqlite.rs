@@ -3,7 +3,6 @@
 //! point neither loses nor double counts an event.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use eventfold::NewEvent;
 use eventfold::prelude::*;
@@ -157,11 +156,7 @@ async fn write(store: &MemoryStore, account: &str, events: Vec<BankAccountEvent>
 }
 
 fn runner(store: &MemoryStore) -> ProjectionRunner<MemoryStore, MemoryCheckpointStore> {
-    ProjectionRunner::new(
-        Arc::new(store.clone()),
-        Arc::new(MemoryCheckpointStore::new()),
-    )
-    .batch_size(4)
+    ProjectionRunner::new(store.clone(), MemoryCheckpointStore::new()).batch_size(4)
 }
 
 /// 7 accounts opened with 0; 300 deposits of i+1 spread over them.

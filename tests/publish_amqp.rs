@@ -154,7 +154,7 @@ async fn a_broker_killed_mid_stream_loses_nothing() {
     source.declare().await.unwrap();
 
     let store = Arc::new(MemoryStore::new());
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()))
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new())
         .batch_size(500)
         .exclusive(Duration::from_secs(5));
     let relay = Relay::new("to-amqp", AmqpPublisher::new(&url, "events"), &runner).spawn(&runner);
@@ -211,7 +211,7 @@ async fn relay_and_consumer_on_the_shared_broker() {
     source.declare().await.unwrap();
 
     let store = Arc::new(MemoryStore::new());
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new());
     append_events(&*store, 150, 3, 10).await;
     let relay = Relay::new("shared", AmqpPublisher::new(&url, &exchange), &runner).spawn(&runner);
     relay.wait_for(150).await.unwrap();

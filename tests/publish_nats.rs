@@ -118,7 +118,7 @@ async fn a_server_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let js = client(&server.url()).await;
 
     let store = Arc::new(MemoryStore::new());
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()))
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new())
         .batch_size(500)
         .exclusive(Duration::from_secs(5));
     let publisher = NatsPublisher::new(js.clone(), "EVENTS", "events");
@@ -404,7 +404,7 @@ async fn a_stream_with_foreign_messages_stops_the_relay_with_a_clear_error() {
 
     let store = Arc::new(MemoryStore::new());
     append_events(&*store, 3, 1, 3).await;
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new());
     let relay = Relay::new("relay", publisher, &runner).spawn(&runner);
     assert!(relay.wait_for(3).await.is_err());
     let error = relay.stop().await.expect("the relay failed");
@@ -449,7 +449,7 @@ async fn a_failed_event_is_not_acknowledged_and_comes_again() {
     let js = client(&server.url()).await;
     let store = Arc::new(MemoryStore::new());
     append_events(&*store, 10, 2, 5).await;
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new());
     let relay = Relay::new(
         "relay",
         NatsPublisher::new(js.clone(), "EVENTS", "events"),
@@ -491,7 +491,7 @@ async fn one_consumer_instance_per_name_and_a_takeover_after_a_crash() {
         return;
     };
     let store = Arc::new(MemoryStore::new());
-    let runner = ProjectionRunner::new(Arc::clone(&store), Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(Arc::clone(&store), MemoryCheckpointStore::new());
     let relay = Relay::new(
         "relay",
         NatsPublisher::new(client(&server.url()).await, "EVENTS", "events"),

@@ -5,7 +5,6 @@
 //! caller's context across their task.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use eventfold::entity::Entities;
 use eventfold::prelude::*;
@@ -108,7 +107,7 @@ async fn a_trace_follows_a_command_into_the_read_model() {
     assert_ne!(trace_id_of(parents[2].unwrap()), request_trace.to_string());
 
     // The projection runs later, outside the request.
-    let runner = ProjectionRunner::new(Arc::new(store), Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new());
     let mut deposits = Deposits::default();
     runner.catch_up(&mut deposits).await.unwrap();
     assert_eq!(deposits.by_stream["BankAccount-ada"], 16);

@@ -79,7 +79,7 @@ type PendingProjection<S, C> =
 /// serves, the projections it runs. See the [module docs](super).
 pub struct Service<S, C = MemoryCheckpointStore> {
     store: S,
-    checkpoints: Arc<C>,
+    checkpoints: C,
     aggregates: Vec<Arc<dyn AggregateRoutes>>,
     projections: Vec<(String, PendingProjection<S, C>)>,
     config: Config,
@@ -100,7 +100,7 @@ impl<S: ServiceStore, C: CheckpointStore> Service<S, C> {
     pub fn with_checkpoints(store: S, checkpoints: C) -> Self {
         Self {
             store,
-            checkpoints: Arc::new(checkpoints),
+            checkpoints,
             aggregates: Vec::new(),
             projections: Vec::new(),
             config: Config {
@@ -254,7 +254,7 @@ impl<S: ServiceStore, C: CheckpointStore> Service<S, C> {
     /// Starts the projections (needs a Tokio runtime) and returns the
     /// running service.
     pub fn start(self) -> RunningService<S> {
-        let runner = ProjectionRunner::new(Arc::new(self.store.clone()), self.checkpoints);
+        let runner = ProjectionRunner::new(self.store.clone(), self.checkpoints);
         let projections = self
             .projections
             .into_iter()

@@ -102,10 +102,13 @@ pub enum ProcessStatus {
 impl<P: ProcessManager, S: EventStore, K: CheckpointStore> ProcessRunner<P, S, K> {
     /// A runner on `store` keeping its checkpoint in `checkpoints`, with the
     /// system clock and no repositories yet.
-    pub fn new(store: Arc<S>, checkpoints: Arc<K>) -> Self {
+    ///
+    /// Both are taken by value, as everywhere in eventfold (an `Arc` of a
+    /// store is a store too).
+    pub fn new(store: S, checkpoints: K) -> Self {
         Self {
-            store,
-            checkpoints,
+            store: Arc::new(store),
+            checkpoints: Arc::new(checkpoints),
             targets: HashMap::new(),
             clock: Arc::new(SystemClock),
             batch_size: DEFAULT_BATCH_SIZE,

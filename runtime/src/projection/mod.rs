@@ -73,7 +73,7 @@
 //! let event = eventfold::NewEvent::new("Deposited", 1, br#"{"amount":5}"#.to_vec(), Default::default());
 //! store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
 //!
-//! let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()));
+//! let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new());
 //! let mut totals = Totals::default();
 //! let report = runner.catch_up(&mut totals).await.unwrap();
 //! assert_eq!(report.position, 1);

@@ -30,7 +30,7 @@ use crate::store::{PostgresStore, StoreError};
 ///
 /// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
 /// let checkpoints = PostgresCheckpointStore::open(&store).await?;
-/// let runner = ProjectionRunner::new(Arc::new(store), Arc::new(checkpoints));
+/// let runner = ProjectionRunner::new(store, checkpoints);
 /// # let _ = runner; Ok(()) }
 /// ```
 ///

@@ -81,10 +81,41 @@ enum Woken {
 
 impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     /// A runner reading from `store`, keeping checkpoints in `checkpoints`.
-    pub fn new(store: Arc<S>, checkpoints: Arc<C>) -> Self {
+    /// Both are taken by value, as everywhere in eventfold: stores are
+    /// cheap handles to clone, and an `Arc` of one is a store too.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use eventfold::prelude::*;
+    /// use eventfold::projection::MemoryCheckpointStore;
+    ///
+    /// let store = MemoryStore::new();
+    /// let repository = Repository::<_, _>::new(store.clone());
+    /// let runner = ProjectionRunner::new(store.clone(), MemoryCheckpointStore::new());
+    /// // Code that already shares a store behind an `Arc` passes it as it is.
+    /// let shared = Arc::new(store);
+    /// let also = ProjectionRunner::new(Arc::clone(&shared), MemoryCheckpointStore::new());
+    /// # let _: &Repository<eventfold_doc_wallet::Wallet, MemoryStore> = &repository;
+    /// # let _ = (runner, also);
+    /// # mod eventfold_doc_wallet {
+    /// #     use eventfold::prelude::*;
+    /// #     #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    /// #     pub struct Deposited { pub amount: u64 }
+    /// #     #[derive(Debug, PartialEq, thiserror::Error)]
+    /// #     #[error("never")] pub struct Never;
+    /// #     #[derive(Aggregate, Default, Debug)]
+    /// #     #[aggregate(events(Deposited), error = Never)]
+    /// #     pub struct Wallet { balance: u64 }
+    /// #     #[handlers]
+    /// #     impl Wallet {
+    /// #         #[apply] fn deposited(&mut self, e: &Deposited) { self.balance += e.amount }
+    /// #     }
+    /// # }
+    /// ```
+    pub fn new(store: S, checkpoints: C) -> Self {
         Self {
-            store,
-            checkpoints,
+            store: Arc::new(store),
+            checkpoints: Arc::new(checkpoints),
             batch_size: DEFAULT_BATCH_SIZE,
             claim_ttl: None,
         }

@@ -1,7 +1,5 @@
 //! Unit tests of the runner with hand-written projections.
 
-use std::sync::Arc;
-
 use super::*;
 use crate::envelope::NewEvent;
 use crate::store::{EventStore, ExpectedVersion, MemoryStore};
@@ -61,11 +59,7 @@ async fn append(store: &MemoryStore, stream: &str, ty: &str, amount: u64) {
 }
 
 fn runner(store: &MemoryStore) -> ProjectionRunner<MemoryStore, MemoryCheckpointStore> {
-    ProjectionRunner::new(
-        Arc::new(store.clone()),
-        Arc::new(MemoryCheckpointStore::new()),
-    )
-    .batch_size(3)
+    ProjectionRunner::new(store.clone(), MemoryCheckpointStore::new()).batch_size(3)
 }
 
 #[tokio::test]

@@ -53,7 +53,7 @@ enum Command {
 /// use eventfold::{MemoryStore, ProjectionRunner};
 ///
 /// let store = Arc::new(MemoryStore::new());
-/// let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()))
+/// let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new())
 ///     .exclusive(Duration::from_secs(10));
 /// use eventfold::publish::nats::async_nats;
 /// let client = async_nats::connect("nats://127.0.0.1:4222").await?;

@@ -293,7 +293,7 @@ async fn store_with(n: usize) -> Arc<MemoryStore> {
 #[tokio::test]
 async fn the_checkpoint_moves_only_after_the_broker_confirmed() {
     let store = store_with(10).await;
-    let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new())).batch_size(4);
+    let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new()).batch_size(4);
     let published = Arc::new(Mutex::new(Vec::new()));
     let flaky = Flaky {
         failures: 1,
@@ -336,7 +336,7 @@ async fn a_restarted_relay_names_its_checkpoint_as_the_previous_position() {
 #[tokio::test]
 async fn a_permanent_error_stops_a_spawned_relay_for_good() {
     let store = store_with(3).await;
-    let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new());
     let flaky = Flaky {
         failures: 0,
         permanent: true,
@@ -360,7 +360,7 @@ async fn a_permanent_error_stops_a_spawned_relay_for_good() {
 #[tokio::test]
 async fn a_spawned_relay_rides_out_transient_failures() {
     let store = store_with(5).await;
-    let runner = ProjectionRunner::new(store, Arc::new(MemoryCheckpointStore::new()));
+    let runner = ProjectionRunner::new(store, MemoryCheckpointStore::new());
     let flaky = Flaky {
         failures: 4,
         permanent: false,

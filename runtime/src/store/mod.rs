@@ -63,6 +63,7 @@ mod memory;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod shared;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod stats;

@@ -31,7 +31,7 @@ use crate::store::StoreError;
 ///
 /// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
 /// let checkpoints = RedisCheckpointStore::new(&store);
-/// let runner = ProjectionRunner::new(Arc::new(store), Arc::new(checkpoints));
+/// let runner = ProjectionRunner::new(store, checkpoints);
 /// # let _ = runner; Ok(()) }
 /// ```
 ///
