@@ -134,3 +134,44 @@ async fn postgres_urls_take_schema_and_pool_size() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn redis_urls_take_a_key_prefix() {
+    let Ok(base) = std::env::var("EVENTFOLD_REDIS_URL") else {
+        assert!(
+            std::env::var("EVENTFOLD_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "EVENTFOLD_REQUIRE_REDIS=1 but EVENTFOLD_REDIS_URL is not set"
+        );
+        eprintln!("skipping: EVENTFOLD_REDIS_URL not set");
+        return;
+    };
+    let prefix = format!("any_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store = AnyStore::open(&format!("{base}{sep}prefix={prefix}"))
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "redis");
+    let repo = Repository::<BankAccount, AnyStore>::with_snapshots(store.clone());
+    let id = repo.stream_id("lin").unwrap();
+    repo.execute(&id, BankAccountCommand::open("Lin".into(), 4))
+        .await
+        .unwrap();
+    let done = repo
+        .execute(&id, BankAccountCommand::deposit(1))
+        .await
+        .unwrap();
+    assert_eq!((done.version, done.state.balance), (2, 5));
+    checkpoint_store_contract(&store.checkpoints().await.unwrap()).await;
+    // The Redis store keeps no statistics yet: a typed error, not a scan.
+    let err = eventfold::store::StoreStats::statistics(&store)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Redis"), "{err}");
+    match store {
+        AnyStore::Redis(redis) => {
+            assert_eq!(redis.prefix(), prefix);
+            redis.destroy().await.unwrap();
+        }
+        _ => panic!("a redis:// URL opens a RedisStore"),
+    }
+}

@@ -18,6 +18,7 @@
 //! | `memory:` | [`MemoryStore`](crate::store::MemoryStore) (nothing kept) |
 //! | `sqlite:PATH`, `sqlite://PATH` | [`SqliteStore`](crate::store::SqliteStore) (feature `sqlite`): `sqlite:events.db` is relative, `sqlite:///var/lib/app/events.db` absolute |
 //! | `postgres://...`, `postgresql://...` | [`PostgresStore`](crate::store::PostgresStore) (feature `postgres`), the URL as libpq reads it |
+//! | `redis://...`, `rediss://...` | [`RedisStore`](crate::store::RedisStore) (feature `redis`); `?prefix=NAME` sets its key prefix |
 //!
 //! Two query parameters are eventfold's own and are taken out of the URL
 //! before it reaches the driver: `schema=NAME` (the PostgreSQL schema, default
@@ -50,6 +51,9 @@ pub enum AnyStore {
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
     Postgres(crate::store::PostgresStore),
+    /// A Redis server.
+    #[cfg(feature = "redis")]
+    Redis(crate::store::RedisStore),
 }
 
 /// Checkpoint store on the backend of an [`AnyStore`] (from
@@ -65,6 +69,9 @@ pub enum AnyCheckpointStore {
     /// In the PostgreSQL schema of the events.
     #[cfg(feature = "postgres")]
     Postgres(crate::projection::PostgresCheckpointStore),
+    /// Under the Redis store's key prefix.
+    #[cfg(feature = "redis")]
+    Redis(crate::store::RedisCheckpointStore),
 }
 
 /// Runs `$body` with `$s` bound to the store inside any variant.
@@ -76,6 +83,8 @@ macro_rules! dispatch {
             $kind::Sqlite($s) => $body,
             #[cfg(feature = "postgres")]
             $kind::Postgres($s) => $body,
+            #[cfg(feature = "redis")]
+            $kind::Redis($s) => $body,
         }
     };
 }
@@ -98,11 +107,12 @@ impl AnyStore {
             "memory" => Ok(Self::Memory(MemoryStore::new())),
             "sqlite" => open_sqlite(url, rest).await,
             "postgres" | "postgresql" => open_postgres(url).await,
+            "redis" | "rediss" => open_redis(url).await,
             other => Err(unknown(url, &format!("unknown scheme `{other}`"))),
         }
     }
 
-    /// The backend's name: `"memory"`, `"sqlite"` or `"postgres"`.
+    /// The backend's name: `"memory"`, `"sqlite"`, `"postgres"` or `"redis"`.
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Memory(_) => "memory",
@@ -110,6 +120,8 @@ impl AnyStore {
             Self::Sqlite(_) => "sqlite",
             #[cfg(feature = "postgres")]
             Self::Postgres(_) => "postgres",
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => "redis",
         }
     }
 
@@ -126,11 +138,13 @@ impl AnyStore {
             Self::Postgres(s) => AnyCheckpointStore::Postgres(
                 crate::projection::PostgresCheckpointStore::open(s).await?,
             ),
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => AnyCheckpointStore::Redis(crate::store::RedisCheckpointStore::new(s)),
         })
     }
 }
 
-const ACCEPTED: &str = "accepted: `memory:`, `sqlite:PATH`, `postgres://...`";
+const ACCEPTED: &str = "accepted: `memory:`, `sqlite:PATH`, `postgres://...`, `redis://...`";
 
 fn unknown(url: &str, what: &str) -> StoreError {
     StoreError::Open {
@@ -174,7 +188,7 @@ async fn open_sqlite(url: &str, _rest: &str) -> Result<AnyStore, StoreError> {
     ))
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
 /// Splits eventfold's own query parameters (`names`) out of a URL: the URL
 /// without them, and their values in the order of `names`.
 fn take_params<'u, const N: usize>(
@@ -222,6 +236,24 @@ async fn open_postgres(url: &str) -> Result<AnyStore, StoreError> {
     Err(unknown(
         url,
         "the `postgres` feature of eventfold is not enabled",
+    ))
+}
+
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str) -> Result<AnyStore, StoreError> {
+    let (driver_url, [prefix]) = take_params(url, ["prefix"]);
+    let mut options = crate::store::RedisStore::options(driver_url);
+    if let Some(prefix) = prefix {
+        options = options.prefix(prefix);
+    }
+    Ok(AnyStore::Redis(options.connect().await?))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(url: &str) -> Result<AnyStore, StoreError> {
+    Err(unknown(
+        url,
+        "the `redis` feature of eventfold is not enabled",
     ))
 }
 
@@ -300,17 +332,43 @@ impl EventStore for AnyStore {
     }
 }
 
+/// Runs `$body` with `$s` bound to a store that keeps statistics; the
+/// Redis store keeps none yet (`no_stats`).
+macro_rules! dispatch_stats {
+    ($value:expr, $s:ident => $body:expr) => {
+        match $value {
+            AnyStore::Memory($s) => $body,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($s) => $body,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(_) => Err(no_stats()),
+        }
+    };
+}
+
+/// The Redis store keeps no statistics counters yet: a typed error naming
+/// that, rather than a scan of every event.
+#[cfg(feature = "redis")]
+fn no_stats() -> StoreError {
+    StoreError::backend(
+        "statistics and stream listing",
+        "the Redis store keeps no statistics (its counters are not maintained yet)",
+    )
+}
+
 impl StoreStats for AnyStore {
     async fn statistics(&self) -> Result<StoreStatistics, StoreError> {
-        dispatch!(Self, self, s => s.statistics().await)
+        dispatch_stats!(self, s => s.statistics().await)
     }
 
     async fn list_streams(&self, query: ListStreams) -> Result<StreamPage, StoreError> {
-        dispatch!(Self, self, s => s.list_streams(query).await)
+        dispatch_stats!(self, s => s.list_streams(query).await)
     }
 
     async fn stream_snapshots(&self, stream: &StreamId) -> Result<Vec<SnapshotInfo>, StoreError> {
-        dispatch!(Self, self, s => s.stream_snapshots(stream).await)
+        dispatch_stats!(self, s => s.stream_snapshots(stream).await)
     }
 }
 
