@@ -316,6 +316,45 @@ impl ProjectionError {
     }
 }
 
+/// [`ProjectionError::Store`] for projection `name` (shared by the runner
+/// and the broker consumers).
+pub(crate) fn store_err(name: &str, source: StoreError) -> ProjectionError {
+    ProjectionError::Store {
+        projection: name.to_owned(),
+        source,
+    }
+}
+
+/// [`ProjectionError::Handler`]: `event` failed in projection `name`.
+pub(crate) fn handler_err(
+    name: &str,
+    event: &RecordedEvent,
+    source: HandleError,
+) -> ProjectionError {
+    ProjectionError::Handler {
+        projection: name.to_owned(),
+        position: event.global_position,
+        stream_id: event.stream_id.clone(),
+        stream_version: event.stream_version,
+        event_type: event.event_type.clone(),
+        source,
+    }
+}
+
+/// The dead letter parking `event` after it failed in projection `name`.
+pub(crate) fn dead_letter(name: &str, event: &RecordedEvent, err: &HandleError) -> DeadLetter {
+    DeadLetter {
+        projection: name.to_owned(),
+        position: event.global_position,
+        event_id: event.event_id,
+        stream_id: event.stream_id.clone(),
+        stream_version: event.stream_version,
+        event_type: event.event_type.clone(),
+        error: err.to_string(),
+        parked_at: chrono::Utc::now(),
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::checkpoint::{CheckpointStore, DeadLetter};
-use super::{FailurePolicy, HandleError, Projection, ProjectionError};
+use super::{FailurePolicy, Projection, ProjectionError, dead_letter, handler_err, store_err};
 use crate::envelope::{MAX_STREAM_ID_LEN, RecordedEvent, StreamId};
 use crate::store::{EventStore, StoreError, SubscribeFrom, subscribe};
 
@@ -872,37 +872,6 @@ impl<P: Projection, S: EventStore, C: CheckpointStore> ProjectionHandle<P, S, C>
     pub async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
-    }
-}
-
-fn store_err(name: &str, source: StoreError) -> ProjectionError {
-    ProjectionError::Store {
-        projection: name.to_owned(),
-        source,
-    }
-}
-
-fn handler_err(name: &str, event: &RecordedEvent, source: HandleError) -> ProjectionError {
-    ProjectionError::Handler {
-        projection: name.to_owned(),
-        position: event.global_position,
-        stream_id: event.stream_id.clone(),
-        stream_version: event.stream_version,
-        event_type: event.event_type.clone(),
-        source,
-    }
-}
-
-fn dead_letter(name: &str, event: &RecordedEvent, err: &HandleError) -> DeadLetter {
-    DeadLetter {
-        projection: name.to_owned(),
-        position: event.global_position,
-        event_id: event.event_id,
-        stream_id: event.stream_id.clone(),
-        stream_version: event.stream_version,
-        event_type: event.event_type.clone(),
-        error: err.to_string(),
-        parked_at: Utc::now(),
     }
 }
 

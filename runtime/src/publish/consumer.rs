@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -12,9 +11,9 @@ use uuid::Uuid;
 use super::{Incoming, PublishError, Source};
 use crate::envelope::RecordedEvent;
 use crate::projection::{
-    CheckpointStore, DeadLetter, FailurePolicy, HandleError, Projection, ProjectionError,
+    CheckpointStore, FailurePolicy, Projection, ProjectionError, dead_letter, handler_err,
+    store_err,
 };
-use crate::store::StoreError;
 
 /// How many messages a batch holds at most by default (one commit and one
 /// checkpoint save per batch).
@@ -597,36 +596,5 @@ impl<P: Projection> ConsumerHandle<P> {
             Err(_) => unreachable!("the task holding the projection has ended"),
         };
         (projection, error)
-    }
-}
-
-fn store_err(name: &str, source: StoreError) -> ProjectionError {
-    ProjectionError::Store {
-        projection: name.to_owned(),
-        source,
-    }
-}
-
-fn handler_err(name: &str, event: &RecordedEvent, source: HandleError) -> ProjectionError {
-    ProjectionError::Handler {
-        projection: name.to_owned(),
-        position: event.global_position,
-        stream_id: event.stream_id.clone(),
-        stream_version: event.stream_version,
-        event_type: event.event_type.clone(),
-        source,
-    }
-}
-
-fn dead_letter(name: &str, event: &RecordedEvent, err: &HandleError) -> DeadLetter {
-    DeadLetter {
-        projection: name.to_owned(),
-        position: event.global_position,
-        event_id: event.event_id,
-        stream_id: event.stream_id.clone(),
-        stream_version: event.stream_version,
-        event_type: event.event_type.clone(),
-        error: err.to_string(),
-        parked_at: Utc::now(),
     }
 }
