@@ -440,6 +440,10 @@ mod batches {
         async fn head_position(&self) -> Result<u64, StoreError> {
             self.inner.head_position().await
         }
+
+        async fn wait_for_append(&self, position: u64) {
+            self.inner.wait_for_append(position).await
+        }
     }
 
     impl SnapshotStore for Gated {

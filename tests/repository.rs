@@ -193,6 +193,10 @@ impl<S: EventStore + Clone> EventStore for Instrumented<S> {
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.inner.head_position().await
     }
+
+    async fn wait_for_append(&self, position: u64) {
+        self.inner.wait_for_append(position).await
+    }
 }
 
 impl<S: SnapshotStore + Clone> SnapshotStore for Instrumented<S> {

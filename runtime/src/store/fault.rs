@@ -257,6 +257,14 @@ impl<S: EventStore> EventStore for FaultyStore<S> {
         self.inner.delete_stream(stream, mode).await
     }
 
+    async fn delete_events_before(
+        &self,
+        stream: &StreamId,
+        before: u64,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_events_before(stream, before).await
+    }
+
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.inner.head_position().await
     }
@@ -423,6 +431,18 @@ mod tests {
         assert!(!retry.written);
         assert_eq!(retry.next_expected_version, 2);
         assert_eq!(count(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn archiving_is_forwarded_to_the_wrapped_store() {
+        let store = FaultyStore::new(MemoryStore::new());
+        let events = vec![ev(), ev(), ev()];
+        store
+            .append(&sid(), ExpectedVersion::NoStream, events)
+            .await
+            .unwrap();
+        assert_eq!(store.delete_events_before(&sid(), 3).await.unwrap(), 2);
+        assert_eq!(count(&store).await, 1);
     }
 
     #[tokio::test]
