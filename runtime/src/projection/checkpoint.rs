@@ -219,3 +219,36 @@ impl CheckpointStore for MemoryCheckpointStore {
         Ok(())
     }
 }
+
+/// Waits until `owner` holds the claim on `name` in `checkpoints` (`true`),
+/// or until `stop` is set (`false`): claims, and while another owner holds
+/// the name, calls `standing_by` and tries again every `ttl / 3`. Shared by
+/// exclusive projection runners and broker consumers; `kind` names the
+/// claimant in the warnings ("projection", "consumer").
+pub(crate) async fn claim_or_stand_by<C: CheckpointStore + ?Sized>(
+    checkpoints: &C,
+    kind: &str,
+    name: &str,
+    owner: Uuid,
+    ttl: Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    mut standing_by: impl FnMut(),
+) -> bool {
+    loop {
+        if *stop.borrow() {
+            return false;
+        }
+        match checkpoints.claim(name, owner, ttl).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(kind, name, %error, "could not claim the name; trying again");
+            }
+        }
+        standing_by();
+        tokio::select! {
+            _ = tokio::time::sleep(ttl / 3) => {}
+            _ = stop.wait_for(|s| *s) => return false,
+        }
+    }
+}

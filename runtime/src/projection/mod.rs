@@ -98,6 +98,8 @@ use uuid::Uuid;
 
 #[cfg(feature = "redis")]
 pub use crate::store::RedisCheckpointStore;
+#[cfg(any(feature = "nats", feature = "amqp"))]
+pub(crate) use checkpoint::claim_or_stand_by;
 pub use checkpoint::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresCheckpointStore;

@@ -575,7 +575,7 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
     }
 
     /// Waits until `owner` holds the claim on `name` (`true`), or until
-    /// asked to stop (`false`).
+    /// asked to stop (`false`); without a claim duration, at once.
     async fn stand_by(
         &self,
         name: &str,
@@ -586,30 +586,26 @@ impl<S: EventStore, C: CheckpointStore> ProjectionRunner<S, C> {
         let Some(ttl) = self.claim_ttl else {
             return true;
         };
-        loop {
-            if *stop.borrow() {
-                return false;
-            }
-            match self.checkpoints.claim(name, owner, ttl).await {
-                Ok(true) => {
-                    progress.send_modify(|p| p.status = ProjectionStatus::CatchingUp);
-                    return true;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(projection = name, %error, "could not claim the projection; trying again");
-                }
-            }
-            progress.send_if_modified(|p| {
-                let was = matches!(p.status, ProjectionStatus::Standby);
-                p.status = ProjectionStatus::Standby;
-                !was
-            });
-            tokio::select! {
-                _ = tokio::time::sleep(ttl / 3) => {}
-                _ = stop.wait_for(|s| *s) => return false,
-            }
+        let claimed = super::checkpoint::claim_or_stand_by(
+            &*self.checkpoints,
+            "projection",
+            name,
+            owner,
+            ttl,
+            stop,
+            || {
+                progress.send_if_modified(|p| {
+                    let was = matches!(p.status, ProjectionStatus::Standby);
+                    p.status = ProjectionStatus::Standby;
+                    !was
+                });
+            },
+        )
+        .await;
+        if claimed {
+            progress.send_modify(|p| p.status = ProjectionStatus::CatchingUp);
         }
+        claimed
     }
 
     async fn follow<P: Projection>(

@@ -236,30 +236,26 @@ impl<Src: Source, C: CheckpointStore> Consumer<Src, C> {
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
         let ttl = self.claim_ttl.unwrap_or(Duration::from_secs(1));
-        loop {
-            if *stop.borrow() {
-                return false;
-            }
-            match self.checkpoints.claim(name, owner, ttl).await {
-                Ok(true) => {
-                    progress.send_modify(|p| p.status = ConsumerStatus::Running);
-                    return true;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(consumer = name, %error, "could not claim the consumer; trying again");
-                }
-            }
-            progress.send_if_modified(|p| {
-                let was = matches!(p.status, ConsumerStatus::Standby);
-                p.status = ConsumerStatus::Standby;
-                !was
-            });
-            tokio::select! {
-                _ = tokio::time::sleep(ttl / 3) => {}
-                _ = stop.wait_for(|s| *s) => return false,
-            }
+        let claimed = crate::projection::claim_or_stand_by(
+            &*self.checkpoints,
+            "consumer",
+            name,
+            owner,
+            ttl,
+            stop,
+            || {
+                progress.send_if_modified(|p| {
+                    let was = matches!(p.status, ConsumerStatus::Standby);
+                    p.status = ConsumerStatus::Standby;
+                    !was
+                });
+            },
+        )
+        .await;
+        if claimed {
+            progress.send_modify(|p| p.status = ConsumerStatus::Running);
         }
+        claimed
     }
 
     /// Renews `owner`'s claim once a third of its duration has passed since
