@@ -29,6 +29,8 @@ pub fn derive(input: TokenStream) -> TokenStream {
     }
 }
 
+pub(crate) use ast::type_text;
+
 /// The compact type text used in schemas (exposed for unit tests).
 #[cfg(test)]
 pub fn type_text_for_tests(ty: &syn::Type) -> String {

@@ -61,27 +61,10 @@ pub fn expand(h: &HandlersBlock<'_>, command_enum: &syn::Ident, p: &TokenStream)
     }
 }
 
-/// A type as compact text (`Option<Vec<u64>>`): a space is kept only
-/// between two words (`dyn Trait`) and after a comma. (The event derive has
-/// its own private copy of this; the two could move to `common`.)
+/// A type as the compact, spacing-independent text the schema lock uses
+/// too (one normaliser for both).
 fn type_text(ty: &syn::Type) -> String {
-    let raw = quote::ToTokens::to_token_stream(ty).to_string();
-    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '\'');
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ' ' {
-            if word(out.chars().last()) && word(chars.peek().copied()) {
-                out.push(' ');
-            }
-        } else {
-            out.push(c);
-            if c == ',' || c == ';' {
-                out.push(' ');
-            }
-        }
-    }
-    out
+    crate::event::type_text(ty)
 }
 
 /// The text of the `#[doc = "..."]` attributes, one entry per line.
