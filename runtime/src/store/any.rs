@@ -169,11 +169,11 @@ fn redact(url: &str) -> String {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(_url: &str, rest: &str) -> Result<AnyStore, StoreError> {
+async fn open_sqlite(url: &str, rest: &str) -> Result<AnyStore, StoreError> {
     // `sqlite://PATH` and `sqlite:PATH` name the same file; `sqlite:///abs` is absolute.
     let path = rest.strip_prefix("//").unwrap_or(rest);
     if path.is_empty() {
-        return Err(unknown(_url, "no file path after `sqlite:`"));
+        return Err(unknown(url, "no file path after `sqlite:`"));
     }
     Ok(AnyStore::Sqlite(
         crate::store::SqliteStore::open(path).await?,
