@@ -87,8 +87,8 @@ async fn the_state_is_kept_between_commands() {
     // and record time of the events; the stream is never loaded again.
     assert_eq!(store.events_read(), 0);
 
-    // The same commands through the repository load the stream every time
-    // (and read nothing back either).
+    // The same commands through a repository keep the state too (its state
+    // cache): nothing is read either.
     let repository = Repository::<BankAccount, _>::new(store.clone());
     let b = account(2);
     repository
@@ -101,7 +101,24 @@ async fn the_state_is_kept_between_commands() {
             .await
             .unwrap();
     }
+    assert_eq!(store.events_read(), 0);
+    assert_eq!(repository.cached_states(), 1);
+
+    // Without the cache, the repository loads the stream for every command.
+    let uncached = Repository::<BankAccount, _>::new(store.clone()).state_cache(0);
+    let c = account(3);
+    uncached
+        .execute(&c, BankAccountCommand::open("Carol".into(), 10))
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        uncached
+            .execute(&c, BankAccountCommand::deposit(1))
+            .await
+            .unwrap();
+    }
     assert_eq!(store.events_read(), (0..=10).sum::<u64>());
+    assert_eq!(uncached.cached_states(), 0);
 }
 
 #[tokio::test(start_paused = true)]

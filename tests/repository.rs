@@ -308,7 +308,7 @@ mod scenarios {
         assert_eq!(stored[0].global_position, e.global_position);
         assert_eq!(stored[0].recorded_at, e.recorded_at);
         let loaded = repo.load(&s).await.unwrap();
-        assert_eq!(loaded.state, done.state);
+        assert_eq!(loaded.state, *done.state);
         assert_eq!(loaded.version, 2);
         assert_eq!(loaded.snapshot_version, None);
     }
@@ -734,6 +734,135 @@ mod scenarios {
         assert_eq!(loaded.snapshot_version, Some(TASKS * COMMANDS));
     }
 
+    /// Two repositories (two processes, each with its state cache) write
+    /// one stream in turns: every command starts from a kept state that the
+    /// other one has made stale; the append conflicts and the command
+    /// reloads, so nothing is lost. A rejection decided on a stale state is
+    /// checked against the store first: the withdrawal the other process's
+    /// deposit made possible is accepted, not refused.
+    pub(super) async fn kept_states_of_other_processes_are_never_trusted<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let one = Repository::<BankAccount, _>::new(store.clone());
+        let two = Repository::<BankAccount, _>::new(store.clone());
+        let s = stream("BankAccount");
+        open_account(&one, &s, 0).await;
+        two.execute(&s, BankAccountCommand::deposit(1))
+            .await
+            .unwrap();
+        for round in 0..5 {
+            let a = one
+                .execute(&s, BankAccountCommand::deposit(10))
+                .await
+                .unwrap();
+            let b = two
+                .execute(&s, BankAccountCommand::deposit(100))
+                .await
+                .unwrap();
+            assert_eq!(b.version, a.version + 1, "round {round}");
+            assert_eq!(b.state.balance, a.state.balance + 100, "round {round}");
+        }
+        assert_eq!((one.cached_states(), two.cached_states()), (1, 1));
+        // `one` keeps a balance of 451 (`two` has 551); `two` deposits 1,000.
+        two.execute(&s, BankAccountCommand::deposit(1_000))
+            .await
+            .unwrap();
+        let w = one
+            .execute(&s, BankAccountCommand::withdraw(1_500))
+            .await
+            .expect("decided again on the current state, not the kept one");
+        assert_eq!(w.state.balance, 51);
+        // A rejection that holds on the current state is still one, and
+        // the kept state stays usable.
+        two.execute(&s, BankAccountCommand::deposit(1))
+            .await
+            .unwrap();
+        let err = one
+            .execute(&s, BankAccountCommand::withdraw(53))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.rejection(),
+                Some(AccountError::InsufficientFunds {
+                    balance: 52,
+                    requested: 53
+                })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(one.cached_states(), 1);
+        let loaded = one.load(&s).await.unwrap();
+        assert_eq!((loaded.state.balance, loaded.version), (52, 15));
+    }
+
+    /// A caller that keeps an outcome's state shares it with the cache:
+    /// the next command loads instead of mutating what the caller holds.
+    pub(super) async fn a_state_the_caller_holds_is_not_mutated<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<Counter, _>::new(store);
+        let s = stream("Counter");
+        let first = repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        let second = repo.execute(&s, CounterCommand::add(2)).await.unwrap();
+        assert_eq!((first.state.total, second.state.total), (1, 3));
+        drop(first);
+        let third = repo.execute(&s, CounterCommand::add(3)).await.unwrap();
+        assert_eq!((second.state.total, third.state.total), (3, 6));
+        assert_eq!(third.version, 3);
+    }
+
+    /// Many repositories (processes), each with many tasks, race on one
+    /// stream with a snapshot after every event: kept states go stale all
+    /// the time, and every command still lands exactly once.
+    pub(super) async fn kept_states_under_contention_from_many_repositories<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        const REPOSITORIES: u64 = 4;
+        const TASKS: u64 = 4;
+        const COMMANDS: u64 = 25;
+        let s = stream("Counter");
+        let mut tasks = Vec::new();
+        for _ in 0..REPOSITORIES {
+            let repo = Arc::new(
+                Repository::<Counter, _>::new(store.clone())
+                    .snapshot_policy(SnapshotPolicy::every(1))
+                    .retry(RetryPolicy {
+                        max_attempts: 100_000,
+                        max_backoff: Duration::from_millis(1),
+                    }),
+            );
+            for _ in 0..TASKS {
+                let repo = repo.clone();
+                let s = s.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut failures = Vec::new();
+                    for _ in 0..COMMANDS {
+                        match repo.execute(&s, CounterCommand::add(1)).await {
+                            Ok(done) => drop(done),
+                            Err(e) => failures.push(e.to_string()),
+                        }
+                    }
+                    failures
+                }));
+            }
+        }
+        let mut failures = Vec::new();
+        for task in tasks {
+            failures.extend(task.await.unwrap());
+        }
+        assert!(failures.is_empty(), "{failures:?}");
+        let n = REPOSITORIES * TASKS * COMMANDS;
+        let loaded = Repository::<Counter, _>::new(store).load(&s).await.unwrap();
+        assert_eq!((loaded.state.total, loaded.version), (n, n));
+    }
+
     /// The same race through a store that only has the trait's default
     /// `load_stream` (and yields after every read, widening the windows).
     pub(super) async fn default_load_under_contention<S: EventStore + SnapshotStore + Clone>(
@@ -935,7 +1064,8 @@ mod scenarios {
         let s = stream("Counter");
         repo.execute(&s, CounterCommand::add(1)).await.unwrap();
         repo.execute(&s, CounterCommand::add(2)).await.unwrap();
-        store.delete_stream(&s, DeleteMode::Hard).await.unwrap();
+        repo.delete_stream(&s, DeleteMode::Hard).await.unwrap();
+        assert_eq!(repo.cached_states(), 0);
         let err = repo.load(&s).await.unwrap_err();
         assert!(
             matches!(
@@ -949,6 +1079,16 @@ mod scenarios {
             "{err:?}"
         );
         let err = repo.execute(&s, CounterCommand::add(3)).await.unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::HistoryMissing { .. }),
+            "{err:?}"
+        );
+        // Deleted around the repository: `forget` drops the kept state.
+        let u = stream("Counter");
+        repo.execute(&u, CounterCommand::add(1)).await.unwrap();
+        store.delete_stream(&u, DeleteMode::Hard).await.unwrap();
+        repo.forget(&u);
+        let err = repo.execute(&u, CounterCommand::add(3)).await.unwrap_err();
         assert!(
             matches!(err, RepositoryError::HistoryMissing { .. }),
             "{err:?}"
@@ -1015,6 +1155,8 @@ macro_rules! suite {
                 archiving_is_opt_in_and_needs_a_snapshot,
                 aggregates_without_serde_work_without_snapshots,
                 hard_deleted_stream_is_history_missing,
+                kept_states_of_other_processes_are_never_trusted,
+                a_state_the_caller_holds_is_not_mutated,
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1022,6 +1164,15 @@ macro_rules! suite {
                 if let Some(fixture) = IntoFixture::into_fixture($make) {
                     let store = (*fixture.store()).clone();
                     super::scenarios::snapshot_after_every_event_under_contention(store).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn kept_states_under_contention_from_many_repositories() {
+                if let Some(fixture) = IntoFixture::into_fixture($make) {
+                    let store = (*fixture.store()).clone();
+                    super::scenarios::kept_states_under_contention_from_many_repositories(store)
+                        .await;
                 }
             }
 

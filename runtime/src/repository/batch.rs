@@ -77,6 +77,9 @@ where
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // A state the entity kept may be behind the stream (see
+            // `execute_from`).
+            let kept = cache.is_some();
             let loaded = match cache.take() {
                 Some(loaded) => loaded,
                 None => match self.load_raw(stream, None).await {
@@ -150,6 +153,13 @@ where
                 events_retired: 0,
             };
             if new.is_empty() {
+                if kept {
+                    match self.is_current(stream, base).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => return fan_out(e, commands.len()),
+                    }
+                }
                 *cache = Some(keep(state, snapshot_version));
                 return self.answers(stream, &prepared, decisions, attempt, &[], None);
             }
@@ -197,7 +207,9 @@ where
                             commands.len(),
                         );
                     }
-                    self.back_off(attempt).await;
+                    if !kept {
+                        self.back_off(attempt).await;
+                    }
                 }
                 Err(other) => return fan_out(other.into(), commands.len()),
             }

@@ -1,6 +1,7 @@
 //! Commands: load, decide, append with the loaded version as expected
 //! version, retry on conflict; metadata flow and idempotency by command id.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -106,8 +107,11 @@ pub struct CommandOutcome<A: Aggregate> {
     /// The stream version after the command's events.
     pub version: u64,
     /// The aggregate's state after this call: after the new events, or for a
-    /// duplicate, the current state.
-    pub state: A,
+    /// duplicate, the current state. Shared with the repository's state
+    /// cache ([`super::Repository::state_cache`]); drop the outcome (or
+    /// this field) before the next command on the stream so that it can
+    /// start from it.
+    pub state: Arc<A>,
     /// How many times the command was decided (1 without conflicts).
     pub attempts: u32,
     /// `true` when the command id had been processed already: `events` and
@@ -165,15 +169,40 @@ where
         command: A::Command,
         options: CommandOptions,
     ) -> Result<CommandOutcome<A>, A> {
-        let (done, loaded) = self
-            .execute_from(stream, &mut None, command, options)
-            .await?;
+        let mut cached = self.cache.as_ref().and_then(|c| c.take(stream));
+        let result = self
+            .execute_from(stream, &mut cached, command, options)
+            .await;
+        let (done, loaded) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                // A rejection leaves the state as it was: keep it.
+                if let (Some(cache), Some(loaded)) = (&self.cache, cached) {
+                    cache.put(
+                        stream,
+                        Arc::new(loaded.state),
+                        loaded.version,
+                        loaded.snapshot_version,
+                    );
+                }
+                return Err(e);
+            }
+        };
+        let state = Arc::new(loaded.state);
+        if let Some(cache) = &self.cache {
+            cache.put(
+                stream,
+                state.clone(),
+                loaded.version,
+                loaded.snapshot_version,
+            );
+        }
         Ok(CommandOutcome {
             stream_id: done.stream_id,
             command_id: done.command_id,
             events: done.events,
             version: done.version,
-            state: loaded.state,
+            state,
             attempts: done.attempts,
             duplicate: done.duplicate,
         })
@@ -214,6 +243,11 @@ where
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // A state this process kept (not read from the store for this
+            // command) may be behind the stream: an append expecting its
+            // version conflicts then, and an answer without an append is
+            // checked first.
+            let kept = cache.is_some();
             let RawLoad { loaded, tail } = match cache.take() {
                 Some(loaded) => RawLoad {
                     loaded,
@@ -226,6 +260,9 @@ where
                     .find_command(stream, command_id, loaded.version, &tail)
                     .await?
             {
+                if kept && !self.is_current(stream, loaded.version).await? {
+                    continue;
+                }
                 let version = original.last().map_or(loaded.version, |e| e.stream_version);
                 let done = Executed {
                     stream_id: stream.clone(),
@@ -243,6 +280,9 @@ where
                 .with_metadata(metadata.clone());
             let decided = match loaded.state.handle(command.clone(), &ctx) {
                 Ok(decided) => decided,
+                Err(_) if kept && !self.is_current(stream, loaded.version).await? => {
+                    continue;
+                }
                 Err(source) => {
                     *cache = Some(loaded);
                     return Err(RepositoryError::Rejected {
@@ -252,6 +292,9 @@ where
                 }
             };
             if decided.is_empty() {
+                if kept && !self.is_current(stream, loaded.version).await? {
+                    continue;
+                }
                 let done = Executed {
                     stream_id: stream.clone(),
                     command_id,
@@ -297,7 +340,11 @@ where
                             last: conflict,
                         });
                     }
-                    self.back_off(attempt).await;
+                    // A kept state behind the stream is no contention:
+                    // reload at once.
+                    if !kept {
+                        self.back_off(attempt).await;
+                    }
                     continue;
                 }
                 Err(other) => return Err(other.into()),
@@ -351,6 +398,11 @@ where
             };
             return Ok((done, loaded));
         }
+    }
+
+    /// Whether `stream` is still at `version` (a kept state is current).
+    pub(super) async fn is_current(&self, stream: &StreamId, version: u64) -> Result<bool, A> {
+        Ok(self.current_version(stream).await? == version)
     }
 
     /// Waits a random part of the retry policy's backoff after `attempt`

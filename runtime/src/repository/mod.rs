@@ -71,6 +71,7 @@
 //! gets a fresh UUID v7 and no lookup is done.
 
 mod batch;
+mod cache;
 mod command;
 mod error;
 mod load;
@@ -168,8 +169,13 @@ pub struct Repository<A, S, C = JsonCodec> {
     snapshots: Option<SnapshotCodec<A, C>>,
     policy: SnapshotPolicy,
     retention: RetentionPolicy,
+    cache: Option<Arc<cache::StateCache<A>>>,
     _aggregate: PhantomData<fn() -> A>,
 }
+
+/// How many streams' states a repository keeps for its next commands by
+/// default (see [`Repository::state_cache`]).
+pub const DEFAULT_STATE_CACHE: usize = 1_024;
 
 impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
     fn clone(&self) -> Self {
@@ -182,6 +188,7 @@ impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
             snapshots: self.snapshots,
             policy: self.policy.clone(),
             retention: self.retention,
+            cache: self.cache.clone(),
             _aggregate: PhantomData,
         }
     }
@@ -196,6 +203,10 @@ impl<A, S, C> std::fmt::Debug for Repository<A, S, C> {
             .field("snapshots", &self.snapshots.is_some())
             .field("policy", &self.policy)
             .field("retention", &self.retention)
+            .field(
+                "state_cache",
+                &self.cache.as_ref().map_or(0, |c| c.capacity()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -244,8 +255,65 @@ where
             snapshots: None,
             policy: SnapshotPolicy::Never,
             retention: RetentionPolicy::default(),
+            cache: cache::StateCache::new(DEFAULT_STATE_CACHE).map(Arc::new),
             _aggregate: PhantomData,
         }
+    }
+
+    /// Sets how many streams' states the repository keeps between commands
+    /// (default [`DEFAULT_STATE_CACHE`]; 0 turns the cache off).
+    ///
+    /// After a command, the state it left stays in memory, and the next
+    /// command on that stream decides on it instead of loading the stream
+    /// again: one append per command, no read. This is safe with other
+    /// writers of the stream (other processes, other repositories): the
+    /// append expects the version the state includes, so a stream written
+    /// meanwhile conflicts and the command reloads and decides again; a
+    /// command that appends nothing (a rejection, a decision without
+    /// events) is checked against the stream's current version before it
+    /// is answered. The least recently used streams leave the cache first.
+    /// A hard delete keeps the stream's version, so it is not noticed this
+    /// way: delete through [`Repository::delete_stream`] (or call
+    /// [`Repository::forget`]), and turn the cache off where other
+    /// processes hard-delete streams this one writes.
+    /// A state a caller still holds (through [`CommandOutcome::state`]) is
+    /// not reused: the next command loads.
+    #[must_use]
+    pub fn state_cache(mut self, streams: usize) -> Self {
+        self.cache = cache::StateCache::new(streams).map(Arc::new);
+        self
+    }
+
+    /// How many streams' states the cache holds now (see
+    /// [`Repository::state_cache`]).
+    pub fn cached_states(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// Drops the state the cache keeps for `stream`, if any: the next
+    /// command loads it from the store. Needed after a hard delete made
+    /// around this repository (on the store directly): a hard delete keeps
+    /// the stream's version, so an append from a kept state would not
+    /// conflict, and the command would continue from the deleted events'
+    /// state. [`Repository::delete_stream`] does it itself.
+    pub fn forget(&self, stream: &StreamId) {
+        if let Some(cache) = &self.cache {
+            cache.forget(stream);
+        }
+    }
+
+    /// Deletes `stream` in the store ([`EventStore::delete_stream`]) and
+    /// drops the state the cache keeps for it.
+    pub async fn delete_stream(
+        &self,
+        stream: &StreamId,
+        mode: crate::store::DeleteMode,
+    ) -> Result<(), crate::store::StoreError> {
+        self.forget(stream);
+        let deleted = self.store.delete_stream(stream, mode).await;
+        // A command that ran meanwhile may have kept a state again.
+        self.forget(stream);
+        deleted
     }
 
     /// Sets the clock handed to command handlers (and stamped on snapshots).
