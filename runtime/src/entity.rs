@@ -393,6 +393,9 @@ async fn run<A, S, C>(
     // A message taken from the mailbox while filling a batch that cannot
     // join it: handled right after the batch.
     let mut carried: Option<Message<A>> = None;
+    // Whether commands were waiting behind the last one taken: a hot
+    // aggregate, worth a moment for batches to form.
+    let mut contended = false;
     loop {
         let message = match carried.take() {
             Some(message) => message,
@@ -414,12 +417,14 @@ async fn run<A, S, C>(
                 }
             },
         };
-        if options.max_batch > 1 && batchable(&message) && mailbox.is_empty() {
+        if options.max_batch > 1 && batchable(&message) && mailbox.is_empty() && contended {
             // Let callers that were just answered send their next command
             // (they run on this runtime too), so that a hot aggregate's
-            // batches stay large; one task switch for a lone caller.
+            // batches stay large. Only while commands have been queueing
+            // up: a lone caller pays no extra task switch.
             tokio::task::yield_now().await;
         }
+        contended = !mailbox.is_empty();
         if options.max_batch > 1 && batchable(&message) && !mailbox.is_empty() {
             let mut batch = vec![message];
             while batch.len() < options.max_batch {
