@@ -110,7 +110,11 @@ impl SqliteCheckpointStore {
         .and_then(|p| {
             p.map(|p| {
                 columns::to_u64("checkpoint position", p).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Integer,
+                        Box::new(e),
+                    )
                 })
             })
             .transpose()
@@ -291,7 +295,12 @@ impl CheckpointStore for SqliteCheckpointStore {
                      SELECT 1 FROM eventfold_projection_claims
                      WHERE projection = ?1 AND owner = ?3 AND expires_at > ?4)
                  ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                params![name, to_i64("checkpoint position", position)?, owner.to_string(), now],
+                params![
+                    name,
+                    to_i64("checkpoint position", position)?,
+                    owner.to_string(),
+                    now
+                ],
             )?;
             Ok(changed == 1)
         })

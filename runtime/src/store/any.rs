@@ -31,9 +31,9 @@
 //! concrete type whatever the URL said.
 
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
-use crate::store::error::redact_url;
 use crate::projection::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::store::error::redact_url;
 use crate::store::{
     AppendResult, DeleteMode, EventStore, ExpectedVersion, ListStreams, LoadQuery, LoadedStream,
     MemoryStore, ReadStream, SnapshotInfo, StoreError, StoreStatistics, StoreStats, StreamInfo,
@@ -154,7 +154,6 @@ fn unknown(url: &str, what: &str) -> StoreError {
         source: None,
     }
 }
-
 
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(url: &str, rest: &str) -> Result<AnyStore, StoreError> {

@@ -2,8 +2,8 @@
 //! stores) keep them in columns: `u64` numbers as signed 64-bit integers,
 //! checked both ways; metadata as JSON text or `NULL`.
 
-use super::error::IntegerOutOfRange;
 use super::StoreError;
+use super::error::IntegerOutOfRange;
 use crate::envelope::{NewEvent, StreamId};
 
 /// Converts a `u64` for a signed 64-bit column; `what` names the value in
@@ -87,6 +87,9 @@ mod tests {
         assert_eq!(upper_bound(7), 7);
         let e = input_i64(|| "saving a snapshot".into(), "snapshot version", u64::MAX).unwrap_err();
         assert!(matches!(e, StoreError::InvalidInput { .. }), "{e:?}");
-        assert!(e.to_string().starts_with("saving a snapshot: snapshot version"));
+        assert!(
+            e.to_string()
+                .starts_with("saving a snapshot: snapshot version")
+        );
     }
 }

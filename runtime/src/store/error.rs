@@ -171,7 +171,7 @@ pub enum StoreError {
         /// The layout version found (as stored, which may not be a number).
         found: String,
         /// The layout version this code writes.
-        supported: u32,
+        supported: u64,
         /// Whether this code migrates older layouts to `supported` (SQLite).
         migrates: bool,
     },

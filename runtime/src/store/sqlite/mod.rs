@@ -56,9 +56,9 @@ use super::{
     AppendResult, DeleteMode, EventStore, ExpectedVersion, LoadQuery, LoadedStream, ReadStream,
     StoreError, StreamInfo, check_batch,
 };
-use crate::store::error::IntegerOutOfRange;
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::store::error::IntegerOutOfRange;
 
 mod open;
 mod read;

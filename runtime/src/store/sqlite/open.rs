@@ -145,7 +145,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         return Err(StoreError::IncompatibleLayout {
             location: path.display().to_string(),
             found: current.to_string(),
-            supported: SCHEMA_VERSION,
+            supported: u64::from(SCHEMA_VERSION),
             migrates: true,
         });
     };

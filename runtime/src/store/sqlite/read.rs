@@ -66,7 +66,9 @@ impl Readers {
 
 /// The global position of the last committed event.
 pub(super) fn read_head(conn: &Connection) -> rusqlite::Result<u64> {
-    let head: i64 = conn.prepare_cached(sql::HEAD)?.query_row([], |r| r.get(0))?;
+    let head: i64 = conn
+        .prepare_cached(sql::HEAD)?
+        .query_row([], |r| r.get(0))?;
     to_u64("head position", head)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Integer, Box::new(e)))
 }
@@ -183,8 +185,7 @@ pub(super) fn load_stream(
         Some((t, v)) => snapshot_at(&tx, &stream, t, *v, upto)?,
         None => None,
     };
-    let Some((version, deleted)) = stream_state(&tx, &stream, "reading a stream's version")?
-    else {
+    let Some((version, deleted)) = stream_state(&tx, &stream, "reading a stream's version")? else {
         return Ok(LoadedStream {
             snapshot,
             events: Vec::new(),

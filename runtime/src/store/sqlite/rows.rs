@@ -110,7 +110,6 @@ pub(super) fn event_from_row(
     })
 }
 
-
 /// Text for an error message, whatever the bytes are.
 fn lossy(raw: Option<&[u8]>) -> String {
     raw.map_or_else(

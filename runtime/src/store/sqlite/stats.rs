@@ -6,11 +6,13 @@ use chrono::DateTime;
 use rusqlite::Connection;
 
 use super::read::read_head;
-use super::sql::{COUNT_SNAPSHOTS, EVENTS_BY_TYPE, LIST_STREAMS, STREAMS_BY_CATEGORY, STREAM_SNAPSHOTS};
+use super::sql::{
+    COUNT_SNAPSHOTS, EVENTS_BY_TYPE, LIST_STREAMS, STREAM_SNAPSHOTS, STREAMS_BY_CATEGORY,
+};
 use super::{SqliteStore, backend};
-use crate::store::columns::{to_u64, upper_bound};
 use crate::envelope::StreamId;
 use crate::store::StoreError;
+use crate::store::columns::{to_u64, upper_bound};
 use crate::store::stats::{
     ListStreams, SnapshotInfo, StoreStatistics, StoreStats, StreamPage, StreamSummary,
 };

@@ -336,12 +336,10 @@ fn settle_by_lookup(
                     reason,
                 };
                 Some(StoredEventId {
-                    stream: StreamId::new(s.clone()).map_err(|e| {
-                        corrupted(format!("the stored stream id is invalid: {e}"))
-                    })?,
+                    stream: StreamId::new(s.clone())
+                        .map_err(|e| corrupted(format!("the stored stream id is invalid: {e}")))?,
                     version: to_u64("stream version", v).map_err(|e| corrupted(e.to_string()))?,
-                    position: to_u64("global position", p)
-                        .map_err(|e| corrupted(e.to_string()))?,
+                    position: to_u64("global position", p).map_err(|e| corrupted(e.to_string()))?,
                 })
             }
         });
