@@ -579,8 +579,19 @@ mod tests {
             "postgres://app:***@db:5432/x"
         );
         assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            redact_url("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_url("redis://host:6379/"), "redis://host:6379/");
         assert_eq!(redact_url("sqlite:a@b.db"), "sqlite:a@b.db");
         assert_eq!(redact_url("redis://db:6379/"), "redis://db:6379/");
         assert_eq!(redact_url("redis://user@db/"), "redis://user@db/");
     }
 }
+
+/// Each backend reports the same variant for the same situation (needs
+/// `EVENTFOLD_POSTGRES_URL` and `EVENTFOLD_REDIS_URL` for those two;
+/// skipped with a notice without them).
+#[cfg(all(test, feature = "sqlite"))]
+mod backends;
