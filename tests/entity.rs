@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use eventfold::entity::{Entities, EntityOptions};
+use eventfold::entity::{Entities, EntityError, EntityOptions};
 use eventfold::prelude::*;
 use eventfold::repository::{CommandOptions, Repository, RepositoryError};
 use eventfold::store::FaultyStore;
@@ -204,7 +204,9 @@ async fn a_rejected_command_leaves_the_state_and_needs_no_reload() {
         .execute(&a, BankAccountCommand::withdraw(11))
         .await
         .unwrap_err();
-    assert!(matches!(err, RepositoryError::Rejected { ref stream, .. } if *stream == a));
+    assert!(
+        matches!(err, EntityError::Repository(RepositoryError::Rejected { ref stream, .. }) if *stream == a)
+    );
     let (balance, status, version) = entities
         .read(&a, |acc, v| (acc.balance, acc.status, v))
         .await
@@ -227,7 +229,10 @@ async fn a_store_failure_drops_the_cached_state() {
         .execute(&a, BankAccountCommand::deposit(1))
         .await
         .unwrap_err();
-    assert!(matches!(err, RepositoryError::Store(_)), "{err}");
+    assert!(
+        matches!(err, EntityError::Repository(RepositoryError::Store(_))),
+        "{err}"
+    );
     // The next command recovers from the store first (one stored event).
     let before = store.events_read();
     let done = entities
@@ -353,7 +358,7 @@ async fn a_panicking_handler_stops_only_its_entity() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, RepositoryError::EntityStopped { ref stream } if *stream == s),
+        matches!(err, EntityError::Stopped { ref stream } if *stream == s),
         "{err}"
     );
     let done = entities
@@ -371,9 +376,9 @@ mod batches {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use eventfold::entity::{Entities, EntityOptions};
+    use eventfold::entity::{Entities, EntityError, EntityOptions};
     use eventfold::prelude::*;
-    use eventfold::repository::{CommandOptions, Repository, RepositoryError};
+    use eventfold::repository::{CommandOptions, Repository};
     use eventfold::snapshot::{Snapshot, SnapshotStore};
     use eventfold::store::{AppendResult, DeleteMode, ReadStream, StoreError, StreamInfo};
     use eventfold::{NewEvent, RecordedEvent};
@@ -489,8 +494,7 @@ mod batches {
         }
     }
 
-    type Answer =
-        Result<eventfold::repository::Executed<BankAccount>, RepositoryError<AccountError>>;
+    type Answer = Result<eventfold::repository::Executed<BankAccount>, EntityError<AccountError>>;
 
     /// Opens the account (its append held at the gate), queues `commands`
     /// behind it, then opens the gate. Runs on the test's current-thread

@@ -763,8 +763,9 @@ async fn bad_options_are_typed_errors() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no-dashes"), "{err}");
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
     let err = PostgresStore::connect("postgres://[bad").await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend { .. }), "{err}");
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
 }
 
 #[tokio::test]

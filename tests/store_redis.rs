@@ -432,7 +432,7 @@ async fn keys_of_a_newer_layout_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Open { reason, .. } if reason.contains(&format!("layout version {}", LAYOUT_VERSION + 1))),
+        matches!(&err, StoreError::IncompatibleLayout { found, supported, .. } if *found == (LAYOUT_VERSION + 1).to_string() && *supported == LAYOUT_VERSION),
         "{err:?}"
     );
 }

@@ -70,7 +70,21 @@ mod sqlite_files {
             .unwrap();
         drop(conn);
         let err = SqliteStore::open(&path).await.unwrap_err();
-        assert_open_error(err, &path, "schema version 99");
+        match &err {
+            StoreError::IncompatibleLayout {
+                location,
+                found,
+                supported,
+                ..
+            } => {
+                assert_eq!(location, &path.display().to_string());
+                assert_eq!(found, "99");
+                assert_eq!(*supported, u64::from(SqliteStore::SCHEMA_VERSION));
+            }
+            other => panic!("expected an incompatible layout, got {other:?}"),
+        }
+        assert!(err.to_string().contains("layout version 99"), "{err}");
+        assert!(!err.is_retryable());
     }
 
     #[tokio::test]

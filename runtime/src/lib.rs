@@ -95,6 +95,7 @@ pub use tokio_postgres;
 
 pub use aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use codec::{Codec, CodecError, JsonCodec};
+pub use entity::EntityError;
 pub use envelope::{Envelope, NewEvent, RecordedEvent};
 pub use event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
 pub use metadata::Metadata;

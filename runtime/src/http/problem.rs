@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::entity::EntityError;
 use crate::repository::RepositoryError;
 use crate::store::StoreError;
 
@@ -103,7 +104,16 @@ impl Problem {
                 text,
             ),
             StoreError::InvalidStreamId(_) => Self::bad_request("invalid-id", text),
-            StoreError::Unreachable { .. } | StoreError::Open { .. } => Self::new(
+            StoreError::InvalidInput { .. } => Self::bad_request("invalid-input", text),
+            StoreError::Busy { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-busy",
+                "The event store is busy; retry later",
+                text,
+            ),
+            StoreError::Unreachable { .. }
+            | StoreError::Open { .. }
+            | StoreError::IncompatibleLayout { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store-unavailable",
                 "The event store is unavailable",
@@ -161,18 +171,26 @@ impl Problem {
                 "History missing",
                 err.to_string(),
             ),
-            RepositoryError::EntityStopped { .. } | RepositoryError::EntityUnavailable { .. } => {
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Unavailable",
-                    err.to_string(),
-                )
-            }
             _ => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal error",
+                err.to_string(),
+            ),
+        }
+    }
+
+    /// The problem of a failed command or read sent to an entity
+    /// ([`crate::entity::Entities`]): the repository's errors as
+    /// [`Problem::from_repository`] says, a stopped or unavailable entity
+    /// 503.
+    pub fn from_entity<E: std::error::Error + std::fmt::Debug>(err: &EntityError<E>) -> Self {
+        match err {
+            EntityError::Repository(e) => Self::from_repository(e),
+            _ => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Unavailable",
                 err.to_string(),
             ),
         }

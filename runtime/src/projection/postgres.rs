@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::checkpoint::{CheckpointStore, DeadLetter};
 use crate::envelope::StreamId;
+use crate::store::columns::{input_i64, to_u64};
 use crate::store::{PostgresStore, StoreError};
 
 /// Checkpoints, dead letters and claims in the schema of a
@@ -123,9 +124,10 @@ fn tables(s: &str) -> String {
     )
 }
 
-/// Positions above `i64::MAX` cannot be stored; they are clamped.
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// A stored checkpoint as a `u64`: a negative one is not a checkpoint this
+/// code wrote ([`StoreError::Backend`] saying so).
+fn checkpoint(context: String, position: i64) -> Result<u64, StoreError> {
+    to_u64("checkpoint position", position).map_err(|e| StoreError::backend(context, e))
 }
 
 impl PostgresCheckpointStore {
@@ -152,15 +154,12 @@ impl PostgresCheckpointStore {
         projection: &str,
         position: u64,
     ) -> Result<(), StoreError> {
+        let ctx = || format!("saving the checkpoint of projection `{projection}`");
+        let position = input_i64(ctx, "checkpoint position", position)?;
         client
-            .execute(self.sql.save.as_str(), &[&projection, &to_i64(position)])
+            .execute(self.sql.save.as_str(), &[&projection, &position])
             .await
-            .map_err(|e| {
-                self.store.pg_err(
-                    format!("saving the checkpoint of projection `{projection}`"),
-                    e,
-                )
-            })?;
+            .map_err(|e| self.store.pg_err(ctx(), e))?;
         Ok(())
     }
 
@@ -170,25 +169,16 @@ impl PostgresCheckpointStore {
         client: &impl GenericClient,
         projection: &str,
     ) -> Result<Option<u64>, StoreError> {
+        let ctx = || format!("loading the checkpoint of projection `{projection}`");
         let row = client
             .query_opt(self.sql.load.as_str(), &[&projection])
             .await
-            .map_err(|e| {
-                self.store.pg_err(
-                    format!("loading the checkpoint of projection `{projection}`"),
-                    e,
-                )
-            })?;
-        Ok(row
-            .map(|r| r.try_get::<_, i64>(0))
+            .map_err(|e| self.store.pg_err(ctx(), e))?;
+        row.map(|r| r.try_get::<_, i64>(0))
             .transpose()
-            .map_err(|e| {
-                self.store.pg_err(
-                    format!("loading the checkpoint of projection `{projection}`"),
-                    e,
-                )
-            })?
-            .map(|p| p.max(0) as u64))
+            .map_err(|e| self.store.pg_err(ctx(), e))?
+            .map(|p| checkpoint(ctx(), p))
+            .transpose()
     }
 }
 
@@ -203,20 +193,17 @@ impl CheckpointStore for PostgresCheckpointStore {
         rows.first()
             .map(|r| r.try_get::<_, i64>(0))
             .transpose()
-            .map(|p| p.map(|p| p.max(0) as u64))
-            .map_err(|e| self.store.pg_err(ctx(), e))
+            .map_err(|e| self.store.pg_err(ctx(), e))?
+            .map(|p| checkpoint(ctx(), p))
+            .transpose()
     }
 
     async fn save(&self, projection: &str, position: u64) -> Result<(), StoreError> {
         let ctx = || format!("saving the checkpoint of projection `{projection}`");
+        let position = input_i64(ctx, "checkpoint position", position)?;
         let client = self.store.client().await?;
         self.store
-            .execute(
-                &client,
-                &self.sql.save,
-                &[&projection, &to_i64(position)],
-                &ctx,
-            )
+            .execute(&client, &self.sql.save, &[&projection, &position], &ctx)
             .await?;
         Ok(())
     }
@@ -243,6 +230,8 @@ impl CheckpointStore for PostgresCheckpointStore {
                 letter.event_id, letter.position, letter.projection
             )
         };
+        let position = input_i64(ctx, "dead letter position", letter.position)?;
+        let version = input_i64(ctx, "dead letter stream version", letter.stream_version)?;
         let client = self.store.client().await?;
         self.store
             .execute(
@@ -250,10 +239,10 @@ impl CheckpointStore for PostgresCheckpointStore {
                 &self.sql.park,
                 &[
                     &letter.projection,
-                    &to_i64(letter.position),
+                    &position,
                     &letter.event_id,
                     &letter.stream_id.as_str(),
-                    &to_i64(letter.stream_version),
+                    &version,
                     &letter.event_type,
                     &letter.error,
                     &letter.parked_at,
@@ -281,20 +270,23 @@ impl CheckpointStore for PostgresCheckpointStore {
                 let event_type: String = row.try_get(4).map_err(get)?;
                 let error: String = row.try_get(5).map_err(get)?;
                 let parked_at: DateTime<Utc> = row.try_get(6).map_err(get)?;
-                let stream_id =
-                    StreamId::new(stream.as_str()).map_err(|e| StoreError::Corrupted {
-                        stream: stream.clone(),
-                        version: version.max(0) as u64,
-                        event_type: event_type.clone(),
-                        position: None,
-                        reason: format!("dead letter stream id: {e}"),
-                    })?;
+                let corrupt = |reason: String| StoreError::Corrupted {
+                    stream: stream.clone(),
+                    version: to_u64("version", version).unwrap_or(0),
+                    event_type: event_type.clone(),
+                    position: None,
+                    reason,
+                };
+                let stream_id = StreamId::new(stream.as_str())
+                    .map_err(|e| corrupt(format!("dead letter stream id: {e}")))?;
                 Ok(DeadLetter {
                     projection: projection.to_owned(),
-                    position: position.max(0) as u64,
+                    position: to_u64("dead letter position", position)
+                        .map_err(|e| corrupt(e.to_string()))?,
                     event_id,
                     stream_id,
-                    stream_version: version.max(0) as u64,
+                    stream_version: to_u64("dead letter stream version", version)
+                        .map_err(|e| corrupt(e.to_string()))?,
                     event_type,
                     error,
                     parked_at,
@@ -330,13 +322,14 @@ impl CheckpointStore for PostgresCheckpointStore {
         owner: Uuid,
     ) -> Result<bool, StoreError> {
         let ctx = || format!("saving the checkpoint of projection `{projection}`");
+        let position = input_i64(ctx, "checkpoint position", position)?;
         let client = self.store.client().await?;
         let saved = self
             .store
             .execute(
                 &client,
                 &self.sql.save_claimed,
-                &[&projection, &to_i64(position), &owner],
+                &[&projection, &position, &owner],
                 &ctx,
             )
             .await?;

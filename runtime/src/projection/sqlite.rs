@@ -12,6 +12,8 @@ use uuid::Uuid;
 use super::checkpoint::{CheckpointStore, DeadLetter};
 use crate::envelope::StreamId;
 use crate::store::StoreError;
+use crate::store::columns;
+use crate::store::sqlite::{open_error, sqlite_error};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS eventfold_checkpoints (
          projection TEXT PRIMARY KEY,
@@ -92,7 +94,7 @@ impl SqliteCheckpointStore {
         conn.execute(
             "INSERT INTO eventfold_checkpoints (projection, position) VALUES (?1, ?2)
              ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-            params![projection, to_i64(position)],
+            params![projection, to_i64("checkpoint position", position)?],
         )?;
         Ok(())
     }
@@ -105,7 +107,18 @@ impl SqliteCheckpointStore {
             |r| r.get::<_, i64>(0),
         )
         .optional()
-        .map(|p| p.map(|p| p.max(0) as u64))
+        .and_then(|p| {
+            p.map(|p| {
+                columns::to_u64("checkpoint position", p).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Integer,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()
+        })
     }
 
     /// The file.
@@ -123,7 +136,7 @@ impl SqliteCheckpointStore {
         tokio::task::spawn_blocking(move || f(&lock(&conn)))
             .await
             .map_err(|e| StoreError::backend(what, e))?
-            .map_err(|e| StoreError::backend(format!("{what} in {}", path.display()), e))
+            .map_err(|e| sqlite_error(format!("{what} in {}", path.display()), e))
     }
 }
 
@@ -131,17 +144,10 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    StoreError::backend(
-        format!("opening the SQLite checkpoint store {}", path.display()),
-        e,
-    )
-}
-
-/// Positions above `i64::MAX` cannot occur (SQLite's integers are signed);
-/// they are clamped rather than wrapped.
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// A position or version for a column: one above `i64::MAX` fails the
+/// statement (the store reports [`StoreError::InvalidInput`]).
+fn to_i64(what: &'static str, v: u64) -> rusqlite::Result<i64> {
+    columns::to_i64(what, v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 impl CheckpointStore for SqliteCheckpointStore {
@@ -184,10 +190,10 @@ impl CheckpointStore for SqliteCheckpointStore {
                  ON CONFLICT (projection, position) DO NOTHING",
                 params![
                     letter.projection,
-                    to_i64(letter.position),
+                    to_i64("dead letter position", letter.position)?,
                     letter.event_id.to_string(),
                     letter.stream_id.as_str(),
-                    to_i64(letter.stream_version),
+                    to_i64("dead letter stream version", letter.stream_version)?,
                     letter.event_type,
                     letter.error,
                     letter.parked_at.to_rfc3339(),
@@ -224,20 +230,22 @@ impl CheckpointStore for SqliteCheckpointStore {
             .map(|(position, id, stream, version, ty, error, at)| {
                 let corrupt = |reason: String| StoreError::Corrupted {
                     stream: stream.clone(),
-                    version: version.max(0) as u64,
+                    version: columns::to_u64("version", version).unwrap_or(0),
                     event_type: ty.clone(),
                     position: None,
                     reason,
                 };
                 Ok(DeadLetter {
                     projection: projection.to_owned(),
-                    position: position.max(0) as u64,
+                    position: columns::to_u64("dead letter position", position)
+                        .map_err(|e| corrupt(e.to_string()))?,
                     event_id: id
                         .parse()
                         .map_err(|e| corrupt(format!("dead letter event id `{id}`: {e}")))?,
                     stream_id: StreamId::new(stream.clone())
                         .map_err(|e| corrupt(format!("dead letter stream id: {e}")))?,
-                    stream_version: version.max(0) as u64,
+                    stream_version: columns::to_u64("dead letter stream version", version)
+                        .map_err(|e| corrupt(e.to_string()))?,
                     event_type: ty.clone(),
                     error,
                     parked_at: DateTime::parse_from_rfc3339(&at)
@@ -287,7 +295,12 @@ impl CheckpointStore for SqliteCheckpointStore {
                      SELECT 1 FROM eventfold_projection_claims
                      WHERE projection = ?1 AND owner = ?3 AND expires_at > ?4)
                  ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                params![name, to_i64(position), owner.to_string(), now],
+                params![
+                    name,
+                    to_i64("checkpoint position", position)?,
+                    owner.to_string(),
+                    now
+                ],
             )?;
             Ok(changed == 1)
         })

@@ -353,9 +353,9 @@ fn copy<E: std::fmt::Display>(error: &RepositoryError<E>) -> RepositoryError<E> 
         } => RepositoryError::Conflict {
             stream: stream.clone(),
             attempts: *attempts,
-            last: copy_store(last),
+            last: last.duplicate(),
         },
-        RepositoryError::Store(e) => RepositoryError::Store(copy_store(e)),
+        RepositoryError::Store(e) => RepositoryError::Store(e.duplicate()),
         RepositoryError::HistoryMissing {
             stream,
             expected,
@@ -369,33 +369,5 @@ fn copy<E: std::fmt::Display>(error: &RepositoryError<E>) -> RepositoryError<E> 
             "executing a batch of commands",
             other.to_string(),
         )),
-    }
-}
-
-fn copy_store(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::WrongExpectedVersion {
-            stream,
-            expected,
-            actual,
-        } => StoreError::WrongExpectedVersion {
-            stream: stream.clone(),
-            expected: *expected,
-            actual: *actual,
-        },
-        StoreError::StreamAlreadyExists { stream, version } => StoreError::StreamAlreadyExists {
-            stream: stream.clone(),
-            version: *version,
-        },
-        StoreError::StreamNotFound { stream } => StoreError::StreamNotFound {
-            stream: stream.clone(),
-        },
-        StoreError::StreamDeleted { stream } => StoreError::StreamDeleted {
-            stream: stream.clone(),
-        },
-        StoreError::Backend { context, source } => {
-            StoreError::backend(context.clone(), source.to_string())
-        }
-        other => StoreError::backend("executing a batch of commands", other.to_string()),
     }
 }

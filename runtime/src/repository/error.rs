@@ -86,23 +86,6 @@ pub enum RepositoryError<E> {
         /// The first version the store returned.
         found: u64,
     },
-    /// The entity of the stream stopped before answering: its handler
-    /// panicked, or its runtime is shutting down
-    /// ([`crate::entity::Entities`]). Whether the command's events were
-    /// appended is unknown; retry with the same command id to be sure.
-    #[error("stream `{stream}`: the entity stopped before answering")]
-    EntityStopped {
-        /// The stream.
-        stream: StreamId,
-    },
-    /// No entity could be started for the stream.
-    #[error("stream `{stream}`: cannot start an entity: {reason}")]
-    EntityUnavailable {
-        /// The stream.
-        stream: StreamId,
-        /// Why.
-        reason: String,
-    },
     /// Archiving was asked for, but no usable snapshot of the stream exists.
     #[error("stream `{stream}`: no usable snapshot to archive the events before")]
     NoSnapshot {

@@ -33,6 +33,7 @@
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::projection::{CheckpointStore, DeadLetter, MemoryCheckpointStore};
 use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::store::error::redact_url;
 use crate::store::{
     AppendResult, DeleteMode, EventStore, ExpectedVersion, ListStreams, LoadQuery, LoadedStream,
     MemoryStore, ReadStream, SnapshotInfo, StoreError, StoreStatistics, StoreStats, StreamInfo,
@@ -148,23 +149,9 @@ const ACCEPTED: &str = "accepted: `memory:`, `sqlite:PATH`, `postgres://...`, `r
 
 fn unknown(url: &str, what: &str) -> StoreError {
     StoreError::Open {
-        location: redact(url),
+        location: redact_url(url),
         reason: format!("{what}; {ACCEPTED}"),
         source: None,
-    }
-}
-
-/// The URL without its password, for error texts.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(start), Some(at)) if at > start => {
-            let userinfo = &url[start + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..start + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -352,10 +339,10 @@ macro_rules! dispatch_stats {
 /// that, rather than a scan of every event.
 #[cfg(feature = "redis")]
 fn no_stats() -> StoreError {
-    StoreError::backend(
-        "statistics and stream listing",
-        "the Redis store keeps no statistics (its counters are not maintained yet)",
-    )
+    StoreError::Unsupported {
+        stream: None,
+        operation: "statistics and stream listing (the Redis store keeps no statistics counters yet)",
+    }
 }
 
 impl StoreStats for AnyStore {
@@ -443,16 +430,6 @@ impl CheckpointStore for AnyCheckpointStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_kept_out_of_error_texts() {
-        assert_eq!(
-            redact("postgres://app:secret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-        assert_eq!(redact("sqlite:a@b.db"), "sqlite:a@b.db");
-    }
 
     #[test]
     fn own_parameters_are_taken_out_of_the_url() {

@@ -55,8 +55,11 @@
 //!   no duplicate across the switch.
 
 pub mod any;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod columns;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod error;
 mod fault;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -74,6 +77,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 pub use any::{AnyCheckpointStore, AnyStore};
+pub use error::{IntegerOutOfRange, StoreError};
 pub use fault::{FaultyStore, InjectedFault};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -88,7 +92,7 @@ pub use stats::{
 };
 pub use subscription::Subscription;
 
-use crate::envelope::{InvalidStreamId, NewEvent, RecordedEvent, StreamId};
+use crate::envelope::{NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
 /// What the writer believes about the stream before appending.
@@ -300,173 +304,6 @@ pub enum SubscribeFrom {
     Now,
 }
 
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// `ExpectedVersion::Exact` did not match.
-    #[error("stream `{stream}`: expected version {expected}, but it is at version {actual}")]
-    WrongExpectedVersion {
-        /// The stream.
-        stream: StreamId,
-        /// The version the writer expected.
-        expected: u64,
-        /// The stream's actual version.
-        actual: u64,
-    },
-    /// `ExpectedVersion::NoStream`, but the stream exists.
-    #[error("stream `{stream}` already exists (at version {version})")]
-    StreamAlreadyExists {
-        /// The stream.
-        stream: StreamId,
-        /// Its version.
-        version: u64,
-    },
-    /// `ExpectedVersion::StreamExists`, but the stream has no events.
-    #[error("stream `{stream}` does not exist")]
-    StreamNotFound {
-        /// The stream.
-        stream: StreamId,
-    },
-    /// The stream is tombstoned.
-    #[error("stream `{stream}` is deleted")]
-    StreamDeleted {
-        /// The stream.
-        stream: StreamId,
-    },
-    /// A retried batch only partly matches what is stored.
-    #[error(
-        "stream `{stream}`: event {event_id} is already stored at version {version}, but the batch does not match what was stored"
-    )]
-    IdempotencyConflict {
-        /// The stream.
-        stream: StreamId,
-        /// The first event id already stored.
-        event_id: uuid::Uuid,
-        /// Where it is stored.
-        version: u64,
-    },
-    /// A batch holds the same event id twice.
-    #[error("stream `{stream}`: the batch holds event id {event_id} more than once")]
-    DuplicateEventInBatch {
-        /// The stream appended to.
-        stream: StreamId,
-        /// The repeated event id.
-        event_id: uuid::Uuid,
-    },
-    /// An event id already used in another stream.
-    #[error(
-        "event id {event_id} is already stored in stream `{existing_stream}`; it cannot be appended to `{stream}`"
-    )]
-    DuplicateEventId {
-        /// The stream appended to.
-        stream: StreamId,
-        /// The event id.
-        event_id: uuid::Uuid,
-        /// The stream that holds it.
-        existing_stream: StreamId,
-    },
-    /// The store's database could not be opened or set up: a file that is
-    /// not a database, a schema newer than this code, a directory that does
-    /// not exist, a server that does not answer.
-    #[error("cannot open the event store at {location}: {reason}")]
-    Open {
-        /// Where: a file path, a server address.
-        location: String,
-        /// What went wrong, in words.
-        reason: String,
-        /// The backend's error, if any.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
-    /// A stream id broke the rules.
-    #[error("invalid stream id: {0}")]
-    InvalidStreamId(#[from] InvalidStreamId),
-    /// A stored row could not be read back (corrupted metadata, an
-    /// impossible value).
-    #[error(
-        "stream `{stream}` version {version} (event type `{event_type}`{}) is corrupted: {reason}",
-        position.map(|p| format!(", global position {p}")).unwrap_or_default()
-    )]
-    Corrupted {
-        /// The stream.
-        stream: String,
-        /// The version.
-        version: u64,
-        /// The event type name.
-        event_type: String,
-        /// The row's global position, when it could be read (an event row):
-        /// lets a projection park the row under
-        /// [`crate::projection::FailurePolicy::DeadLetter`] and go on.
-        position: Option<u64>,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The database server could not be reached (refused, timed out,
-    /// connection lost).
-    #[error("cannot reach the database server at {host}:{port}: {source}")]
-    Unreachable {
-        /// The server's host name or address (or socket path).
-        host: String,
-        /// The server's port.
-        port: u16,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The store does not implement an optional operation.
-    #[error("stream `{stream}`: this store does not support {operation}")]
-    Unsupported {
-        /// The stream.
-        stream: StreamId,
-        /// The operation asked for.
-        operation: &'static str,
-    },
-    /// The backend failed (I/O, connection, SQL).
-    #[error("{context}: {source}")]
-    Backend {
-        /// What the store was doing.
-        context: String,
-        /// The backend's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-impl StoreError {
-    /// Wraps a backend error with what the store was doing.
-    pub fn backend(
-        context: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Self::Backend {
-            context: context.into(),
-            source: source.into(),
-        }
-    }
-
-    /// The global position of a stored event row the store could not read
-    /// ([`StoreError::Corrupted`] naming it), if this is such an error:
-    /// where a reader of all streams can move past it.
-    pub fn unreadable_position(&self) -> Option<u64> {
-        match self {
-            Self::Corrupted {
-                position: Some(p), ..
-            } => Some(*p),
-            _ => None,
-        }
-    }
-
-    /// Whether this is an optimistic concurrency conflict: reload and retry.
-    pub fn is_conflict(&self) -> bool {
-        matches!(
-            self,
-            Self::WrongExpectedVersion { .. }
-                | Self::StreamAlreadyExists { .. }
-                | Self::StreamNotFound { .. }
-        )
-    }
-}
-
 /// Where an event id of a batch is already stored (input of
 /// [`idempotent_outcome`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -555,30 +392,6 @@ pub fn check_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreEr
         }),
         None => Ok(()),
     }
-}
-
-/// An event's metadata as stored by the SQL stores: JSON text, `None` (SQL
-/// `NULL`) when it is empty, the common case that then costs nothing to
-/// store or read back.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn stored_metadata(
-    stream: &StreamId,
-    event: &NewEvent,
-) -> Result<Option<String>, StoreError> {
-    if event.metadata == crate::envelope::Metadata::default() {
-        return Ok(None);
-    }
-    serde_json::to_string(&event.metadata)
-        .map(Some)
-        .map_err(|err| {
-            StoreError::backend(
-                format!(
-                    "encoding the metadata of event {} (type `{}`) for stream `{stream}`",
-                    event.event_id, event.event_type
-                ),
-                err,
-            )
-        })
 }
 
 /// What [`EventStore::load_stream`] reads: the newest matching snapshot (if
@@ -670,7 +483,7 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
         let _ = before;
         std::future::ready(Err(StoreError::Unsupported {
-            stream: stream.clone(),
+            stream: Some(stream.clone()),
             operation: "deleting events below a version",
         }))
     }

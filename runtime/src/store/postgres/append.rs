@@ -47,11 +47,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::{Inner, PostgresStore, advance, bound};
+use super::open::advance;
+use super::rows::stream_version;
+use super::{Inner, PostgresStore, sql as statements};
 use crate::envelope::{NewEvent, StreamId};
+use crate::store::columns::{stored_metadata, to_u64, upper_bound};
 use crate::store::{
     AppendResult, ExpectedVersion, StoreError, StoredEventId, check_batch, idempotent_outcome,
-    stored_metadata,
 };
 
 /// The most requests one group transaction carries.
@@ -270,7 +272,7 @@ impl PostgresStore {
                 // end it before the connection is used again. Outside a
                 // transaction this is a harmless no-op; on a broken
                 // connection it fails, and the connection is dropped below.
-                let _ = client.batch_execute("ROLLBACK").await;
+                let _ = client.batch_execute(statements::ROLLBACK).await;
             }
             match outcome {
                 Err(Failure::Retry) => {}
@@ -329,7 +331,7 @@ impl PostgresStore {
         self.count_round_trip();
         let (began, rows, stored) = tokio::join!(
             biased;
-            client.batch_execute("BEGIN"),
+            client.batch_execute(statements::BEGIN),
             client.query(&lock, &lock_params),
             client.query(&lookup, &lookup_params),
         );
@@ -341,15 +343,7 @@ impl PostgresStore {
             let id: String = row.try_get(0).map_err(fail)?;
             let version: i64 = row.try_get(1).map_err(fail)?;
             let deleted: bool = row.try_get(2).map_err(fail)?;
-            let version = u64::try_from(version).map_err(|_| {
-                Failure::Failed(StoreError::Corrupted {
-                    stream: id.clone(),
-                    version: 0,
-                    event_type: String::new(),
-                    position: None,
-                    reason: format!("the stream's version is {version}"),
-                })
-            })?;
+            let version = stream_version(&id, version).map_err(Failure::Failed)?;
             streams.insert(
                 id,
                 StreamRow {
@@ -427,7 +421,7 @@ impl PostgresStore {
             let first_version = row.version + 1;
             for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
                 batch.streams.push(stream.as_str());
-                batch.versions.push(bound(first_version + i as u64));
+                batch.versions.push(upper_bound(first_version + i as u64));
                 batch.ids.push(e.event_id);
                 batch.types.push(&e.event_type);
                 batch.schema_versions.push(i64::from(e.schema_version));
@@ -446,7 +440,10 @@ impl PostgresStore {
 
         if batch.ids.is_empty() {
             self.count_round_trip();
-            client.batch_execute("ROLLBACK").await.map_err(fail)?;
+            client
+                .batch_execute(statements::ROLLBACK)
+                .await
+                .map_err(fail)?;
             return Ok(decisions.into_iter().map(|d| d.outcome(0, None)).collect());
         }
         let mut written_streams: Vec<&str> = Vec::new();
@@ -455,7 +452,7 @@ impl PostgresStore {
         for (id, row) in &streams {
             if row.written {
                 written_streams.push(id);
-                written_versions.push(bound(row.version));
+                written_versions.push(upper_bound(row.version));
             } else if row.version == 0 && !row.deleted {
                 unused.push(id);
             }
@@ -485,7 +482,7 @@ impl PostgresStore {
         let (row, committed) = tokio::join!(
             biased;
             client.query_one(&write, &write_params),
-            client.batch_execute("COMMIT"),
+            client.batch_execute(statements::COMMIT),
         );
         let row = row.map_err(|e| self.classify(group, e, true))?;
         committed.map_err(fail)?;
@@ -542,8 +539,25 @@ fn stored_ids(
         let stream: &str = row.try_get(1)?;
         let version: i64 = row.try_get(2)?;
         let position: i64 = row.try_get(3)?;
-        let version = version.max(0) as u64;
-        let position = position.max(0) as u64;
+        let (version, position) = match (
+            to_u64("stream version", version),
+            to_u64("global position", position),
+        ) {
+            (Ok(version), Ok(position)) => (version, position),
+            (Err(e), _) | (_, Err(e)) => {
+                found.insert(
+                    id,
+                    Err(StoreError::Corrupted {
+                        stream: stream.to_owned(),
+                        version: to_u64("stream version", version).unwrap_or(0),
+                        event_type: String::new(),
+                        position: to_u64("global position", position).ok(),
+                        reason: format!("event {id}: {e}"),
+                    }),
+                );
+                continue;
+            }
+        };
         let at = match StreamId::new(stream) {
             Ok(stream) => Ok(StoredEventId {
                 stream,
@@ -623,26 +637,10 @@ fn fail(group: Vec<Request>, failure: Failure) {
     let mut group = group.into_iter();
     let last = group.next_back();
     for request in group {
-        let _ = request.reply.send(Err(copy_error(&error)));
+        let _ = request.reply.send(Err(error.duplicate()));
     }
     if let Some(request) = last {
         let _ = request.reply.send(Err(error));
-    }
-}
-
-/// The same error for another request of the group (the source is kept as
-/// text: errors are not `Clone`).
-fn copy_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unreachable { host, port, source } => StoreError::Unreachable {
-            host: host.clone(),
-            port: *port,
-            source: source.to_string().into(),
-        },
-        StoreError::Backend { context, source } => {
-            StoreError::backend(context.clone(), source.to_string())
-        }
-        other => StoreError::backend("appending to PostgreSQL", other.to_string()),
     }
 }
 

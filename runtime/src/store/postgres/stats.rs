@@ -13,20 +13,18 @@ use tokio_postgres::Row;
 use super::PostgresStore;
 use crate::envelope::StreamId;
 use crate::store::StoreError;
+use crate::store::columns::{to_u64, upper_bound};
 use crate::store::stats::{
     ListStreams, SnapshotInfo, StoreStatistics, StoreStats, StreamPage, StreamSummary,
 };
 
+/// A count or version the database returned: negative ones cannot be
+/// (they are read as 0 rather than failing a statistics page).
 fn count(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+    to_u64("count", v).unwrap_or(0)
 }
 
 impl PostgresStore {
-    fn quoted(&self) -> String {
-        // The schema name was validated on connect (letters, digits, `_`).
-        format!("\"{}\"", self.inner.schema)
-    }
-
     fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
         &self,
         row: &'a Row,
@@ -39,7 +37,6 @@ impl PostgresStore {
 
 impl StoreStats for PostgresStore {
     async fn statistics(&self) -> Result<StoreStatistics, StoreError> {
-        let s = self.quoted();
         let ctx = "reading the store's statistics";
         let mut client = self.client().await?;
         let tx = client
@@ -49,17 +46,8 @@ impl StoreStats for PostgresStore {
             .start()
             .await
             .map_err(|e| self.pg_err(ctx, e))?;
-        let sql = format!(
-            "SELECT 0, event_type, count(*), 0::bigint FROM {s}.events GROUP BY event_type \
-             UNION ALL \
-             SELECT 1, split_part(stream_id, '-', 1), count(*), \
-               count(*) FILTER (WHERE deleted) FROM {s}.streams \
-             WHERE version > 0 OR deleted GROUP BY 2 \
-             UNION ALL SELECT 2, '', count(*), 0 FROM {s}.snapshots \
-             UNION ALL SELECT 3, '', position, 0 FROM {s}.head"
-        );
         let stmt = tx
-            .prepare_cached(&sql)
+            .prepare_cached(&self.inner.sql.statistics)
             .await
             .map_err(|e| self.pg_err(ctx, e))?;
         let rows = tx
@@ -91,28 +79,17 @@ impl StoreStats for PostgresStore {
     }
 
     async fn list_streams(&self, query: ListStreams) -> Result<StreamPage, StoreError> {
-        let s = self.quoted();
         let limit = query.effective_limit();
-        let sql = format!(
-            "SELECT st.stream_id, st.version, st.deleted, \
-               (SELECT e.recorded_at FROM {s}.events e WHERE e.stream_id = st.stream_id \
-                ORDER BY e.stream_version DESC LIMIT 1) \
-             FROM {s}.streams st \
-             WHERE (st.version > 0 OR st.deleted) \
-               AND ($1::text IS NULL OR st.stream_id > $1) \
-               AND ($2::text IS NULL OR (st.stream_id >= $2 AND starts_with(st.stream_id, $2))) \
-             ORDER BY st.stream_id LIMIT $3"
-        );
         let client = self.client().await?;
         let ctx = || "listing streams".to_owned();
         let rows = self
             .query(
                 &client,
-                &sql,
+                &self.inner.sql.list_streams,
                 &[
                     &query.after.as_deref(),
                     &query.prefix.as_deref(),
-                    &(limit as i64 + 1),
+                    &upper_bound(limit as u64 + 1),
                 ],
                 &ctx,
             )
@@ -140,15 +117,16 @@ impl StoreStats for PostgresStore {
     }
 
     async fn stream_snapshots(&self, stream: &StreamId) -> Result<Vec<SnapshotInfo>, StoreError> {
-        let s = self.quoted();
-        let sql = format!(
-            "SELECT version, aggregate_type, schema_version, taken_at, \
-               octet_length(payload)::bigint FROM {s}.snapshots \
-             WHERE stream_id = $1 ORDER BY version"
-        );
         let client = self.client().await?;
         let ctx = || format!("listing the snapshots of stream `{stream}`");
-        let rows = self.query(&client, &sql, &[&stream.as_str()], &ctx).await?;
+        let rows = self
+            .query(
+                &client,
+                &self.inner.sql.stream_snapshots,
+                &[&stream.as_str()],
+                &ctx,
+            )
+            .await?;
         let c = ctx();
         rows.iter()
             .map(|row| {

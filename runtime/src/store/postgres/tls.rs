@@ -29,6 +29,7 @@ use rustls::{
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::StoreError;
+use crate::store::error::redact_url;
 
 /// The TLS connector every connection of a store uses.
 pub(super) type Tls = MakeRustlsConnect;
@@ -62,13 +63,23 @@ pub(super) fn configure(conninfo: &str) -> Result<(tokio_postgres::Config, Tls),
     let with_mode = append_param(&driver, "sslmode", driver_mode);
     let config = with_mode
         .parse::<tokio_postgres::Config>()
-        .map_err(|e| StoreError::backend("parsing the PostgreSQL connection string", e))?;
+        .map_err(|e| StoreError::Open {
+            location: redact_url(conninfo),
+            reason: format!("not a PostgreSQL connection string: {e}"),
+            source: Some(Box::new(e)),
+        })?;
     let tls = connector(check, rootcert.as_deref())?;
     Ok((config, tls))
 }
 
+/// TLS settings that cannot be used ([`StoreError::Open`]; the reason
+/// names the setting).
 fn config_error(reason: String) -> StoreError {
-    StoreError::backend("configuring TLS for PostgreSQL", reason)
+    StoreError::Open {
+        location: "the PostgreSQL connection string".into(),
+        reason: format!("TLS: {reason}"),
+        source: None,
+    }
 }
 
 fn connector(check: Check, rootcert: Option<&str>) -> Result<Tls, StoreError> {

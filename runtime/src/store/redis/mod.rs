@@ -140,8 +140,10 @@
 //!
 //! A server that cannot be reached (refused, timed out, connection lost) is
 //! [`StoreError::Unreachable`] naming its host and port; a URL that does
-//! not parse, a bad prefix, a refused password or keys written by a newer
-//! layout are [`StoreError::Open`] (the URL's password never shows); a
+//! not parse, a bad prefix or a refused password are [`StoreError::Open`]
+//! (the URL's password never shows); keys written by another layout are
+//! [`StoreError::IncompatibleLayout`]; a server that asks to try again
+//! (`LOADING`, `BUSY`, `TRYAGAIN`) is [`StoreError::Busy`]; a
 //! stored event that cannot be read back is [`StoreError::Corrupted`]
 //! naming the stream, version and event type, and fails only the read that
 //! met it; other server errors are [`StoreError::Backend`] saying what the
@@ -171,6 +173,7 @@ use super::{
     StreamInfo, check_batch,
 };
 use crate::envelope::{NewEvent, RecordedEvent, StreamId};
+use crate::store::error::redact_url;
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "eventfold";
@@ -368,6 +371,16 @@ fn is_unreachable(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped()
 }
 
+/// Whether the server refused a command for a reason that passes: it is
+/// loading its data, running a long script, or its cluster is failing
+/// over (the codes of [`StoreError::Busy`]).
+fn is_busy(e: &RedisError) -> bool {
+    matches!(
+        e.code(),
+        Some("LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN")
+    )
+}
+
 /// A bound as the scripts take it (decimal, at most 2^53 - 1).
 fn exact(v: u64) -> String {
     v.min(MAX_EXACT).to_string()
@@ -405,7 +418,7 @@ impl RedisStore {
         let open_err =
             |reason: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
                 StoreError::Open {
-                    location: redacted(&options.url),
+                    location: redact_url(&options.url),
                     reason,
                     source,
                 }
@@ -507,16 +520,14 @@ impl RedisStore {
             .await
             .map_err(|e| self.redis_err(ctx, e))?;
         if uint(&stored) != Some(LAYOUT_VERSION) {
-            return Err(StoreError::Open {
+            return Err(StoreError::IncompatibleLayout {
                 location: format!(
                     "{}:{} (key prefix `{}`)",
                     self.inner.host, self.inner.port, self.inner.prefix
                 ),
-                reason: format!(
-                    "the keys have layout version {}; this eventfold understands version {LAYOUT_VERSION}",
-                    text(&stored).unwrap_or_else(|| "<unreadable>".into())
-                ),
-                source: None,
+                found: text(&stored).unwrap_or_else(|| "<unreadable>".into()),
+                supported: LAYOUT_VERSION,
+                migrates: false,
             });
         }
         Ok(())
@@ -527,7 +538,9 @@ impl RedisStore {
     }
 
     /// Classifies a driver error: connection failures are
-    /// [`StoreError::Unreachable`], the rest [`StoreError::Backend`].
+    /// [`StoreError::Unreachable`], a server that asks to try again
+    /// (`LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`)
+    /// [`StoreError::Busy`], the rest [`StoreError::Backend`].
     fn redis_err(&self, context: impl Into<String>, e: RedisError) -> StoreError {
         if is_unreachable(&e) {
             StoreError::Unreachable {
@@ -535,6 +548,8 @@ impl RedisStore {
                 port: self.inner.port,
                 source: Box::new(e),
             }
+        } else if is_busy(&e) {
+            StoreError::busy(context, e)
         } else {
             StoreError::backend(context, e)
         }
@@ -645,18 +660,6 @@ impl RedisStore {
             }
             cursor = next;
         }
-    }
-}
-
-/// The URL without its password, for errors.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -852,15 +855,6 @@ impl EventStore for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redacted("redis://user:secret@host:6379/0"),
-            "redis://user:***@host:6379/0"
-        );
-        assert_eq!(redacted("redis://host:6379/"), "redis://host:6379/");
-    }
 
     #[test]
     fn bounds_stay_exact_in_lua() {

@@ -5,31 +5,22 @@
 use chrono::DateTime;
 use rusqlite::Connection;
 
-use super::{SqliteStore, backend, read_head, to_i64};
+use super::read::read_head;
+use super::sql::{
+    COUNT_SNAPSHOTS, EVENTS_BY_TYPE, LIST_STREAMS, STREAM_SNAPSHOTS, STREAMS_BY_CATEGORY,
+};
+use super::{SqliteStore, backend};
 use crate::envelope::StreamId;
 use crate::store::StoreError;
+use crate::store::columns::{to_u64, upper_bound};
 use crate::store::stats::{
     ListStreams, SnapshotInfo, StoreStatistics, StoreStats, StreamPage, StreamSummary,
 };
 
-const EVENTS_BY_TYPE: &str =
-    "SELECT event_type, count(*) FROM eventfold_events GROUP BY event_type";
-const STREAMS_BY_CATEGORY: &str = "SELECT CASE WHEN instr(stream_id, '-') > 0 \
-       THEN substr(stream_id, 1, instr(stream_id, '-') - 1) ELSE stream_id END AS category, \
-     count(*), sum(deleted != 0) FROM eventfold_streams GROUP BY category";
-const SNAPSHOTS: &str = "SELECT count(*) FROM eventfold_snapshots";
-const LIST: &str = "SELECT s.stream_id, s.version, s.deleted, \
-       (SELECT e.recorded_at FROM eventfold_events e WHERE e.stream_id = s.stream_id \
-        ORDER BY e.version DESC LIMIT 1) \
-     FROM eventfold_streams s \
-     WHERE s.stream_id > ?1 \
-       AND (?2 IS NULL OR (s.stream_id >= ?2 AND substr(s.stream_id, 1, length(?2)) = ?2)) \
-     ORDER BY s.stream_id LIMIT ?3";
-const STREAM_SNAPSHOTS: &str = "SELECT version, aggregate_type, schema_version, taken_at, \
-     length(payload) FROM eventfold_snapshots WHERE stream_id = ?1 ORDER BY version";
-
+/// A count or version the database returned: negative ones cannot be
+/// (they are read as 0 rather than failing a statistics page).
 fn count(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+    to_u64("count", v).unwrap_or(0)
 }
 
 fn statistics(conn: &Connection) -> Result<StoreStatistics, StoreError> {
@@ -61,7 +52,7 @@ fn statistics(conn: &Connection) -> Result<StoreStatistics, StoreError> {
     drop(rows);
     drop(stmt);
     stats.total_snapshots = count(
-        tx.prepare_cached(SNAPSHOTS)
+        tx.prepare_cached(COUNT_SNAPSHOTS)
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(&fail)?,
     );
@@ -71,12 +62,12 @@ fn statistics(conn: &Connection) -> Result<StoreStatistics, StoreError> {
 fn list(conn: &Connection, query: &ListStreams) -> Result<StreamPage, StoreError> {
     let fail = backend("listing streams");
     let limit = query.effective_limit();
-    let mut stmt = conn.prepare_cached(LIST).map_err(&fail)?;
+    let mut stmt = conn.prepare_cached(LIST_STREAMS).map_err(&fail)?;
     let mut rows = stmt
         .query(rusqlite::params![
             query.after.as_deref().unwrap_or(""),
             query.prefix.as_deref(),
-            to_i64(limit as u64 + 1),
+            upper_bound(limit as u64 + 1),
         ])
         .map_err(&fail)?;
     let mut streams = Vec::new();

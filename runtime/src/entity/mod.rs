@@ -36,7 +36,7 @@
 //! * **Failures.** A rejected command leaves the state as it was. Any other
 //!   error drops the cached state, so the next message recovers it from the
 //!   store. A handler that panics stops its entity: the command's caller
-//!   gets [`RepositoryError::EntityStopped`], and the next message starts a
+//!   gets [`EntityError::Stopped`], and the next message starts a
 //!   fresh entity.
 //!
 //! ```
@@ -93,7 +93,14 @@ use crate::repository::{CommandOptions, Executed, LoadedAggregate, Repository, R
 use crate::snapshot::SnapshotStore;
 use crate::store::EventStore;
 
-type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Error>>;
+mod error;
+
+pub use error::EntityError;
+
+type Result<T, A> = std::result::Result<T, EntityError<<A as Aggregate>::Error>>;
+
+/// What the repository answers inside an entity.
+type Answer<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Error>>;
 
 /// How [`Entities`] runs its entities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,13 +182,13 @@ struct Live<A: Aggregate> {
 }
 
 /// Reads the state (`Ok`), or is told why it could not be loaded.
-type Reader<A> = Box<dyn FnOnce(Result<&LoadedAggregate<A>, A>) + Send>;
+type Reader<A> = Box<dyn FnOnce(Answer<&LoadedAggregate<A>, A>) + Send>;
 
 enum Message<A: Aggregate> {
     Execute {
         command: A::Command,
         options: CommandOptions,
-        reply: oneshot::Sender<Result<Executed<A>, A>>,
+        reply: oneshot::Sender<Answer<Executed<A>, A>>,
     },
     Read(Reader<A>),
 }
@@ -298,7 +305,7 @@ where
             },
         )
         .await?;
-        answer.await.map_err(|_| stopped(stream))?
+        Ok(answer.await.map_err(|_| stopped(stream))??)
     }
 
     /// Runs `read` on the state of the entity of `stream` (starting it, and
@@ -314,7 +321,7 @@ where
             let _ = reply.send(loaded.map(|l| read(&l.state, l.version)));
         });
         self.send(stream, Message::Read(reader)).await?;
-        answer.await.map_err(|_| stopped(stream))?
+        Ok(answer.await.map_err(|_| stopped(stream))??)
     }
 
     /// Puts `message` in the mailbox of `stream`'s entity, starting one if
@@ -340,12 +347,11 @@ where
         {
             return Ok(l.mailbox.clone());
         }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
-            RepositoryError::EntityUnavailable {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|e| EntityError::Unavailable {
                 stream: stream.clone(),
                 reason: format!("entities run on a tokio runtime: {e}"),
-            }
-        })?;
+            })?;
         let id = self.shared.incarnations.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.shared.options.mailbox);
         let task = runtime.spawn(run(
@@ -368,8 +374,8 @@ where
     }
 }
 
-fn stopped<E>(stream: &StreamId) -> RepositoryError<E> {
-    RepositoryError::EntityStopped {
+fn stopped<E>(stream: &StreamId) -> EntityError<E> {
+    EntityError::Stopped {
         stream: stream.clone(),
     }
 }

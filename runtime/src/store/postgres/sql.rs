@@ -1,0 +1,240 @@
+//! Every SQL statement of the PostgreSQL store, in one place, with the
+//! schema name filled in: the layout, the group-commit writer's
+//! statements, the reads, the deletes and snapshots, the statistics.
+
+use super::LAYOUT_VERSION;
+
+/// Takes the advisory lock that serializes creating the layout (`$1`: the
+/// schema name), until the transaction ends.
+pub(super) const LAYOUT_LOCK: &str = "SELECT pg_advisory_xact_lock(1702258278, hashtext($1))";
+/// Starts a transaction.
+pub(super) const BEGIN: &str = "BEGIN";
+/// Commits it.
+pub(super) const COMMIT: &str = "COMMIT";
+/// Rolls it back.
+pub(super) const ROLLBACK: &str = "ROLLBACK";
+
+/// `LISTEN` on a channel (quoted).
+pub(super) fn listen(channel: &str) -> String {
+    format!("LISTEN \"{channel}\"")
+}
+
+/// The columns every event query selects, in [`super::rows::decode_event`]'s order.
+pub(super) const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, recorded_at, \
+     event_type, schema_version, payload, metadata::text";
+
+/// The statements, with the schema name filled in.
+pub(super) struct Sql {
+    pub(super) lock_streams: String,
+    pub(super) write_group: String,
+    pub(super) lookup_ids: String,
+    pub(super) load_stream: String,
+    pub(super) stream_head: String,
+    pub(super) read_forward: String,
+    pub(super) read_backward: String,
+    pub(super) read_all: String,
+    pub(super) stream_info: String,
+    pub(super) head: String,
+    pub(super) tombstone: String,
+    pub(super) hard_delete: String,
+    pub(super) delete_before: String,
+    pub(super) save_snapshot: String,
+    pub(super) load_snapshot: String,
+    pub(super) prune_snapshots: String,
+    pub(super) delete_snapshots: String,
+    /// The stream's row, locked (before deleting events below a version).
+    pub(super) lock_stream: String,
+    /// The layout version recorded in `meta`.
+    pub(super) layout_version: String,
+    /// Events per type, streams per category, snapshots, head: one
+    /// statement, kind in column 0.
+    pub(super) statistics: String,
+    /// A page of streams after `$1`, with prefix `$2` (or any), at most `$3`.
+    pub(super) list_streams: String,
+    /// A stream's snapshots, without their payloads.
+    pub(super) stream_snapshots: String,
+}
+
+impl Sql {
+    /// The statements for the tables in schema `s` (quoted).
+    pub(super) fn new(s: &str) -> Self {
+        Self {
+            lock_streams: format!(
+                "INSERT INTO {s}.streams AS s (stream_id, version, deleted) \
+                 SELECT u.id, 0, false FROM UNNEST($1::text[]) WITH ORDINALITY AS u(id, n) \
+                 ORDER BY u.n \
+                 ON CONFLICT (stream_id) DO UPDATE SET deleted = s.deleted \
+                 RETURNING s.stream_id, s.version, s.deleted"
+            ),
+            write_group: format!(
+                "WITH h AS ( \
+                   UPDATE {s}.head SET position = position + $1::bigint \
+                   RETURNING position - $1::bigint AS base \
+                 ), v AS ( \
+                   UPDATE {s}.streams AS st SET version = u.version \
+                   FROM UNNEST($2::text[], $3::bigint[]) AS u(stream_id, version) \
+                   WHERE st.stream_id = u.stream_id \
+                 ), d AS ( \
+                   DELETE FROM {s}.streams \
+                   WHERE stream_id = ANY($4::text[]) AND version = 0 AND NOT deleted \
+                 ), i AS ( \
+                   INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
+                     recorded_at, event_type, schema_version, payload, metadata) \
+                   SELECT h.base + u.n, u.id, u.sid, u.ver, now(), u.ty, u.sv, u.pl, u.md::jsonb \
+                   FROM h, UNNEST($5::text[], $6::bigint[], $7::uuid[], $8::text[], \
+                     $9::bigint[], $10::bytea[], $11::text[]) \
+                     WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
+                 ) \
+                 SELECT h.base + $1::bigint, pg_notify($12, (h.base + $1::bigint)::text), now() \
+                 FROM h"
+            ),
+            lookup_ids: format!(
+                "SELECT event_id, stream_id, stream_version, global_position FROM {s}.events \
+                 WHERE event_id = ANY($1::uuid[])"
+            ),
+            // Kind (last column) 0: the stream's row (version in column 3,
+            // tombstone flag in column 6), 1: the snapshot (version, taken_at,
+            // payload in columns 3, 4, 7), 2: an event. One statement, so one
+            // snapshot of the database: events and version agree.
+            load_stream: format!(
+                "WITH st AS (SELECT version, deleted FROM {s}.streams WHERE stream_id = $1), \
+                 sn AS (SELECT version, payload, taken_at FROM {s}.snapshots \
+                   WHERE stream_id = $1 AND aggregate_type = $2 AND schema_version = $3 \
+                   AND version <= $4 ORDER BY version DESC LIMIT 1) \
+                 SELECT 0::bigint, NULL::uuid, NULL::text, st.version, NULL::timestamptz, \
+                   NULL::text, CASE WHEN st.deleted THEN 1 ELSE 0 END::bigint, NULL::bytea, \
+                   NULL::text, 0 AS kind FROM st \
+                 UNION ALL \
+                 SELECT 0::bigint, NULL::uuid, NULL::text, sn.version, sn.taken_at, NULL::text, \
+                   NULL::bigint, sn.payload, NULL::text, 1 FROM sn \
+                 UNION ALL \
+                 (SELECT {EVENT_COLUMNS}, 2 FROM {s}.events WHERE stream_id = $1 \
+                   AND stream_version > COALESCE((SELECT version FROM sn), 0) \
+                   AND stream_version <= $4 ORDER BY stream_version)"
+            ),
+            stream_head: format!("SELECT version, deleted FROM {s}.streams WHERE stream_id = $1"),
+            read_forward: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 \
+                 AND stream_version BETWEEN $2 AND $3 ORDER BY stream_version"
+            ),
+            read_backward: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 \
+                 AND stream_version BETWEEN $2 AND $3 ORDER BY stream_version DESC"
+            ),
+            read_all: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE global_position > $1 \
+                 ORDER BY global_position LIMIT $2"
+            ),
+            stream_info: format!(
+                "SELECT s.version, s.deleted, \
+                   (SELECT recorded_at FROM {s}.events e WHERE e.stream_id = s.stream_id \
+                    ORDER BY stream_version LIMIT 1), \
+                   (SELECT recorded_at FROM {s}.events e WHERE e.stream_id = s.stream_id \
+                    ORDER BY stream_version DESC LIMIT 1) \
+                 FROM {s}.streams s WHERE s.stream_id = $1"
+            ),
+            head: format!("SELECT position FROM {s}.head"),
+            tombstone: format!(
+                "INSERT INTO {s}.streams (stream_id, version, deleted) VALUES ($1, 0, true) \
+                 ON CONFLICT (stream_id) DO UPDATE SET deleted = true"
+            ),
+            hard_delete: format!("DELETE FROM {s}.events WHERE stream_id = $1"),
+            delete_before: format!(
+                "DELETE FROM {s}.events WHERE stream_id = $1 AND stream_version < $2"
+            ),
+            save_snapshot: format!(
+                "INSERT INTO {s}.snapshots (stream_id, version, aggregate_type, schema_version, \
+                   payload, taken_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (stream_id, version) DO UPDATE SET \
+                   aggregate_type = EXCLUDED.aggregate_type, \
+                   schema_version = EXCLUDED.schema_version, \
+                   payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at"
+            ),
+            load_snapshot: format!(
+                "SELECT version, payload, taken_at FROM {s}.snapshots \
+                 WHERE stream_id = $1 AND aggregate_type = $2 AND schema_version = $3 \
+                 AND version <= $4 ORDER BY version DESC LIMIT 1"
+            ),
+            prune_snapshots: format!(
+                "DELETE FROM {s}.snapshots WHERE stream_id = $1 AND version NOT IN ( \
+                   SELECT version FROM {s}.snapshots WHERE stream_id = $1 \
+                   ORDER BY version DESC LIMIT $2)"
+            ),
+            delete_snapshots: format!("DELETE FROM {s}.snapshots WHERE stream_id = $1"),
+            lock_stream: format!(
+                "SELECT version, deleted FROM {s}.streams WHERE stream_id = $1 FOR UPDATE"
+            ),
+            layout_version: format!("SELECT value FROM {s}.meta WHERE key = 'layout_version'"),
+            statistics: format!(
+                "SELECT 0, event_type, count(*), 0::bigint FROM {s}.events GROUP BY event_type \
+                 UNION ALL \
+                 SELECT 1, split_part(stream_id, '-', 1), count(*), \
+                   count(*) FILTER (WHERE deleted) FROM {s}.streams \
+                 WHERE version > 0 OR deleted GROUP BY 2 \
+                 UNION ALL SELECT 2, '', count(*), 0 FROM {s}.snapshots \
+                 UNION ALL SELECT 3, '', position, 0 FROM {s}.head"
+            ),
+            list_streams: format!(
+                "SELECT st.stream_id, st.version, st.deleted, \
+                   (SELECT e.recorded_at FROM {s}.events e WHERE e.stream_id = st.stream_id \
+                    ORDER BY e.stream_version DESC LIMIT 1) \
+                 FROM {s}.streams st \
+                 WHERE (st.version > 0 OR st.deleted) \
+                   AND ($1::text IS NULL OR st.stream_id > $1) \
+                   AND ($2::text IS NULL OR (st.stream_id >= $2 AND starts_with(st.stream_id, $2))) \
+                 ORDER BY st.stream_id LIMIT $3"
+            ),
+            stream_snapshots: format!(
+                "SELECT version, aggregate_type, schema_version, taken_at, \
+                   octet_length(payload)::bigint FROM {s}.snapshots \
+                 WHERE stream_id = $1 ORDER BY version"
+            ),
+        }
+    }
+}
+
+/// Creates the schema and its tables if missing (idempotent), and records
+/// the layout version in a new schema.
+pub(super) fn layout_sql(s: &str) -> String {
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {s};
+         CREATE TABLE IF NOT EXISTS {s}.meta (
+           key text PRIMARY KEY,
+           value text NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS {s}.head (
+           id boolean PRIMARY KEY DEFAULT true CHECK (id),
+           position bigint NOT NULL
+         );
+         INSERT INTO {s}.head (id, position) VALUES (true, 0) ON CONFLICT DO NOTHING;
+         CREATE TABLE IF NOT EXISTS {s}.streams (
+           stream_id text PRIMARY KEY,
+           version bigint NOT NULL,
+           deleted boolean NOT NULL DEFAULT false
+         );
+         CREATE TABLE IF NOT EXISTS {s}.events (
+           global_position bigint PRIMARY KEY,
+           event_id uuid NOT NULL,
+           stream_id text NOT NULL,
+           stream_version bigint NOT NULL,
+           recorded_at timestamptz NOT NULL,
+           event_type text NOT NULL,
+           schema_version bigint NOT NULL,
+           payload bytea NOT NULL,
+           metadata jsonb,
+           CONSTRAINT events_event_id_key UNIQUE (event_id),
+           CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
+         );
+         CREATE TABLE IF NOT EXISTS {s}.snapshots (
+           stream_id text NOT NULL,
+           version bigint NOT NULL,
+           aggregate_type text NOT NULL,
+           schema_version bigint NOT NULL,
+           payload bytea NOT NULL,
+           taken_at timestamptz NOT NULL,
+           PRIMARY KEY (stream_id, version)
+         );
+         INSERT INTO {s}.meta (key, value) VALUES ('layout_version', '{LAYOUT_VERSION}')
+           ON CONFLICT DO NOTHING;"
+    )
+}
