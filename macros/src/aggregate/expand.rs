@@ -41,8 +41,8 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
                     out.push(#enum_ident::#variant(self));
                 }
             }
-            impl<__Err> #p::CommandOutput<#path, __Err> for #enum_ident {
-                fn into_output(event: #path) -> ::core::result::Result<#p::std::vec::Vec<Self>, __Err> {
+            impl #p::CommandOutput<#path, #error> for #enum_ident {
+                fn into_output(event: #path) -> ::core::result::Result<#p::std::vec::Vec<Self>, #error> {
                     ::core::result::Result::Ok(#p::std::vec![#enum_ident::#variant(event)])
                 }
             }
@@ -88,8 +88,8 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
         const _: () = {
             #(#per_event)*
 
-            impl<__Err> #p::CommandOutput<#enum_ident, __Err> for #enum_ident {
-                fn into_output(event: Self) -> ::core::result::Result<#p::std::vec::Vec<Self>, __Err> {
+            impl #p::CommandOutput<#enum_ident, #error> for #enum_ident {
+                fn into_output(event: Self) -> ::core::result::Result<#p::std::vec::Vec<Self>, #error> {
                     ::core::result::Result::Ok(#p::std::vec![event])
                 }
             }
