@@ -41,7 +41,8 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// Derives `eventfold::Aggregate` for a struct (not generic):
 /// `#[aggregate(events(A, B, ...), error = ErrorType)]`, with optional
 /// `name = "..."`, `snapshot_every = N`, `schema_version = N` and
-/// `crate = path`. Generates the `<Name>Event` enum.
+/// `crate = path`. Generates the `<Name>Event` enum and names the
+/// `<Name>Command` enum of the `#[eventfold::handlers]` block.
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let source_dir = proc_macro::Span::call_site().local_file().and_then(|file| {
@@ -66,8 +67,12 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// HTTP service's OpenAPI document) follows the same choice.
 ///
 /// The block names the aggregate by any type path (`impl BankAccount`,
-/// `impl super::BankAccount`); the command enum is named after the last
-/// segment and defined next to the block. One block per aggregate.
+/// `impl super::BankAccount`). The command enum is generated inside the
+/// block's expansion and named by `#[derive(Aggregate)]`, next to the
+/// aggregate and with its visibility (`BankAccountCommand`, an alias of
+/// `<BankAccount as Handlers>::Command`), like `BankAccountEvent`. One block
+/// per aggregate: a second one is a single error, "conflicting
+/// implementations of trait `Handlers`", pointing at both blocks.
 ///
 /// A `#[command]` takes `&self`, owned arguments (each becomes a field of
 /// the command enum) and optionally `ctx: &CommandContext`. It returns the

@@ -1,4 +1,5 @@
-//! Two #[eventfold::handlers] blocks for one aggregate: one error that points at both.
+//! Two #[eventfold::handlers] blocks for one aggregate: one error, the
+//! conflicting `Handlers` impl, pointing at both blocks (merge them).
 use eventfold::prelude::*;
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]

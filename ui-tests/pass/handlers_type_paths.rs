@@ -1,6 +1,8 @@
 //! `#[eventfold::handlers]` on an impl block that names the aggregate by a
 //! path (`impl super::Account`, `impl crate::bank::Ledger`, `impl self::T`):
-//! any type path that names the aggregate works.
+//! any type path that names the aggregate works. The command enums are
+//! named next to their aggregates (`bank::AccountCommand`), like the event
+//! enums, wherever the blocks are written.
 use eventfold::prelude::*;
 
 mod bank {
@@ -75,10 +77,10 @@ mod bank {
 fn main() {
     let ctx = CommandContext::default();
     let account = bank::Account::default();
-    let events = account.handle(bank::handlers::AccountCommand::deposit(5), &ctx).unwrap();
+    let events = account.handle(bank::AccountCommand::deposit(5), &ctx).unwrap();
     assert_eq!(events, vec![bank::AccountEvent::Deposited(bank::Deposited { amount: 5 })]);
     let ledger = bank::Ledger::default();
-    let events = ledger.handle(bank::handlers::LedgerCommand::record(7), &ctx).unwrap();
+    let events = ledger.handle(bank::LedgerCommand::record(7), &ctx).unwrap();
     assert_eq!(events.len(), 1);
     let _ = bank::Till::default();
 }

@@ -102,4 +102,9 @@ impl<'a> Aggregate<'a> {
     pub fn event_enum(&self) -> Ident {
         quote::format_ident!("{}Event", self.ident)
     }
+
+    /// The command enum's name: `<Aggregate>Command`.
+    pub fn command_enum(&self) -> Ident {
+        quote::format_ident!("{}Command", self.ident)
+    }
 }

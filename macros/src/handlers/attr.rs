@@ -20,8 +20,9 @@ use crate::common::symbol::{CRATE, HANDLERS_KEYS, RENAME_ALL, TAG, VIS};
 pub struct HandlersArgs {
     /// `crate = path`.
     pub krate: Option<Path>,
-    /// `vis = pub(crate)`: visibility of the generated command enum
-    /// (default `pub`).
+    /// `vis = pub(crate)`: visibility of the generated command enum and
+    /// its constructors (default `pub`); the name `<Aggregate>Command` has
+    /// the aggregate's visibility (the derive declares it).
     pub vis: Option<Visibility>,
     /// `tag = "type"`: the JSON key naming the command.
     pub tag: Option<String>,

@@ -1,8 +1,18 @@
 //! Code generation of `#[eventfold::handlers]`: the command enum and its
 //! constructors, the `Handlers` impl (command dispatch) and one `Apply` impl
 //! per `#[apply]` method. Generated impls name the self type as written
-//! (`impl super::Account` works); generated items are named after its last
-//! segment (`AccountCommand`).
+//! (`impl super::Account` works).
+//!
+//! Everything is generated inside one anonymous `const _: () = { ... };`,
+//! the command enum too: the name users write, `AccountCommand`, is the
+//! alias `<Account as Handlers>::Command` that `#[derive(Aggregate)]`
+//! declares next to the aggregate (as it declares `AccountEvent`). So the
+//! block defines no name of its own, and a second `#[eventfold::handlers]`
+//! block for the same aggregate collides with the first on exactly one
+//! item, the `Handlers` impl: one error ("conflicting implementations of
+//! trait `Handlers` for type `Account`") pointing at both blocks, and no
+//! other (two command enums named `AccountCommand` at module level would
+//! have collided on every derive, every impl and every match).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -53,10 +63,10 @@ pub fn fallback(h: &HandlersBlock<'_>) -> TokenStream {
     let doc = enum_doc(h);
     let (events, error) = parts(h, &p);
     quote! {
-        #[doc = #doc]
-        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        #vis enum #command_enum {}
         const _: () = {
+            #[doc = #doc]
+            #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+            #vis enum #command_enum {}
             impl #p::Handlers for #self_ty {
                 type Command = #command_enum;
                 fn handle_command(
@@ -177,24 +187,24 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
         },
         self_span,
     );
-    let out = quote! {
-        #[doc = #enum_doc]
-        #[derive(
-            ::core::clone::Clone,
-            ::core::fmt::Debug,
-            #p::serde::Serialize,
-            #p::serde::Deserialize,
-        )]
-        #[serde(crate = #serde_crate, tag = #tag)]
-        #vis enum #command_enum {
-            #(#enum_variants)*
-        }
-
-        impl #command_enum {
-            #(#constructors)*
-        }
-
+    quote! {
         const _: () = {
+            #[doc = #enum_doc]
+            #[derive(
+                ::core::clone::Clone,
+                ::core::fmt::Debug,
+                #p::serde::Serialize,
+                #p::serde::Deserialize,
+            )]
+            #[serde(crate = #serde_crate, tag = #tag)]
+            #vis enum #command_enum {
+                #(#enum_variants)*
+            }
+
+            impl #command_enum {
+                #(#constructors)*
+            }
+
             #[automatically_derived]
             #handlers_header {
                 type Command = #command_enum;
@@ -210,8 +220,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             #(#applies)*
             #schema
         };
-    };
-    out
+    }
 }
 
 /// The JSON key naming a command: `tag = "..."`, default `"command"`.

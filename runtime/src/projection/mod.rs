@@ -96,6 +96,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// What `#[handle]` and `#[checkpoint]` methods of `#[eventfold::projection]`
+/// may return; public so that a compile error names them by this path.
+pub use crate::__private::{CheckpointOutput, HandleOutput};
 #[cfg(feature = "redis")]
 pub use crate::store::RedisCheckpointStore;
 #[cfg(any(feature = "nats", feature = "amqp"))]

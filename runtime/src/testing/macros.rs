@@ -161,7 +161,7 @@ macro_rules! scenario {
         given: [$($event:expr $(=> $metadata:expr)?),* $(,)?] $(, $($rest:tt)*)?) => {
         $crate::scenario!(@steps $a; [$($acc)*
             $(.__given_one(
-                <$a as $crate::__private::EventOfAggregate<_>>::into_event($event),
+                $crate::testing::Scenario::<$a>::event($event),
                 ::core::option::Option::None $(.or(::core::option::Option::Some($metadata)))?
             ))*
         ] $($($rest)*)?)
@@ -182,7 +182,7 @@ macro_rules! scenario {
     (@steps $a:ty; [$($acc:tt)*] then: [$($event:expr),+ $(,)?] $(, $($rest:tt)*)?) => {
         $crate::scenario!(@steps $a; [$($acc)*.then_events({
             let events: ::std::vec::Vec<<$a as $crate::Aggregate>::Event> =
-                ::std::vec![$(<$a as $crate::__private::EventOfAggregate<_>>::into_event($event)),+];
+                ::std::vec![$($crate::testing::Scenario::<$a>::event($event)),+];
             events
         })] $($($rest)*)?)
     };

@@ -12,7 +12,7 @@ use super::report::{
     payload_text, pretty, round_trip_report, value_diff,
 };
 use super::time::{IntoTime, IntoTimeDelta, default_now};
-use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
+use crate::aggregate::{Aggregate, AggregateParts, ApplyContext, CommandContext, EventOfAggregate};
 use crate::clock::{Clock, ManualClock};
 use crate::codec::{Codec, JsonCodec};
 use crate::envelope::Metadata;
@@ -156,6 +156,17 @@ impl<A: Aggregate> Scenario<A, JsonCodec> {
             commands: 0,
             pending: None,
         }
+    }
+
+    /// `event` as `A`'s event enum: what the `given:` and `then:` steps of
+    /// [`scenario!`](crate::scenario) do with each event. An event of
+    /// another aggregate is one compile error at the event, naming `A` and
+    /// listing its events.
+    pub fn event<E>(event: E) -> <A as AggregateParts>::Events
+    where
+        A: EventOfAggregate<E>,
+    {
+        A::into_event(event)
     }
 }
 
