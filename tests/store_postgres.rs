@@ -51,10 +51,12 @@ async fn an_out_of_range_stored_version_is_corrupted() {
     s.append(&sid("good"), ExpectedVersion::Any, evs(2))
         .await
         .unwrap();
-    pg.execute(
-        "UPDATE events SET stream_version = -5 WHERE stream_id = 'good' AND stream_version = 1",
-    )
-    .await;
+    let n = pg
+        .execute(
+            "UPDATE events SET stream_version = -5 WHERE stream_id = 'good' AND stream_version = 1",
+        )
+        .await;
+    assert_eq!(n, 1);
     let err = s.read_all(0, 100).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Corrupted { ref stream, .. } if stream == "good"),

@@ -138,6 +138,8 @@ pub use postgres::{PostgresSchema, postgres_fixture};
 
 #[cfg(feature = "postgres")]
 mod postgres {
+    use std::sync::Arc;
+
     use super::{Fixture, TestServer};
     use crate::store::PostgresStore;
     use crate::stream_id::StreamId;
@@ -213,19 +215,22 @@ mod postgres {
             client(&self.url).await
         }
 
-        /// Runs SQL (one or more statements) in this schema, bypassing the
-        /// store.
+        /// Runs one SQL statement in this schema, bypassing the store, and
+        /// answers how many rows it changed.
         ///
         /// # Panics
         ///
         /// When the server refuses it.
-        pub async fn execute(&self, sql: &str) {
-            let statement = format!("SET search_path TO \"{}\"; {sql}", self.name);
-            self.client()
-                .await
-                .batch_execute(&statement)
-                .await
-                .unwrap_or_else(|e| panic!("SQL in schema `{}` failed: {e}\n{sql}", self.name));
+        pub async fn execute(&self, statement: &str) -> u64 {
+            let client = self.client().await;
+            let search_path = format!("SET search_path TO \"{}\"", self.name);
+            let answer = match client.batch_execute(&search_path).await {
+                Ok(()) => client.execute(statement, &[]).await,
+                Err(e) => Err(e),
+            };
+            answer.unwrap_or_else(|e| {
+                panic!("SQL in schema `{}` failed: {e}\n{statement}", self.name)
+            })
         }
     }
 
@@ -264,36 +269,26 @@ mod postgres {
     /// (dropped when the case ends), reopenable, with a corrupter that
     /// breaks a row's metadata; `None` (skip) without a server.
     pub async fn postgres_fixture() -> Option<Fixture<PostgresStore>> {
-        let schema = PostgresSchema::new("conformance")?;
+        let schema = Arc::new(PostgresSchema::new("conformance")?);
         let store = schema.store().await;
-        let (url, name) = (schema.url.clone(), schema.name.clone());
-        let corrupt = move |stream: StreamId, version: u64| {
-            let url = url.clone();
-            let statement = format!(
-                "UPDATE \"{name}\".events SET metadata = '{{\"correlation_id\": 42}}' \
-                 WHERE stream_id = '{}' AND stream_version = {version}",
-                stream.as_str().replace('\'', "''")
-            );
-            async move {
-                let n = client(&url)
-                    .await
-                    .execute(&statement, &[])
-                    .await
-                    .expect("corrupting a row");
-                assert_eq!(n, 1, "one row corrupted");
-            }
-        };
-        let reopen = {
-            let (url, name) = (schema.url.clone(), schema.name.clone());
-            move || {
-                let options = PostgresStore::options(url.clone()).schema(name.clone());
-                async move { options.connect().await.expect("reopening the store") }
-            }
-        };
+        let (reopen, corrupt) = (schema.clone(), schema.clone());
         Some(
             Fixture::new(store)
-                .with_reopen(reopen)
-                .with_corrupter(corrupt)
+                .with_reopen(move || {
+                    let schema = reopen.clone();
+                    async move { schema.store().await }
+                })
+                .with_corrupter(move |stream: StreamId, version: u64| {
+                    let schema = corrupt.clone();
+                    let statement = format!(
+                        "UPDATE events SET metadata = '{{\"correlation_id\": 42}}' \
+                         WHERE stream_id = '{}' AND stream_version = {version}",
+                        stream.as_str().replace('\'', "''")
+                    );
+                    async move {
+                        assert_eq!(schema.execute(&statement).await, 1, "one row corrupted");
+                    }
+                })
                 .with_guard(schema),
         )
     }
