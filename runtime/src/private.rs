@@ -8,7 +8,8 @@ pub use ::std;
 pub use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use crate::codec::{Codec, CodecError};
 pub use crate::event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
-pub use crate::schema::{AggregateSchema, ConstStr, EventSchema, FieldSchema, lock_violation};
+pub use crate::schema::lock::{ConstStr, lock_violation, write_or_check_lock};
+pub use crate::schema::{AggregateSchema, EventSchema, FieldSchema};
 pub use crate::schema::{
     CommandFieldSchema, CommandSchema, CommandVariantSchema, DescribeCommands,
 };

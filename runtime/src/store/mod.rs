@@ -57,6 +57,7 @@
 pub mod any;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "testing")]
 mod fault;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -74,6 +75,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 pub use any::{AnyCheckpointStore, AnyStore};
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use fault::{FaultyStore, InjectedFault};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
