@@ -164,7 +164,8 @@ const fn find_line(lock: &[u8], prefix: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+/// `a == b` for byte strings, usable in `const` items.
+pub const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
