@@ -17,7 +17,8 @@ use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::repository::{Repository, RetryPolicy};
 use eventfold::snapshot::SnapshotStore;
-use eventfold::store::{PostgresStore, SqliteStore};
+use eventfold::store::SqliteStore;
+use eventfold::store::conformance::PostgresSchema;
 use eventfold_suite::bank::{BankAccount, BankAccountCommand, BankAccountEvent, MoneyDeposited};
 
 fn main() {
@@ -122,28 +123,11 @@ fn sqlite(bencher: Bencher, mode: &str) {
 
 #[divan::bench(args = MODES, sample_size = 1)]
 fn postgres(bencher: Bencher, mode: &str) {
-    let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
-        eprintln!("skipping postgres: EVENTFOLD_POSTGRES_URL not set");
+    // The schema is dropped when this function returns.
+    let Some(schema) = PostgresSchema::new("bench_contention") else {
         return;
     };
     let rt = runtime();
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let schema = format!("bench_contention_{}", &id[20..]);
-    let store = rt
-        .block_on(
-            PostgresStore::options(url.clone())
-                .schema(schema.clone())
-                .connect(),
-        )
-        .expect("connects");
+    let store = rt.block_on(schema.store());
     bench_unrelated(bencher, &rt, mode, store);
-    rt.block_on(async {
-        if let Ok((client, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-        {
-            tokio::spawn(connection);
-            let _ = client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .await;
-        }
-    });
 }

@@ -21,6 +21,7 @@ use eventfold::prelude::*;
 use eventfold::repository::Repository;
 use eventfold::snapshot::SnapshotStore;
 use eventfold::store::SqliteStore;
+use eventfold::store::conformance::{PostgresSchema, TestServer};
 use eventfold_suite::bank::{
     AccountOpened, BankAccount, BankAccountCommand, BankAccountEvent, MoneyDeposited,
 };
@@ -195,51 +196,13 @@ fn hot_account_sqlite(bencher: Bencher) {
 
 #[divan::bench(sample_size = 1)]
 fn hot_account_postgres(bencher: Bencher) {
-    let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
-        eprintln!("skipping hot_account_postgres: EVENTFOLD_POSTGRES_URL not set");
+    if TestServer::Postgres.url().is_none() {
         return;
-    };
-    bench_hot(bencher, |rt| {
-        let schema = format!("bench_hot_{}", uuid::Uuid::now_v7().simple());
-        let store = rt
-            .block_on(
-                eventfold::store::PostgresStore::options(url.clone())
-                    .schema(schema.clone())
-                    .connect(),
-            )
-            .expect("connects");
-        (
-            store,
-            Box::new(DropSchema {
-                url: url.clone(),
-                schema,
-            }),
-        )
-    });
-}
-
-/// Drops a benchmark's PostgreSQL schema when the sample is done.
-struct DropSchema {
-    url: String,
-    schema: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = runtime();
-            rt.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                }
-            });
-        })
-        .join();
     }
+    bench_hot(bencher, |rt| {
+        // The schema is dropped with the guard when the sample is done.
+        let schema = PostgresSchema::new("bench_hot").expect("a PostgreSQL server");
+        let store = rt.block_on(schema.store());
+        (store, Box::new(schema))
+    });
 }

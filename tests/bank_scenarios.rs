@@ -1,7 +1,7 @@
 //! Given-when-then scenarios of the bank account, through the public API.
 
 use eventfold::prelude::*;
-use eventfold::testing::Scenario;
+use eventfold::testing::{Scenario, scenarios};
 use eventfold_suite::bank::{
     AccountClosed, AccountError, AccountOpened, BankAccount, BankAccountCommand as Cmd,
     MoneyDeposited, MoneyWithdrawn, Status,

@@ -3,8 +3,8 @@
 //! checkpoint stores; checkpoints that survive reopening; checkpoints
 //! written inside a read model's own transaction; a projection resuming
 //! from a PostgreSQL checkpoint. The PostgreSQL tests need
-//! EVENTFOLD_POSTGRES_URL (without it they print a notice and pass; with
-//! EVENTFOLD_REQUIRE_POSTGRES=1 they fail instead).
+//! EVENTFOLD_POSTGRES_URL (see `PostgresSchema`: without it they print a
+//! notice and pass; with EVENTFOLD_REQUIRE_POSTGRES=1 they fail instead).
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use eventfold::projection::{
     ProjectionRunner, ProjectionStatus, SqliteCheckpointStore,
 };
 use eventfold::store::PostgresStore;
+use eventfold::store::conformance::PostgresSchema;
 use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
 
 #[tokio::test]
@@ -42,45 +43,16 @@ async fn sqlite_checkpoint_store_keeps_the_contract_and_survives_reopening() {
 
 // ------------------------------------------------------------- PostgreSQL
 
-/// A store in a fresh schema, or `None` (after a notice) without a server.
-async fn postgres(test: &str) -> Option<(PostgresStore, String)> {
-    let url = match std::env::var("EVENTFOLD_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-            return None;
-        }
-    };
-    let schema = format!(
-        "ckpt_{test}_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    );
-    let store = PostgresStore::options(url.clone())
-        .schema(schema)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("EVENTFOLD_POSTGRES_URL is set but does not connect: {e}"));
-    Some((store, url))
-}
-
-async fn drop_schema(store: &PostgresStore, url: &str) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
-        .await
-        .unwrap();
+/// A store in a fresh schema (dropped with the returned guard), or `None`
+/// (after a notice) without a server.
+async fn postgres(test: &str) -> Option<(PostgresStore, PostgresSchema)> {
+    let schema = PostgresSchema::new(test)?;
+    Some((schema.store().await, schema))
 }
 
 #[tokio::test]
 async fn postgres_checkpoint_store_keeps_the_contract_and_survives_reconnecting() {
-    let Some((store, url)) = postgres("contract").await else {
+    let Some((store, pg)) = postgres("contract").await else {
         return;
     };
     let checkpoints = PostgresCheckpointStore::open(&store).await.unwrap();
@@ -88,20 +60,13 @@ async fn postgres_checkpoint_store_keeps_the_contract_and_survives_reconnecting(
 
     // Another connection (another process) sees the same checkpoints;
     // opening again keeps them.
-    let again = PostgresStore::options(url.clone())
-        .schema(store.schema())
-        .connect()
-        .await
-        .unwrap();
+    let again = pg.store().await;
     let reopened = PostgresCheckpointStore::open(&again).await.unwrap();
     assert_eq!(reopened.load("q").await.unwrap(), Some(1));
 
     // A read model's own transaction writes the checkpoint; a rolled-back
     // one leaves nothing.
-    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let mut client = pg.client().await;
     let tx = client.transaction().await.unwrap();
     reopened.save_in(&tx, "model", 42).await.unwrap();
     assert_eq!(reopened.load_in(&tx, "model").await.unwrap(), Some(42));
@@ -111,7 +76,6 @@ async fn postgres_checkpoint_store_keeps_the_contract_and_survives_reconnecting(
     reopened.save_in(&tx, "model", 43).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(reopened.load("model").await.unwrap(), Some(43));
-    drop_schema(&store, &url).await;
 }
 
 /// `n` deposits of 1, as new events.
@@ -140,7 +104,7 @@ impl Deposits {
 
 #[tokio::test]
 async fn a_projection_resumes_from_its_postgres_checkpoint() {
-    let Some((store, url)) = postgres("resume").await else {
+    let Some((store, _pg)) = postgres("resume").await else {
         return;
     };
     let stream = StreamId::new("BankAccount-1").unwrap();
@@ -166,7 +130,6 @@ async fn a_projection_resumes_from_its_postgres_checkpoint() {
     let report = runner.catch_up(&mut second).await.unwrap();
     assert_eq!((report.position, second.count), (8, 3));
     assert_eq!(runner.lag(second.name()).await.unwrap(), 0);
-    drop_schema(&store, &url).await;
 }
 
 /// Two exclusive runners over one PostgreSQL database (separate pools, as
@@ -174,7 +137,7 @@ async fn a_projection_resumes_from_its_postgres_checkpoint() {
 /// over from the checkpoint when the first stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclusive_runners_share_one_projection_through_postgres() {
-    let Some((store, url)) = postgres("claims").await else {
+    let Some((store, pg)) = postgres("claims").await else {
         return;
     };
     let stream = StreamId::new("BankAccount-1").unwrap();
@@ -182,11 +145,7 @@ async fn exclusive_runners_share_one_projection_through_postgres() {
         .append(&stream, ExpectedVersion::Any, deposits(4))
         .await
         .unwrap();
-    let other = PostgresStore::options(url.clone())
-        .schema(store.schema())
-        .connect()
-        .await
-        .unwrap();
+    let other = pg.store().await;
     let ttl = std::time::Duration::from_secs(1);
     let mut runners = Vec::new();
     for s in [store.clone(), other] {
@@ -216,5 +175,4 @@ async fn exclusive_runners_share_one_projection_through_postgres() {
         second.count, 3,
         "it resumed from the first one's checkpoint"
     );
-    drop_schema(&store, &url).await;
 }

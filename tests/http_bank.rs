@@ -202,10 +202,8 @@ async fn bank_routes_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_routes_on_postgres() {
-    let Some(url) = http_support::postgres_url() else {
+    let Some((store, _schema)) = http_support::postgres_store("bank").await else {
         return;
     };
-    let store = http_support::postgres_store(&url, "bank").await;
-    bank_routes(store.clone()).await;
-    http_support::drop_schema(&url, &store).await;
+    bank_routes(store).await;
 }

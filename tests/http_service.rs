@@ -674,12 +674,10 @@ async fn the_service_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_on_postgres() {
-    let Some(url) = http_support::postgres_url() else {
+    let Some((store, _schema)) = http_support::postgres_store("svc").await else {
         return;
     };
-    let store = http_support::postgres_store(&url, "svc").await;
-    all_cases(store.clone()).await;
-    http_support::drop_schema(&url, &store).await;
+    all_cases(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -411,34 +411,12 @@ async fn crashes_at_every_write_on_memory() {
 
 #[tokio::test]
 async fn crashes_at_every_write_on_postgres() {
-    let Some(url) = postgres_url() else {
+    let Some(schema) = eventfold::store::conformance::PostgresSchema::new("process_crash") else {
         return;
     };
-    let schema = format!(
-        "t_process_crash_{}",
-        &Uuid::now_v7().simple().to_string()[20..]
-    );
-    let store = eventfold::PostgresStore::options(url)
-        .schema(schema)
-        .connect()
-        .await
-        .expect("EVENTFOLD_POSTGRES_URL is set but the store does not connect");
+    let store = schema.store().await;
     let checkpoints = eventfold::projection::PostgresCheckpointStore::open(&store)
         .await
         .unwrap();
     crash_everywhere(store, checkpoints).await;
-}
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("EVENTFOLD_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-            None
-        }
-    }
 }

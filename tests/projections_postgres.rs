@@ -1,40 +1,17 @@
 //! Exactly-once read models in PostgreSQL: the handlers stage their changes
 //! in memory, and the asynchronous `#[commit]` writes them together with the
-//! checkpoint in one transaction. Needs EVENTFOLD_POSTGRES_URL.
+//! checkpoint in one transaction. Needs EVENTFOLD_POSTGRES_URL (see
+//! `PostgresSchema`).
 
 use std::collections::BTreeMap;
 
 use eventfold::NewEvent;
 use eventfold::prelude::*;
 use eventfold::projection::{EventMeta, MemoryCheckpointStore, Projection, ProjectionRunner};
+use eventfold::store::conformance::PostgresSchema;
 use eventfold_suite::bank::{AccountOpened, BankAccountEvent, MoneyDeposited};
 // The driver as eventfold re-exports it (the types `save_in` takes).
-use eventfold::tokio_postgres::{self, Client, NoTls};
-
-/// Connects, or `None` (with a notice) when no server is configured. With
-/// EVENTFOLD_REQUIRE_POSTGRES=1 a missing URL or server fails the test.
-async fn connect() -> Option<Client> {
-    let required = std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() == Ok("1");
-    let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
-        assert!(
-            !required,
-            "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-        );
-        eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-        return None;
-    };
-    match tokio_postgres::connect(&url, NoTls).await {
-        Ok((client, connection)) => {
-            tokio::spawn(connection);
-            Some(client)
-        }
-        Err(e) => {
-            assert!(!required, "cannot reach PostgreSQL at {url}: {e}");
-            eprintln!("skipping: cannot reach PostgreSQL at {url}: {e}");
-            None
-        }
-    }
-}
+use eventfold::tokio_postgres::{self, Client};
 
 /// Deposits per account, in PostgreSQL, with the checkpoint in the same
 /// schema.
@@ -46,8 +23,9 @@ struct PgDeposits {
 }
 
 impl PgDeposits {
-    async fn open(schema: &str) -> Option<Self> {
-        let client = connect().await?;
+    async fn open(pg: &PostgresSchema) -> Self {
+        let client = pg.client().await;
+        let schema = pg.name();
         client
             .batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema};
@@ -58,11 +36,11 @@ impl PgDeposits {
             ))
             .await
             .unwrap();
-        Some(Self {
+        Self {
             client,
             schema: schema.to_owned(),
             staged: BTreeMap::new(),
-        })
+        }
     }
 }
 
@@ -155,10 +133,11 @@ async fn write(store: &MemoryStore, account: &str, event: BankAccountEvent) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_stream_it_resumes_without_loss_or_double_count() {
-    let schema = format!("proj_{}", uuid::Uuid::now_v7().simple());
-    let Some(first) = PgDeposits::open(&schema).await else {
+    let Some(pg) = PostgresSchema::new("proj") else {
         return;
     };
+    let schema = pg.name();
+    let first = PgDeposits::open(&pg).await;
     let store = MemoryStore::new();
     let mut expected = BTreeMap::<String, (i64, i64)>::new();
     for a in 0..5 {
@@ -192,31 +171,27 @@ async fn killed_mid_stream_it_resumes_without_loss_or_double_count() {
     for stop_at in [2, 40, 41, 150, 204] {
         let p = match projection.take() {
             Some(p) => p,
-            None => PgDeposits::open(&schema).await.unwrap(),
+            None => PgDeposits::open(&pg).await,
         };
         let handle = runner.spawn(p);
         handle.wait_for(stop_at).await.unwrap();
         handle.kill().await;
     }
     // A crash inside a batch: staged, never committed.
-    let mut crashing = PgDeposits::open(&schema).await.unwrap();
+    let mut crashing = PgDeposits::open(&pg).await;
     let at = crashing.load_checkpoint().await.unwrap().unwrap();
     for e in store.read_all(at, 2).await.unwrap() {
         crashing.handle(&e).unwrap();
     }
     drop(crashing);
 
-    let handle = runner.spawn(PgDeposits::open(&schema).await.unwrap());
+    let handle = runner.spawn(PgDeposits::open(&pg).await);
     handle.wait_for(head).await.unwrap();
     let (mut done, err) = handle.stop().await;
     assert!(err.is_none());
-    assert_eq!(rows(&done.client, &schema).await, expected);
+    assert_eq!(rows(&done.client, schema).await, expected);
     assert_eq!(done.load_checkpoint().await.unwrap(), Some(head));
 
     runner.rebuild(&mut done).await.unwrap();
-    assert_eq!(rows(&done.client, &schema).await, expected);
-    done.client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    assert_eq!(rows(&done.client, schema).await, expected);
 }

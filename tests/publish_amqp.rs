@@ -23,6 +23,7 @@ use eventfold::publish::amqp::lapin::options::{ExchangeDeleteOptions, QueueDelet
 use eventfold::publish::amqp::lapin::{self, Connection, ConnectionProperties};
 use eventfold::publish::amqp::{AmqpPublisher, AmqpSource};
 use eventfold::publish::{Consumer, Relay};
+use eventfold::store::conformance::TestServer;
 use eventfold::{EventStore, MemoryStore, ProjectionRunner};
 use publish_common::*;
 
@@ -125,16 +126,10 @@ fn rabbitmq_server_bin() -> Option<PathBuf> {
     if bin.exists() {
         return Some(bin);
     }
-    if std::env::var("EVENTFOLD_REQUIRE_AMQP").as_deref() == Ok("1") {
-        panic!(
-            "EVENTFOLD_REQUIRE_AMQP=1 but {} does not exist",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} not found (set RABBITMQ_SERVER_BIN)",
+    TestServer::Amqp.skip(&format!(
+        "{} does not exist (set RABBITMQ_SERVER_BIN)",
         bin.display()
-    );
+    ));
     None
 }
 
@@ -202,7 +197,7 @@ async fn a_broker_killed_mid_stream_loses_nothing() {
 /// and a consumer restarted from its checkpoint drops what it had applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_and_consumer_on_the_shared_broker() {
-    let Some(url) = service_url("EVENTFOLD_AMQP_URL", "EVENTFOLD_REQUIRE_AMQP") else {
+    let Some(url) = TestServer::Amqp.url() else {
         return;
     };
     let exchange = unique("ef_test_events");
@@ -265,7 +260,7 @@ async fn the_consumer_drops_duplicates_and_early_messages_and_rejects_garbage() 
     use eventfold::publish::amqp::lapin::types::{AMQPValue, FieldTable, LongString};
     use eventfold::publish::headers;
 
-    let Some(url) = service_url("EVENTFOLD_AMQP_URL", "EVENTFOLD_REQUIRE_AMQP") else {
+    let Some(url) = TestServer::Amqp.url() else {
         return;
     };
     let exchange = unique("ef_test_events");

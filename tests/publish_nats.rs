@@ -14,6 +14,7 @@ use eventfold::projection::MemoryCheckpointStore;
 use eventfold::publish::nats::async_nats::{self, jetstream};
 use eventfold::publish::nats::{NatsPublisher, NatsSource};
 use eventfold::publish::{Consumer, Relay, headers};
+use eventfold::store::conformance::TestServer;
 use eventfold::{EventStore, MemoryStore, ProjectionRunner};
 use publish_common::*;
 
@@ -34,10 +35,7 @@ impl NatsServer {
             .output()
             .is_err()
         {
-            if std::env::var("EVENTFOLD_REQUIRE_NATS").as_deref() == Ok("1") {
-                panic!("EVENTFOLD_REQUIRE_NATS=1 but there is no nats-server binary");
-            }
-            eprintln!("skipping: no nats-server binary on PATH");
+            TestServer::Nats.skip("there is no nats-server binary on PATH");
             return None;
         }
         let mut server = Self {
@@ -267,7 +265,7 @@ async fn the_consumer_drops_duplicates_waits_for_gaps_and_rejects_garbage() {
 /// its checkpoint without publishing anything twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_and_consumer_on_the_shared_server() {
-    let Some(url) = service_url("EVENTFOLD_NATS_URL", "EVENTFOLD_REQUIRE_NATS") else {
+    let Some(url) = TestServer::Nats.url() else {
         return;
     };
     let js = client(&url).await;

@@ -1206,74 +1206,12 @@ macro_rules! suite {
     };
 }
 
-/// PostgreSQL fixtures: a store in a fresh schema, dropped when the scenario
-/// ends.
-mod pg {
-    use eventfold::store::PostgresStore;
-    use eventfold::store::conformance::Fixture;
-
-    /// Drops the scenario's schema on its own runtime (drop runs inside the
-    /// test's).
-    struct SchemaDropper {
-        url: String,
-        schema: String,
-    }
-
-    impl Drop for SchemaDropper {
-        fn drop(&mut self) {
-            let (url, schema) = (self.url.clone(), self.schema.clone());
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async {
-                    let Ok((client, connection)) =
-                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                    else {
-                        return;
-                    };
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                });
-            })
-            .join();
-        }
-    }
-
-    /// A store in a fresh schema of the server named by
-    /// `EVENTFOLD_POSTGRES_URL`; without it, a notice and `None` (skip),
-    /// or a failure when `EVENTFOLD_REQUIRE_POSTGRES=1`. A set URL whose
-    /// server does not answer fails.
-    pub(super) async fn fixture() -> Option<Fixture<PostgresStore>> {
-        let url = match std::env::var("EVENTFOLD_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                assert!(
-                    std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                    "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-                );
-                eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-                return None;
-            }
-        };
-        let schema = format!("repo_{}", uuid::Uuid::now_v7().simple());
-        let store = PostgresStore::options(url.clone())
-            .schema(schema.clone())
-            .connect()
-            .await
-            .unwrap_or_else(|e| {
-                panic!("EVENTFOLD_POSTGRES_URL is set but the store does not connect: {e}")
-            });
-        Some(Fixture::new(store).with_guard(SchemaDropper { url, schema }))
-    }
-}
-
 suite!(memory, MemoryStore::new());
 suite!(
     sqlite,
     eventfold::store::conformance::sqlite_fixture().await
 );
-suite!(postgres, pg::fixture().await);
+suite!(
+    postgres,
+    eventfold::store::conformance::postgres_fixture().await
+);

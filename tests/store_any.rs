@@ -5,7 +5,7 @@
 use eventfold::prelude::*;
 use eventfold::projection::CheckpointStore;
 use eventfold::projection::conformance::checkpoint_store_contract;
-use eventfold::store::conformance::Fixture;
+use eventfold::store::conformance::{Fixture, PostgresSchema, TestServer};
 use eventfold::store::{AnyStore, StoreError};
 use eventfold_suite::bank::{BankAccount, BankAccountCommand};
 
@@ -97,15 +97,10 @@ async fn bad_urls_are_typed_errors_naming_the_url_and_the_accepted_forms() {
 
 #[tokio::test]
 async fn postgres_urls_take_schema_and_pool_size() {
-    let Ok(base) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
-        assert!(
-            std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-        );
-        eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+    let Some(pg) = PostgresSchema::new("any") else {
         return;
     };
-    let schema = format!("any_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let (base, schema) = (pg.url(), pg.name());
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}schema={schema}&pool_size=2");
     let store = AnyStore::open(&url).await.unwrap();
@@ -119,30 +114,19 @@ async fn postgres_urls_take_schema_and_pool_size() {
     assert_eq!(done.version, 1);
     checkpoint_store_contract(&store.checkpoints().await.unwrap()).await;
     // The events went to the schema the URL named, and nowhere else.
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+    let count: i64 = pg
+        .client()
         .await
-        .unwrap();
-    tokio::spawn(conn);
-    let count: i64 = client
         .query_one(&format!("SELECT count(*) FROM \"{schema}\".events"), &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(count, 1);
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
 async fn redis_urls_take_a_key_prefix() {
-    let Ok(base) = std::env::var("EVENTFOLD_REDIS_URL") else {
-        assert!(
-            std::env::var("EVENTFOLD_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "EVENTFOLD_REQUIRE_REDIS=1 but EVENTFOLD_REDIS_URL is not set"
-        );
-        eprintln!("skipping: EVENTFOLD_REDIS_URL not set");
+    let Some(base) = TestServer::Redis.url() else {
         return;
     };
     let prefix = format!("any_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);

@@ -10,17 +10,7 @@ const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
 /// The base URL (no query), or `None` after a printed notice.
 async fn server() -> Option<String> {
-    let url = match std::env::var("EVENTFOLD_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-            return None;
-        }
-    };
+    let url = eventfold::store::conformance::TestServer::Postgres.url()?;
     let base = url.split('?').next().unwrap_or(&url).to_owned();
     let (client, conn) =
         eventfold::tokio_postgres::connect(&base, eventfold::tokio_postgres::NoTls)

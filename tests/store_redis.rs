@@ -17,7 +17,7 @@ use eventfold::projection::{
     CheckpointStore, EventMeta, Projection, ProjectionRunner, ProjectionStatus,
     RedisCheckpointStore,
 };
-use eventfold::store::conformance::Fixture;
+use eventfold::store::conformance::{Fixture, TestServer};
 use eventfold::store::{
     AppendResult, DeleteMode, ReadStream, RedisStore, StoreError, SubscribeFrom,
     redis::LAYOUT_VERSION, subscribe,
@@ -27,17 +27,7 @@ use uuid::Uuid;
 
 /// The server's URL, or `None` (after a notice) when the tests should skip.
 fn url() -> Option<String> {
-    match std::env::var("EVENTFOLD_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_REDIS=1 but EVENTFOLD_REDIS_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_REDIS_URL not set");
-            None
-        }
-    }
+    TestServer::Redis.url()
 }
 
 /// A fresh key prefix for one test.
@@ -675,11 +665,9 @@ impl OwnServer {
             .output()
             .is_err()
         {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_REDIS=1 but `{binary}` cannot be run"
-            );
-            eprintln!("skipping: `{binary}` cannot be run (set EVENTFOLD_REDIS_SERVER)");
+            TestServer::Redis.skip(&format!(
+                "`{binary}` cannot be run (set EVENTFOLD_REDIS_SERVER)"
+            ));
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")

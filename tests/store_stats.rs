@@ -3,8 +3,9 @@
 //! and `FaultyStore`, which forwards to the store it wraps.
 
 use eventfold::MemoryStore;
+use eventfold::store::conformance::PostgresSchema;
 use eventfold::store::stats::contract::stats_contract;
-use eventfold::store::{FaultyStore, PostgresStore, SqliteStore};
+use eventfold::store::{FaultyStore, SqliteStore};
 
 #[tokio::test]
 async fn memory_store_keeps_the_stats_contract() {
@@ -27,35 +28,10 @@ async fn sqlite_store_keeps_the_stats_contract() {
 
 #[tokio::test]
 async fn postgres_store_keeps_the_stats_contract() {
-    let url = match std::env::var("EVENTFOLD_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-            return;
-        }
+    let Some(schema) = PostgresSchema::new("stats") else {
+        return;
     };
-    let schema = format!(
-        "t_stats_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    );
-    let store = PostgresStore::options(&url)
-        .schema(&schema)
-        .connect()
-        .await
-        .expect("EVENTFOLD_POSTGRES_URL is set but the store does not connect");
-    stats_contract(&store).await;
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    stats_contract(&schema.store().await).await;
 }
 
 #[tokio::test]

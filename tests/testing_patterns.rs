@@ -3,7 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use eventfold::prelude::*;
-use eventfold::testing::Scenario;
+use eventfold::testing::{Scenario, scenario};
 
 fn failure(f: impl FnOnce()) -> String {
     let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("the scenario should have failed");

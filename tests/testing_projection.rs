@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use eventfold::prelude::*;
 use eventfold::projection::EventMeta;
-use eventfold::testing::ProjectionScenario;
+use eventfold::testing::{ProjectionScenario, projection_scenario, projection_scenarios};
 use eventfold_suite::bank::{AccountClosed, AccountOpened, MoneyDeposited, MoneyWithdrawn};
 
 fn failure(f: impl FnOnce()) -> String {

@@ -68,7 +68,11 @@ pub mod schema;
 pub mod snapshot;
 pub mod store;
 pub mod stream_id;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(not(feature = "testing"))]
+mod testing_off;
 pub mod trace;
 
 /// The README's examples, compiled as doctests.
@@ -123,8 +127,9 @@ pub use eventfold_macros::{Aggregate, Event, handlers};
 ///
 /// `use eventfold::prelude::*;` compiles a complete program: the derives and
 /// attribute macros, the traits, the stores, [`Repository`] and serde's
-/// derives. Test helpers (`scenario!`, [`testing::Scenario`](crate::testing::Scenario))
-/// are in the prelude too, as tests are where most aggregates are exercised.
+/// derives. Test support is not in it: with the `testing` feature (for
+/// `[dev-dependencies]`), `use eventfold::testing::*;` brings the scenarios
+/// and their macros.
 pub mod prelude {
     pub use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
     pub use crate::codec::{Codec, JsonCodec};
@@ -140,8 +145,6 @@ pub mod prelude {
     pub use crate::store::SqliteStore;
     pub use crate::store::{EventStore, ExpectedVersion, MemoryStore, ReadStream};
     pub use crate::stream_id::StreamId;
-    pub use crate::testing::{ProjectionScenario, Scenario};
-    pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
     #[cfg(feature = "derive")]
     pub use eventfold_macros::{Aggregate, Event, handlers, process_manager, projection};
     pub use serde::{Deserialize, Serialize};

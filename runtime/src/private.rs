@@ -8,7 +8,8 @@ pub use ::std;
 pub use crate::aggregate::{Aggregate, ApplyContext, CommandContext};
 pub use crate::codec::{Codec, CodecError};
 pub use crate::event::{DecodeError, EncodedEvent, Event, EventSet, IntoEvents, Upcasted};
-pub use crate::schema::{AggregateSchema, ConstStr, EventSchema, FieldSchema, lock_violation};
+pub use crate::schema::lock::{ConstStr, lock_violation, write_or_check_lock};
+pub use crate::schema::{AggregateSchema, EventSchema, FieldSchema};
 pub use crate::schema::{
     CommandFieldSchema, CommandSchema, CommandVariantSchema, DescribeCommands,
 };
@@ -303,18 +304,7 @@ pub fn unknown_event_type(event_type: &str, known: &[&'static str]) -> DecodeErr
 
 /// `a == b` for strings, usable in `const` items.
 pub const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    crate::schema::lock::bytes_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// One step of an upcaster chain: `T` (version N) from `P` (version N-1).

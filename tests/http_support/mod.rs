@@ -8,6 +8,7 @@ use std::time::Duration;
 use eventfold::PostgresStore;
 use eventfold::http::{AdminAccess, RunningService, ServiceStore};
 use eventfold::projection::MemoryCheckpointStore;
+use eventfold::store::conformance::PostgresSchema;
 use eventfold_suite::bank_service;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -158,41 +159,10 @@ impl SseReader {
     }
 }
 
-/// The PostgreSQL URL, or `None` after a notice (a failure when
+/// A PostgreSQL store in a fresh schema, with the schema (dropped when it
+/// is); `None` after a notice without a server (a failure when
 /// `EVENTFOLD_REQUIRE_POSTGRES=1`).
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("EVENTFOLD_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-/// A PostgreSQL store in a fresh schema (drop it with [`drop_schema`]).
-pub async fn postgres_store(url: &str, test: &str) -> PostgresStore {
-    let suffix = uuid::Uuid::now_v7().simple().to_string();
-    let schema = format!("t_http_{test}_{}", &suffix[20..]);
-    PostgresStore::options(url)
-        .schema(schema)
-        .connect()
-        .await
-        .expect("EVENTFOLD_POSTGRES_URL is set but the store does not connect")
-}
-
-/// Drops a test's schema.
-pub async fn drop_schema(url: &str, store: &PostgresStore) {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
-        .await
-        .unwrap();
+pub async fn postgres_store(test: &str) -> Option<(PostgresStore, PostgresSchema)> {
+    let schema = PostgresSchema::new(&format!("http_{test}"))?;
+    Some((schema.store().await, schema))
 }

@@ -133,21 +133,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The service URL in `var`, or `None` after printing a notice; a failure
-/// when `require` is set to 1.
-pub fn service_url(var: &str, require: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var(require).as_deref() == Ok("1") {
-                panic!("{require}=1 but {var} is not set");
-            }
-            eprintln!("skipping: {var} not set");
-            None
-        }
-    }
-}
-
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", Uuid::now_v7().simple())

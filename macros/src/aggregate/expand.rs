@@ -429,7 +429,7 @@ fn schema_lock(agg: &Aggregate<'_>, p: &TokenStream) -> TokenStream {
             #[test]
             fn schema_lock_matches_the_code() {
                 if let ::core::result::Result::Err(e) =
-                    <super::#ident as #p::Aggregate>::schema().write_or_check_lock(#absolute)
+                    #p::write_or_check_lock(&<super::#ident as #p::Aggregate>::schema(), #absolute)
                 {
                     ::core::panic!("{}", e);
                 }

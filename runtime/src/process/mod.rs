@@ -107,6 +107,7 @@ mod instance;
 pub mod macro_support;
 mod route;
 mod runner;
+#[cfg(feature = "testing")]
 mod scenario;
 
 use std::any::Any;
@@ -120,6 +121,8 @@ pub use deadline::DeadlineRecord;
 pub use route::{Association, Lifecycle, PROCESS_METADATA_KEY, Routed, instance_id};
 pub use runner::DEFAULT_BATCH_SIZE;
 pub use runner::{ProcessHandle, ProcessReport, ProcessRunner, ProcessStatus};
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use scenario::{ExpectedCommand, ProcessScenario, scenario_command};
 
 use crate::envelope::{RecordedEvent, StreamId};

@@ -362,29 +362,3 @@ pub(crate) fn dead_letter(name: &str, event: &RecordedEvent, err: &HandleError) 
 
 #[cfg(test)]
 mod tests;
-
-/// Runs a future to completion on the current thread, parking between
-/// polls: for callers without an async runtime (the synchronous test
-/// scenarios) driving the async hooks of a read model, which for in-memory
-/// read models are ready at once.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => std::thread::park(),
-        }
-    }
-}

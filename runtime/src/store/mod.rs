@@ -60,6 +60,7 @@ pub(crate) mod columns;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
+#[cfg(feature = "testing")]
 mod fault;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -78,6 +79,8 @@ use chrono::{DateTime, Utc};
 
 pub use any::{AnyCheckpointStore, AnyStore};
 pub use error::{IntegerOutOfRange, StoreError};
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use fault::{FaultyStore, InjectedFault};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -1,4 +1,7 @@
-//! Given-when-then testing of aggregates and projections.
+//! Given-when-then testing of aggregates and projections (feature
+//! `testing`: turn it on for tests only, under `[dev-dependencies]`).
+//!
+//! `use eventfold::testing::*;` brings the scenario types and their macros.
 //!
 //! - [`Scenario`] (and the [`scenario!`](crate::scenario) and
 //!   [`scenarios!`](crate::scenarios) macros) for aggregates;
@@ -194,6 +197,8 @@ mod scenario;
 mod time;
 
 pub use crate::process::{ExpectedCommand, ProcessScenario, scenario_command};
+pub use crate::store::{FaultyStore, InjectedFault};
+pub use crate::{pattern, projection_scenario, projection_scenarios, scenario, scenarios};
 pub use projection::{DEFAULT_STREAM, ProjectionScenario};
 pub use scenario::{Pattern, Scenario};
 pub use time::{DEFAULT_NOW, IntoTime, IntoTimeDelta};

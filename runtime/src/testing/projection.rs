@@ -268,8 +268,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
             }
         }
         if let Some(last) = self.history.last()
-            && let Err(error) =
-                crate::projection::block_on(fresh.commit(last.recorded.global_position))
+            && let Err(error) = block_on(fresh.commit(last.recorded.global_position))
         {
             self.fail("while rebuilding, `commit` failed", &format!("{error}\n"));
         }
@@ -315,8 +314,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
             }
         }
         if let Some(last) = self.history.last()
-            && let Err(error) =
-                crate::projection::block_on(self.projection.commit(last.recorded.global_position))
+            && let Err(error) = block_on(self.projection.commit(last.recorded.global_position))
         {
             self.fail("after a redelivery, `commit` failed", &format!("{error}\n"));
         }
@@ -452,7 +450,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
         let last = self.history.len() as u64;
         if last > self.committed {
             self.committed = last;
-            if let Err(error) = crate::projection::block_on(self.projection.commit(last)) {
+            if let Err(error) = block_on(self.projection.commit(last)) {
                 self.fail(&format!("`commit` at position {last} failed: {error}"), "");
             }
         }
@@ -462,7 +460,7 @@ impl<P: Projection, C: Codec> ProjectionScenario<P, C> {
         let last = self.history.len() as u64;
         if last > self.committed {
             self.committed = last;
-            let _ = crate::projection::block_on(self.projection.commit(last));
+            let _ = block_on(self.projection.commit(last));
         }
     }
 
@@ -567,5 +565,30 @@ impl<P: Projection + Debug, C: Codec + Debug> Debug for ProjectionScenario<P, C>
             .field("stream", &self.stream)
             .field("events", &self.history.len())
             .finish()
+    }
+}
+
+/// Runs a future to completion on the current thread, parking between
+/// polls: for callers without an async runtime (the synchronous test
+/// scenarios) driving the async hooks of a read model, which for in-memory
+/// read models are ready at once.
+fn block_on<F: Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
     }
 }

@@ -184,7 +184,7 @@ pub async fn exact_zero_on_absent_stream_succeeds<S: EventStore + SnapshotStore>
 }
 
 /// A batch refused for its expected version writes none of its events, and
-/// uses up no global position that a reader could wait for.
+/// uses up no global position: the next append continues without a gap.
 pub async fn conflicting_batch_writes_nothing<S: EventStore + SnapshotStore>(fx: &mut Fixture<S>) {
     let store = fx.store();
     let s = sid("account-1");
@@ -213,6 +213,7 @@ pub async fn conflicting_batch_writes_nothing<S: EventStore + SnapshotStore>(fx:
         .collect();
     let r = append(&*store, &s, ExpectedVersion::Exact(2), batch).await;
     assert_eq!((r.first_version, r.next_expected_version), (3, 7));
+    assert_eq!(r.last_position, head + 5, "positions go on without a gap");
 }
 
 /// A multi-event batch lands whole: consecutive versions and positions, one
@@ -285,37 +286,51 @@ pub async fn batch_repeating_an_event_id_is_refused<S: EventStore + SnapshotStor
     assert!(read(&*store, &s, ReadStream::all()).await.is_empty());
 }
 
-/// Eight writers with the same expected version: exactly one succeeds, the
-/// others get a conflict, and only the winner's events are stored.
+/// Sixteen writers with the same expected version, four rounds over: each
+/// round exactly one succeeds, the others get a conflict, and only the
+/// winners' events are stored.
 pub async fn same_expected_version_exactly_one_writer_wins<S: EventStore + SnapshotStore>(
     fx: &mut Fixture<S>,
 ) {
+    const WRITERS: u64 = 16;
     let store = fx.store();
     let s = sid("contended");
     append(&*store, &s, ExpectedVersion::Any, evs(1..=3)).await;
-    let barrier = Arc::new(tokio::sync::Barrier::new(8));
-    let mut tasks = Vec::new();
-    for w in 0..8u64 {
-        let (store, s, barrier) = (store.clone(), s.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let batch = vec![ev(100 + w), ev(100 + w)];
-            store.append(&s, ExpectedVersion::Exact(3), batch).await
-        }));
-    }
-    let mut winners = Vec::new();
-    for (w, t) in tasks.into_iter().enumerate() {
-        match t.await.expect("writer task") {
-            Ok(r) => winners.push((w as u64, r)),
-            Err(e) => assert!(e.is_conflict(), "writer {w}: {e:?}"),
+    for round in 0..4u64 {
+        let at = 3 + 2 * round;
+        let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS as usize));
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let (store, s, barrier) = (store.clone(), s.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let n = 100 * (round + 1) + w;
+                store
+                    .append(&s, ExpectedVersion::Exact(at), vec![ev(n), ev(n)])
+                    .await
+            }));
         }
+        let mut winners = Vec::new();
+        for (w, t) in tasks.into_iter().enumerate() {
+            match t.await.expect("writer task") {
+                Ok(r) => winners.push((w as u64, r)),
+                Err(e) => assert!(e.is_conflict(), "round {round}, writer {w}: {e:?}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one writer wins: {winners:?}"
+        );
+        let (w, r) = winners[0];
+        assert_eq!((r.first_version, r.next_expected_version), (at + 1, at + 2));
+        let got = read(&*store, &s, ReadStream::all().from(at + 1)).await;
+        assert_eq!(
+            got.iter().map(n_of).collect::<Vec<_>>(),
+            vec![100 * (round + 1) + w; 2]
+        );
     }
-    assert_eq!(winners.len(), 1, "exactly one writer wins: {winners:?}");
-    let (w, r) = winners[0];
-    assert_eq!((r.first_version, r.next_expected_version), (4, 5));
-    let got = read(&*store, &s, ReadStream::all().from(4)).await;
-    assert_eq!(got.iter().map(n_of).collect::<Vec<_>>(), vec![100 + w; 2]);
-    assert_eq!(read_all(&*store).await.len(), 5);
+    assert_eq!(read_all(&*store).await.len(), 3 + 4 * 2);
 }
 
 /// Sixteen tasks append ten events each to one stream, each append expecting

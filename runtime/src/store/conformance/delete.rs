@@ -158,7 +158,8 @@ pub async fn deleting_leaves_other_streams_alone<S: EventStore + SnapshotStore>(
 /// the count of deleted events is returned, the stream keeps its version,
 /// reads and read-all start after the deleted range, appends go on after
 /// the old version, deleting again is a no-op, and other streams are left
-/// alone. Stores answering [`StoreError::Unsupported`] skip it with a notice.
+/// alone; a stream never written has nothing to delete, a tombstoned one
+/// answers "deleted". Stores answering [`StoreError::Unsupported`] skip it with a notice.
 pub async fn deleting_events_before_a_version_keeps_the_rest<S: EventStore + SnapshotStore>(
     fx: &mut Fixture<S>,
 ) {
@@ -213,5 +214,23 @@ pub async fn deleting_events_before_a_version_keeps_the_rest<S: EventStore + Sna
     assert_eq!(
         versions(&read(&*store, &other, ReadStream::all()).await),
         [1, 2]
+    );
+    let absent = sid("never-written");
+    assert_eq!(
+        store
+            .delete_events_before(&absent, 9)
+            .await
+            .expect("absent"),
+        0,
+        "nothing to delete in a stream never written"
+    );
+    store
+        .delete_stream(&other, DeleteMode::Tombstone)
+        .await
+        .unwrap();
+    let err = store.delete_events_before(&other, 9).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::StreamDeleted { stream } if *stream == other),
+        "{err:?}"
     );
 }

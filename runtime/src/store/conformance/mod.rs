@@ -29,6 +29,7 @@
 
 mod append;
 mod delete;
+mod fixtures;
 mod helpers;
 mod idempotency;
 mod order;
@@ -51,13 +52,20 @@ pub use delete::{
     hard_delete_allows_reuse_after_old_version, tombstone_of_unknown_stream_blocks_it,
     tombstone_reports_deleted_and_refuses_appends,
 };
+pub use fixtures::TestServer;
+#[cfg(feature = "sqlite")]
+pub use fixtures::sqlite_fixture;
+#[cfg(feature = "postgres")]
+pub use fixtures::{PostgresSchema, postgres_fixture};
 pub use idempotency::{
     event_id_reused_in_another_stream_is_refused, partly_overlapping_resend_conflicts,
     resend_first_batch_with_no_stream_is_idempotent, resend_with_any_is_not_written_twice,
     resend_with_same_expected_version_writes_nothing, single_event_resends_are_idempotent,
 };
 pub use order::{
+    many_concurrent_single_appends_land_where_told,
     positions_strictly_increase_under_concurrent_writers, read_all_in_commit_order_across_streams,
+    read_all_paging_during_concurrent_writes_skips_nothing,
     read_all_paging_visits_every_event_once,
     subscription_catches_up_then_goes_live_without_gap_or_duplicate,
     subscription_from_now_skips_history, subscription_of_one_stream_sees_only_that_stream,
@@ -81,7 +89,6 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::EventStore;
 use crate::envelope::StreamId;
@@ -210,50 +217,6 @@ impl IntoFixture for super::MemoryStore {
     }
 }
 
-/// A fixture around a [`super::SqliteStore`] in a fresh file of a temporary
-/// directory (removed when the case ends), able to reopen the file and to
-/// corrupt a stored row (its metadata becomes invalid JSON).
-#[cfg(feature = "sqlite")]
-pub async fn sqlite_fixture() -> Fixture<super::SqliteStore> {
-    use super::SqliteStore;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("events.db");
-    let store = SqliteStore::open(&path)
-        .await
-        .expect("a fresh SQLite store");
-    let reopen_path = path.clone();
-    Fixture::new(store)
-        .with_reopen(move || {
-            let path = reopen_path.clone();
-            async move {
-                SqliteStore::open(&path)
-                    .await
-                    .expect("reopening the SQLite store")
-            }
-        })
-        .with_corrupter(move |stream, version| {
-            let path = path.clone();
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    let conn = rusqlite::Connection::open(&path).expect("opening the file");
-                    conn.busy_timeout(Duration::from_secs(10))
-                        .expect("busy timeout");
-                    let n = conn
-                        .execute(
-                            "UPDATE eventfold_events SET metadata = '{\"actor\": 12' \
-                             WHERE stream_id = ?1 AND version = ?2",
-                            rusqlite::params![stream.as_str(), version as i64],
-                        )
-                        .expect("corrupting a row");
-                    assert_eq!(n, 1, "one row corrupted");
-                })
-                .await
-                .expect("the corrupting task");
-            }
-        })
-        .with_guard(dir)
-}
-
 /// Expands to one `#[tokio::test]` per conformance case, each running the
 /// case against a fixture made by evaluating `$factory` (in an `async`
 /// block) . See [`crate::store::conformance`].
@@ -299,6 +262,8 @@ macro_rules! store_conformance_tests {
             read_all_in_commit_order_across_streams,
             positions_strictly_increase_under_concurrent_writers,
             read_all_paging_visits_every_event_once,
+            read_all_paging_during_concurrent_writes_skips_nothing,
+            many_concurrent_single_appends_land_where_told,
             subscription_catches_up_then_goes_live_without_gap_or_duplicate,
             subscription_from_now_skips_history,
             subscription_of_one_stream_sees_only_that_stream,

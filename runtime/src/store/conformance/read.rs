@@ -131,6 +131,7 @@ pub async fn metadata_round_trips<S: EventStore + SnapshotStore>(fx: &mut Fixtur
         .with_actor("alice@example.com ✓")
         .with("tenant", "acme")
         .with("attempt", 3)
+        .with("max", u64::MAX)
         .with(
             "flags",
             serde_json::json!({"dry_run": false, "tags": ["a", "ü"]}),
@@ -295,7 +296,10 @@ pub async fn corrupted_stored_row_is_a_typed_error<S: EventStore + SnapshotStore
             "{err:?}"
         );
         let text = err.to_string();
-        assert!(text.contains("bad-row") && text.contains('2') && text.contains("Probe"));
+        assert!(
+            text.contains("bad-row") && text.contains("version 2") && text.contains("Probe"),
+            "{text}"
+        );
     };
     check(
         store
