@@ -27,6 +27,19 @@
 //!    listeners, sent together with `COMMIT` (if the statement fails, the
 //!    server ends the transaction with a rollback).
 //!
+//! **One round trip** when every expected version of the group is known
+//! (`Exact` or `NoStream`) and its streams are distinct, the common case
+//! of commands through a repository or entities: `BEGIN`, the locking
+//! statement of step 1, one statement that writes everything as step 3
+//! does if every stream is at its expected version (and nothing
+//! otherwise), and `COMMIT` go out together. If a stream was elsewhere
+//! (or an event id is stored already, which fails the write and turns the
+//! commit into a rollback), nothing was written, and the group goes the
+//! way above, which answers each request exactly. The streams refused
+//! that way are remembered (the last [`CONTENDED_MEMORY`]), and a group
+//! holding one goes the general way at once: contention on one stream
+//! costs the groups it joins no failed attempt.
+//!
 //! A request is answered only after its transaction committed (or, when
 //! refused, with the reason). Concurrent single-event appends thus share
 //! one commit (one fsync) instead of queueing one by one on the `head` row
@@ -38,7 +51,7 @@
 //! fails every request of the group: none was acknowledged, and a retry
 //! with the same event ids is safe (idempotent).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -63,6 +76,9 @@ const MAX_GROUP: usize = 256;
 /// larger batch still goes, alone).
 const MAX_GROUP_EVENTS: usize = 10_000;
 
+/// How many recently contended streams the committer remembers.
+const CONTENDED_MEMORY: usize = 64;
+
 /// How many times a group is tried after losing a race on an event id (or
 /// a deadlock) before its requests fail.
 const APPEND_ATTEMPTS: usize = 4;
@@ -85,6 +101,12 @@ pub(super) struct Committer {
     /// Round trips the committer made to the server (for tests: a group
     /// costs the same whatever its requests are refused for).
     round_trips: AtomicU64,
+    /// The streams whose requests were last refused for their expected
+    /// version after a one-round-trip attempt (the newest
+    /// [`CONTENDED_MEMORY`]): a group holding one of them goes the
+    /// general way at once, so that contention on a stream costs the
+    /// groups it joins no failed attempt.
+    contended: Mutex<VecDeque<StreamId>>,
 }
 
 /// Why a group attempt did not finish.
@@ -264,6 +286,23 @@ impl PostgresStore {
             Some(client) => client,
             None => conn.insert(self.client().await.map_err(Failure::Failed)?),
         };
+        let fast = self.expected_versions_known(group);
+        if fast {
+            match self.attempt_expected(client, group).await {
+                Ok(Some(outcomes)) => return Ok(outcomes),
+                // Some stream was not at its expected version (or an event
+                // id is stored already): nothing was written; the general
+                // way below finds out which and why.
+                Ok(None) => {}
+                Err(failure) => {
+                    let _ = client.batch_execute(statements::ROLLBACK).await;
+                    if client.is_closed() {
+                        *conn = None;
+                        return Err(failure);
+                    }
+                }
+            }
+        }
         let mut result = Err(Failure::Retry);
         for _ in 0..APPEND_ATTEMPTS {
             let outcome = self.attempt(client, group).await;
@@ -286,6 +325,9 @@ impl PostgresStore {
             // Back to the pool, which discards it if it is broken.
             *conn = None;
         }
+        if fast && let Ok(outcomes) = &result {
+            self.remember_contended(group, outcomes);
+        }
         match result {
             Err(Failure::Retry) => Err(Failure::Failed(StoreError::backend(
                 describe(group),
@@ -293,6 +335,166 @@ impl PostgresStore {
             ))),
             done => done,
         }
+    }
+
+    /// Whether the group can be written in one round trip: every request
+    /// expects a known version (`Exact`, or `NoStream`, which is version
+    /// 0), its streams are distinct, and none of them was contended of
+    /// late.
+    fn expected_versions_known(&self, group: &[Request]) -> bool {
+        let known = group.iter().all(|r| {
+            matches!(
+                r.expected,
+                ExpectedVersion::Exact(_) | ExpectedVersion::NoStream
+            )
+        });
+        if !known {
+            return false;
+        }
+        let mut streams = HashSet::with_capacity(group.len());
+        if !group.iter().all(|r| streams.insert(r.stream.as_str())) {
+            return false;
+        }
+        let contended = self
+            .inner
+            .committer
+            .contended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        !contended.iter().any(|s| streams.contains(s.as_str()))
+    }
+
+    /// Remembers the streams of `group` refused for their expected version
+    /// (after a one-round-trip attempt that wrote nothing).
+    fn remember_contended(&self, group: &[Request], outcomes: &[Outcome]) {
+        let mut contended = self
+            .inner
+            .committer
+            .contended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (request, outcome) in group.iter().zip(outcomes) {
+            if matches!(outcome, Outcome::Answer(Err(e)) if e.is_conflict())
+                && !contended.contains(&request.stream)
+            {
+                if contended.len() == CONTENDED_MEMORY {
+                    contended.pop_front();
+                }
+                contended.push_back(request.stream.clone());
+            }
+        }
+    }
+
+    /// The group in one round trip, when every expected version is known:
+    /// `BEGIN`, the statement that locks (or creates) the streams' rows,
+    /// the statement that writes everything if every stream is at its
+    /// expected version and nothing otherwise, and `COMMIT`, pipelined.
+    /// `Ok(None)`: nothing was written (a stream was elsewhere, or an event
+    /// id is stored already, which makes the write fail and the commit a
+    /// rollback); the caller writes the group the general way.
+    async fn attempt_expected(
+        &self,
+        client: &deadpool_postgres::Object,
+        group: &[Request],
+    ) -> Result<Option<Vec<Outcome>>, Failure> {
+        let sql = &self.inner.sql;
+        let fail = |e| self.classify(group, e, false);
+        let mut names: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+        names.sort_unstable();
+        let lock = client
+            .prepare_cached(&sql.lock_streams)
+            .await
+            .map_err(fail)?;
+        let write = client
+            .prepare_cached(&sql.write_expected)
+            .await
+            .map_err(fail)?;
+        let mut streams: Vec<&str> = Vec::with_capacity(group.len());
+        let mut expected: Vec<i64> = Vec::with_capacity(group.len());
+        let mut after: Vec<i64> = Vec::with_capacity(group.len());
+        let mut decisions = Vec::with_capacity(group.len());
+        let mut batch = Batch::default();
+        for request in group {
+            let from = match request.expected {
+                ExpectedVersion::Exact(v) => v,
+                _ => 0,
+            };
+            // Saturating: an expected version no stream can be at (near
+            // `u64::MAX`) matches no row, and the general way refuses it.
+            let to = from.saturating_add(request.events.len() as u64);
+            streams.push(request.stream.as_str());
+            expected.push(upper_bound(from));
+            after.push(upper_bound(to));
+            for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
+                batch.streams.push(request.stream.as_str());
+                batch
+                    .versions
+                    .push(upper_bound(from.saturating_add(1 + i as u64)));
+                batch.ids.push(e.event_id);
+                batch.types.push(&e.event_type);
+                batch.schema_versions.push(i64::from(e.schema_version));
+                batch.payloads.push(&e.payload);
+                batch.metadata.push(md.as_deref());
+            }
+            decisions.push(Decision::Written {
+                first_version: from.saturating_add(1),
+                next_expected_version: to,
+                end: batch.ids.len() as u64,
+            });
+        }
+        let n = batch.ids.len() as i64;
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
+        let write_params: [&(dyn ToSql + Sync); 12] = [
+            &n,
+            &streams,
+            &expected,
+            &after,
+            &batch.streams,
+            &batch.versions,
+            &batch.ids,
+            &batch.types,
+            &batch.schema_versions,
+            &batch.payloads,
+            &batch.metadata,
+            &self.inner.channel,
+        ];
+        self.count_round_trip();
+        let (began, locked, row, committed) = tokio::join!(
+            biased;
+            client.batch_execute(statements::BEGIN),
+            client.query(&lock, &lock_params),
+            client.query_one(&write, &write_params),
+            client.batch_execute(statements::COMMIT),
+        );
+        began.map_err(fail)?;
+        locked.map_err(fail)?;
+        let row = match row {
+            Ok(row) => row,
+            // The server refused the write (an event id stored already, a
+            // value it rejects): the transaction ended in a rollback at
+            // `COMMIT`; the general way sorts it out.
+            Err(e) if e.as_db_error().is_some() => {
+                committed.map_err(fail)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        committed.map_err(fail)?;
+        let all_ok: bool = row.try_get(0).map_err(fail)?;
+        if !all_ok {
+            return Ok(None);
+        }
+        let last: i64 = row.try_get(1).map_err(fail)?;
+        let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get(3).map_err(fail)?;
+        let last = u64::try_from(last).unwrap_or(0);
+        advance(&self.inner.head, last);
+        let base = last.saturating_sub(n as u64);
+        Ok(Some(
+            decisions
+                .into_iter()
+                .map(|d| d.outcome(base, Some(recorded_at)))
+                .collect(),
+        ))
     }
 
     /// One transaction for the group (see the module docs). `BEGIN` is
@@ -687,20 +889,9 @@ mod tests {
     /// round trip of their own while the group holds its locks.
     #[tokio::test]
     async fn refused_requests_add_no_round_trip_to_the_group() {
-        let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
-            assert!(
-                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+        let Some((store, url, schema)) = scratch_store().await else {
             return;
         };
-        let schema = format!("rt_{}", Uuid::now_v7().simple());
-        let store = PostgresStore::options(url.clone())
-            .schema(schema.clone())
-            .connect()
-            .await
-            .expect("connects");
         let first = Uuid::now_v7();
         let hot = StreamId::new("hot").unwrap();
         let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
@@ -772,12 +963,192 @@ mod tests {
         }
 
         drop(conn);
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        drop_schema(&url, &schema).await;
+    }
+
+    /// A store in a fresh schema of the server `EVENTFOLD_POSTGRES_URL`
+    /// names, with the URL and the schema (`None`, with a notice, without
+    /// the variable).
+    async fn scratch_store() -> Option<(PostgresStore, String, String)> {
+        let Ok(url) = std::env::var("EVENTFOLD_POSTGRES_URL") else {
+            assert!(
+                std::env::var("EVENTFOLD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "EVENTFOLD_REQUIRE_POSTGRES=1 but EVENTFOLD_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping: EVENTFOLD_POSTGRES_URL not set");
+            return None;
+        };
+        let schema = format!("rt_{}", Uuid::now_v7().simple());
+        let store = PostgresStore::options(url.clone())
+            .schema(schema.clone())
+            .connect()
+            .await
+            .expect("connects");
+        Some((store, url, schema))
+    }
+
+    async fn drop_schema(url: &str, schema: &str) {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(connection);
         let _ = client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .await;
+    }
+
+    /// Writes `group`, returning the answers and the round trips it cost.
+    async fn commit_counting(
+        store: &PostgresStore,
+        requests: Vec<(Request, oneshot::Receiver<Result<AppendResult, StoreError>>)>,
+    ) -> (Vec<Result<AppendResult, StoreError>>, u64) {
+        let trips = || store.inner.committer.round_trips.load(Ordering::Relaxed);
+        let (group, answers): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
+        let before = trips();
+        let deferred = store.commit(group, &mut None).await;
+        assert!(deferred.is_empty());
+        let cost = trips() - before;
+        let mut out = Vec::new();
+        for answer in answers {
+            out.push(answer.await.unwrap());
+        }
+        (out, cost)
+    }
+
+    /// A group whose expected versions are all known, on distinct streams,
+    /// costs one round trip. When a stream is elsewhere, nothing of that
+    /// attempt is written and the group goes the general way (exact
+    /// answers); the stream is then remembered as contended, and groups
+    /// holding it go the general way at once.
+    #[tokio::test]
+    async fn known_expected_versions_cost_one_round_trip() {
+        let Some((store, url, schema)) = scratch_store().await else {
+            return;
+        };
+        let stored = Uuid::now_v7();
+        let (answers, trips) = commit_counting(
+            &store,
+            vec![
+                request("a", ExpectedVersion::NoStream, stored),
+                request("b", ExpectedVersion::Exact(0), Uuid::now_v7()),
+            ],
+        )
+        .await;
+        assert_eq!(trips, 1, "BEGIN + locks + write + COMMIT");
+        for answer in &answers {
+            let done = answer.as_ref().unwrap();
+            assert_eq!((done.first_version, done.next_expected_version), (1, 1));
+            assert!(done.written && done.recorded_at.is_some());
+        }
+        assert_eq!(answers[1].as_ref().unwrap().last_position, 2);
+
+        let (answers, trips) = commit_counting(
+            &store,
+            vec![
+                request("a", ExpectedVersion::Exact(1), Uuid::now_v7()),
+                request("b", ExpectedVersion::Exact(1), Uuid::now_v7()),
+                request("new", ExpectedVersion::NoStream, Uuid::now_v7()),
+            ],
+        )
+        .await;
+        assert_eq!(trips, 1);
+        assert!(answers.iter().all(|a| a.as_ref().unwrap().written));
+
+        // `b` is at 2, not 1; `a`'s retry of a stored event; `c` is new.
+        let (answers, trips) = commit_counting(
+            &store,
+            vec![
+                request("b", ExpectedVersion::Exact(1), Uuid::now_v7()),
+                request("a", ExpectedVersion::Exact(0), stored),
+                request("c", ExpectedVersion::NoStream, Uuid::now_v7()),
+            ],
+        )
+        .await;
+        assert_eq!(trips, 1 + 2, "the attempt, then the general way");
+        assert!(
+            matches!(
+                answers[0],
+                Err(StoreError::WrongExpectedVersion {
+                    expected: 1,
+                    actual: 2,
+                    ..
+                })
+            ),
+            "{:?}",
+            answers[0]
+        );
+        let resend = answers[1].as_ref().unwrap();
+        assert_eq!((resend.first_version, resend.written), (1, false));
+        let c = answers[2].as_ref().unwrap();
+        assert_eq!((c.first_version, c.written), (1, true));
+
+        // `b` is remembered: no attempt for a group holding it.
+        let (answers, trips) = commit_counting(
+            &store,
+            vec![
+                request("b", ExpectedVersion::Exact(2), Uuid::now_v7()),
+                request("d", ExpectedVersion::NoStream, Uuid::now_v7()),
+            ],
+        )
+        .await;
+        assert_eq!(trips, 2);
+        assert!(answers.iter().all(|a| a.as_ref().unwrap().written));
+
+        // Nothing the missed attempt wrote is left: versions and positions
+        // have no gaps, and a refused new stream leaves no row.
+        let (answers, _) = commit_counting(
+            &store,
+            vec![
+                request("e", ExpectedVersion::NoStream, Uuid::now_v7()),
+                request("a", ExpectedVersion::Exact(7), Uuid::now_v7()),
+            ],
+        )
+        .await;
+        assert!(answers[1].as_ref().unwrap_err().is_conflict());
+        let e = answers[0].as_ref().unwrap();
+        let all = crate::store::EventStore::read_all(&store, 0, 100)
+            .await
+            .unwrap();
+        let positions: Vec<u64> = all.iter().map(|e| e.global_position).collect();
+        assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
+        assert_eq!(e.last_position, positions.len() as u64);
+        let tombstoned = StreamId::new("gone").unwrap();
+        crate::store::EventStore::delete_stream(
+            &store,
+            &tombstoned,
+            crate::store::DeleteMode::Tombstone,
+        )
+        .await
+        .unwrap();
+        let (answers, _) = commit_counting(
+            &store,
+            vec![request("gone", ExpectedVersion::Exact(0), Uuid::now_v7())],
+        )
+        .await;
+        assert!(
+            matches!(answers[0], Err(StoreError::StreamDeleted { .. })),
+            "{:?}",
+            answers[0]
+        );
+        // A new stream refused (its event id is stored in `a`) leaves no
+        // row, neither from the attempt nor from the general way.
+        let fresh = StreamId::new("fresh").unwrap();
+        let (answers, _) = commit_counting(
+            &store,
+            vec![request("fresh", ExpectedVersion::NoStream, stored)],
+        )
+        .await;
+        assert!(
+            matches!(answers[0], Err(StoreError::DuplicateEventId { .. })),
+            "{:?}",
+            answers[0]
+        );
+        assert!(
+            crate::store::EventStore::stream_info(&store, &fresh)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop_schema(&url, &schema).await;
     }
 }

@@ -27,6 +27,10 @@ pub(super) const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, st
 pub(super) struct Sql {
     pub(super) lock_streams: String,
     pub(super) write_group: String,
+    /// The one-round-trip write of a group whose expected versions are all
+    /// known (see `append.rs`): writes everything if every stream is at its
+    /// expected version, nothing otherwise; column 0 says which.
+    pub(super) write_expected: String,
     pub(super) lookup_ids: String,
     pub(super) load_stream: String,
     pub(super) stream_head: String,
@@ -87,6 +91,40 @@ impl Sql {
                  ) \
                  SELECT h.base + $1::bigint, pg_notify($12, (h.base + $1::bigint)::text), now() \
                  FROM h"
+            ),
+            // $1: events in all, $2/$3/$4: each request's stream, expected
+            // version and version after it (streams distinct, rows locked by
+            // `lock_streams` just before, in the same transaction), $5-$11:
+            // the events, $12: the channel to notify.
+            write_expected: format!(
+                "WITH ok AS ( \
+                   SELECT count(*) = cardinality($2::text[]) AS all_ok \
+                   FROM UNNEST($2::text[], $3::bigint[]) AS r(id, expected) \
+                   JOIN {s}.streams st ON st.stream_id = r.id AND st.version = r.expected \
+                     AND NOT st.deleted \
+                 ), h AS ( \
+                   UPDATE {s}.head SET position = position + $1::bigint \
+                   WHERE (SELECT all_ok FROM ok) \
+                   RETURNING position - $1::bigint AS base \
+                 ), v AS ( \
+                   UPDATE {s}.streams AS st SET version = u.version \
+                   FROM UNNEST($2::text[], $4::bigint[]) AS u(stream_id, version), ok \
+                   WHERE ok.all_ok AND st.stream_id = u.stream_id \
+                 ), d AS ( \
+                   DELETE FROM {s}.streams \
+                   WHERE NOT (SELECT all_ok FROM ok) AND stream_id = ANY($2::text[]) \
+                     AND version = 0 AND NOT deleted \
+                 ), i AS ( \
+                   INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
+                     recorded_at, event_type, schema_version, payload, metadata) \
+                   SELECT h.base + u.n, u.id, u.sid, u.ver, now(), u.ty, u.sv, u.pl, u.md::jsonb \
+                   FROM h, UNNEST($5::text[], $6::bigint[], $7::uuid[], $8::text[], \
+                     $9::bigint[], $10::bytea[], $11::text[]) \
+                     WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
+                 ) \
+                 SELECT ok.all_ok, h.base + $1::bigint, \
+                   CASE WHEN ok.all_ok THEN pg_notify($12, (h.base + $1::bigint)::text) END, now() \
+                 FROM ok LEFT JOIN h ON true"
             ),
             lookup_ids: format!(
                 "SELECT event_id, stream_id, stream_version, global_position FROM {s}.events \
