@@ -1,5 +1,12 @@
 //! The repository's state cache: the states its commands left, kept so that
-//! the next command on a stream decides without loading it again.
+//! the next command on a stream decides without loading it again, and the
+//! turn-taking of the commands of one stream.
+//!
+//! Each cached stream has a slot, an async mutex around the state. A
+//! command leases the slot of its stream for its whole run: the commands
+//! one repository runs on one stream take turns (in arrival order) instead
+//! of racing each other to conflicts, and each starts from the state the
+//! one before it left. Different streams never wait for each other.
 //!
 //! A cached state is only ever a starting point: the command's append
 //! carries the cached version as its expected version, so a stream written
@@ -8,13 +15,14 @@
 //! rejection, a decision without events) is checked against the stream's
 //! current version before it is answered. The cache is bounded (least
 //! recently used streams are dropped first) and sharded, so that tasks
-//! working on different streams rarely wait for each other.
+//! working on different streams rarely wait for each other's lookups.
 
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
+use tokio::sync::OwnedMutexGuard;
 
 use super::LoadedAggregate;
 use crate::envelope::StreamId;
@@ -31,14 +39,22 @@ struct Cached<A> {
     snapshot_version: Option<u64>,
 }
 
+/// One stream's slot: its state (if kept), locked by the command running.
+type Slot<A> = Arc<tokio::sync::Mutex<Option<Cached<A>>>>;
+
 /// One shard: a part of the streams, least recently used first out.
-type Shard<A> = Mutex<LruCache<StreamId, Cached<A>>>;
+type Shard<A> = Mutex<LruCache<StreamId, Slot<A>>>;
 
 /// The states of the last `capacity` streams commands ran on.
 pub(super) struct StateCache<A> {
     shards: Box<[Shard<A>]>,
     hasher: RandomState,
     capacity: usize,
+}
+
+/// A command's turn on its stream: the slot, locked until dropped.
+pub(super) struct Lease<A> {
+    slot: OwnedMutexGuard<Option<Cached<A>>>,
 }
 
 impl<A> StateCache<A> {
@@ -61,18 +77,53 @@ impl<A> StateCache<A> {
         self.capacity
     }
 
-    fn shard(&self, stream: &StreamId) -> std::sync::MutexGuard<'_, LruCache<StreamId, Cached<A>>> {
+    fn shard(&self, stream: &StreamId) -> std::sync::MutexGuard<'_, LruCache<StreamId, Slot<A>>> {
         let i = (self.hasher.hash_one(stream) % self.shards.len() as u64) as usize;
         // A panic while the lock is held leaves the map consistent (every
         // operation on it is one call), so a poisoned lock is usable.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes the state of `stream` out of the cache, if it holds one that
-    /// no caller still shares (a [`super::CommandOutcome`] kept alive holds
-    /// the state too: then the command loads instead).
-    pub(super) fn take(&self, stream: &StreamId) -> Option<LoadedAggregate<A>> {
-        let cached = self.shard(stream).pop(stream)?;
+    /// Waits for the turn of a command on `stream` (after the commands
+    /// that asked before it), and takes it.
+    pub(super) async fn lease(&self, stream: &StreamId) -> Lease<A> {
+        let slot = self
+            .shard(stream)
+            .get_or_insert(stream.clone(), || Arc::new(tokio::sync::Mutex::new(None)))
+            .clone();
+        Lease {
+            slot: slot.lock_owned().await,
+        }
+    }
+
+    /// Drops what the cache holds for `stream` (a command running on it
+    /// keeps its turn, but what it leaves is not kept).
+    pub(super) fn forget(&self, stream: &StreamId) {
+        self.shard(stream).pop(stream);
+    }
+
+    /// How many streams the cache holds a state of (a stream whose command
+    /// is running counts).
+    pub(super) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let shard = s.lock().unwrap_or_else(|e| e.into_inner());
+                shard
+                    .iter()
+                    .filter(|(_, slot)| slot.try_lock().map_or(true, |kept| kept.is_some()))
+                    .count()
+            })
+            .sum()
+    }
+}
+
+impl<A> Lease<A> {
+    /// Takes the state kept for the stream, if there is one that no caller
+    /// still shares (a [`super::CommandOutcome`] kept alive holds the state
+    /// too: then the command loads instead).
+    pub(super) fn take(&mut self) -> Option<LoadedAggregate<A>> {
+        let cached = self.slot.take()?;
         let state = Arc::into_inner(cached.state)?;
         Some(LoadedAggregate {
             state,
@@ -83,44 +134,28 @@ impl<A> StateCache<A> {
         })
     }
 
-    /// Keeps `state` as the state of `stream` at `version`.
-    pub(super) fn put(
-        &self,
-        stream: &StreamId,
-        state: Arc<A>,
-        version: u64,
-        snapshot_version: Option<u64>,
-    ) {
-        self.shard(stream).put(
-            stream.clone(),
-            Cached {
-                state,
-                version,
-                snapshot_version,
-            },
-        );
-    }
-
-    /// Drops what the cache holds for `stream`.
-    pub(super) fn forget(&self, stream: &StreamId) {
-        self.shard(stream).pop(stream);
-    }
-
-    /// How many streams the cache holds.
-    pub(super) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+    /// Keeps `state` as the stream's state at `version`.
+    pub(super) fn put(&mut self, state: Arc<A>, version: u64, snapshot_version: Option<u64>) {
+        *self.slot = Some(Cached {
+            state,
+            version,
+            snapshot_version,
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn stream(i: usize) -> StreamId {
         StreamId::new(format!("Counter-{i}")).unwrap()
+    }
+
+    async fn keep(cache: &StateCache<u64>, i: usize, state: Arc<u64>, version: u64) {
+        cache.lease(&stream(i)).await.put(state, version, None);
     }
 
     #[test]
@@ -128,45 +163,70 @@ mod tests {
         assert!(StateCache::<u64>::new(0).is_none());
     }
 
-    #[test]
-    fn take_returns_the_state_once() {
+    #[tokio::test]
+    async fn take_returns_the_state_once() {
         let cache = StateCache::new(4).unwrap();
-        cache.put(&stream(1), Arc::new(7u64), 3, Some(2));
-        let loaded = cache.take(&stream(1)).unwrap();
+        cache
+            .lease(&stream(1))
+            .await
+            .put(Arc::new(7u64), 3, Some(2));
+        let loaded = cache.lease(&stream(1)).await.take().unwrap();
         assert_eq!(
             (loaded.state, loaded.version, loaded.snapshot_version),
             (7, 3, Some(2))
         );
-        assert!(cache.take(&stream(1)).is_none());
+        assert!(cache.lease(&stream(1)).await.take().is_none());
     }
 
-    #[test]
-    fn a_state_still_shared_by_a_caller_is_not_handed_out() {
+    #[tokio::test]
+    async fn a_state_still_shared_by_a_caller_is_not_handed_out() {
         let cache = StateCache::new(4).unwrap();
         let state = Arc::new(7u64);
-        cache.put(&stream(1), state.clone(), 3, None);
-        assert!(cache.take(&stream(1)).is_none());
+        keep(&cache, 1, state.clone(), 3).await;
+        assert!(cache.lease(&stream(1)).await.take().is_none());
         assert_eq!(cache.len(), 0);
         drop(state);
     }
 
-    #[test]
-    fn the_cache_stays_within_its_capacity() {
+    #[tokio::test]
+    async fn the_cache_stays_within_its_capacity() {
         let cache = StateCache::new(32).unwrap();
         for i in 0..1_000 {
-            cache.put(&stream(i), Arc::new(i as u64), 1, None);
+            keep(&cache, i, Arc::new(i as u64), 1).await;
         }
         assert!(cache.len() <= 32, "{} streams cached", cache.len());
         assert!(cache.len() >= 16, "{} streams cached", cache.len());
         // The most recent one is there.
-        assert_eq!(cache.take(&stream(999)).unwrap().state, 999);
+        assert_eq!(cache.lease(&stream(999)).await.take().unwrap().state, 999);
     }
 
-    #[test]
-    fn forget_drops_the_entry() {
+    #[tokio::test]
+    async fn forget_drops_the_entry() {
         let cache = StateCache::new(4).unwrap();
-        cache.put(&stream(1), Arc::new(1u64), 1, None);
+        keep(&cache, 1, Arc::new(1u64), 1).await;
         cache.forget(&stream(1));
-        assert!(cache.take(&stream(1)).is_none());
+        assert!(cache.lease(&stream(1)).await.take().is_none());
+    }
+
+    /// Commands on one stream take turns; another stream does not wait.
+    #[tokio::test]
+    async fn one_stream_one_turn_at_a_time() {
+        let cache = Arc::new(StateCache::<u64>::new(4).unwrap());
+        let first = cache.lease(&stream(1)).await;
+        let waiting = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lease(&stream(1)).await.take().map(|l| l.state) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second turn waits for the first"
+        );
+        // Another stream is free meanwhile.
+        drop(cache.lease(&stream(2)).await);
+        let mut first = first;
+        first.put(Arc::new(5), 1, None);
+        drop(first);
+        assert_eq!(waiting.await.unwrap(), Some(5));
     }
 }

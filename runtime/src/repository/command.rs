@@ -169,7 +169,13 @@ where
         command: A::Command,
         options: CommandOptions,
     ) -> Result<CommandOutcome<A>, A> {
-        let mut cached = self.cache.as_ref().and_then(|c| c.take(stream));
+        // The stream's turn (commands of this repository on one stream run
+        // one after the other) and the state the last one left.
+        let mut lease = match &self.cache {
+            Some(cache) => Some(cache.lease(stream).await),
+            None => None,
+        };
+        let mut cached = lease.as_mut().and_then(|l| l.take());
         let result = self
             .execute_from(stream, &mut cached, command, options)
             .await;
@@ -177,9 +183,8 @@ where
             Ok(done) => done,
             Err(e) => {
                 // A rejection leaves the state as it was: keep it.
-                if let (Some(cache), Some(loaded)) = (&self.cache, cached) {
-                    cache.put(
-                        stream,
+                if let (Some(lease), Some(loaded)) = (&mut lease, cached) {
+                    lease.put(
                         Arc::new(loaded.state),
                         loaded.version,
                         loaded.snapshot_version,
@@ -189,13 +194,8 @@ where
             }
         };
         let state = Arc::new(loaded.state);
-        if let Some(cache) = &self.cache {
-            cache.put(
-                stream,
-                state.clone(),
-                loaded.version,
-                loaded.snapshot_version,
-            );
+        if let Some(lease) = &mut lease {
+            lease.put(state.clone(), loaded.version, loaded.snapshot_version);
         }
         Ok(CommandOutcome {
             stream_id: done.stream_id,

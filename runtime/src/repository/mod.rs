@@ -265,7 +265,12 @@ where
     ///
     /// After a command, the state it left stays in memory, and the next
     /// command on that stream decides on it instead of loading the stream
-    /// again: one append per command, no read. This is safe with other
+    /// again: one append per command, no read. The commands this
+    /// repository (and its clones) runs on one stream take turns, in the
+    /// order they arrive, instead of racing each other into conflicts;
+    /// commands on different streams run concurrently. With the cache off,
+    /// every command loads, and concurrent commands on one stream race
+    /// (the losers reload and retry). This is safe with other
     /// writers of the stream (other processes, other repositories): the
     /// append expects the version the state includes, so a stream written
     /// meanwhile conflicts and the command reloads and decides again; a
