@@ -1,8 +1,10 @@
 //! Contention stays on its stream: appends to an unrelated stream, alone and
-//! while 64 tasks fight over one hot stream through `Repository::execute`
-//! (each command loads, decides and appends with the loaded version as
-//! expected version; most are refused and retried). Target: the unrelated
-//! stream keeps at least 80% of its rate under contention.
+//! while 64 tasks fight over one hot stream through one
+//! `Repository::execute` (with the repository's state cache, the default,
+//! its commands on the hot stream take turns and each only appends; with
+//! `state_cache(0)` each would load, decide and append, and most would be
+//! refused and retried). Target: the unrelated stream keeps at least 80% of
+//! its rate under contention.
 //!
 //! SQLite (default durability) and PostgreSQL (when `EVENTFOLD_POSTGRES_URL`
 //! is set). Run: `cargo bench --bench contention -- --sample-count 10`.
