@@ -100,6 +100,14 @@ pub trait EventOfAggregate<E>: AggregateParts {
 pub trait Handlers {
     /// The generated command enum.
     type Command: ::core::fmt::Debug + Send + 'static;
+    /// `Self`, named through this impl. The `apply` match of
+    /// `#[derive(Aggregate)]` calls each event's [`Apply`] on
+    /// [`applier`](Handlers::applier)`(self)`: without a handlers block this
+    /// type is unknown, so the missing block is the one error and no event
+    /// is reported as never applied.
+    type Applier: ?Sized;
+    /// `self`, as [`Applier`](Handlers::Applier).
+    fn applier(&mut self) -> &mut Self::Applier;
     /// Dispatches a command to its method.
     fn handle_command(
         &self,

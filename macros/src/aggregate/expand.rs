@@ -59,7 +59,7 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
         let path = e.path;
         let variant = e.variant;
         let call = quote_spanned! {path.span()=>
-            <Self as #p::Apply<#path>>::apply_event(self, event, ctx)
+            <_ as #p::Apply<#path>>::apply_event(this, event, ctx)
         };
         quote!(#enum_ident::#variant(event) => #call,)
     });
@@ -157,6 +157,8 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
                 type Error = #error;
 
                 fn apply(&mut self, event: &Self::Event, ctx: &#p::ApplyContext<'_>) {
+                    // Through `Handlers`: see `Handlers::Applier`.
+                    let this = <Self as #p::Handlers>::applier(self);
                     match event {
                         #(#apply_arms)*
                     }

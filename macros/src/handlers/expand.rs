@@ -69,6 +69,10 @@ pub fn fallback(h: &HandlersBlock<'_>) -> TokenStream {
             #vis enum #command_enum {}
             impl #p::Handlers for #self_ty {
                 type Command = #command_enum;
+                type Applier = Self;
+                fn applier(&mut self) -> &mut Self {
+                    self
+                }
                 fn handle_command(
                     &self,
                     command: #command_enum,
@@ -208,6 +212,10 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             #[automatically_derived]
             #handlers_header {
                 type Command = #command_enum;
+                type Applier = Self;
+                fn applier(&mut self) -> &mut Self {
+                    self
+                }
 
                 #handlers_sig {
                     let _ = __eventfold_ctx;
