@@ -80,6 +80,9 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
     let command_alias = command_alias(agg, &p);
     let unique_names = unique_name_asserts(agg, &p);
     let schema_lock = schema_lock(agg, &p);
+    // The `Aggregate` impl's header at the derive: a missing supertrait
+    // (`Default`) is reported there, once, not again at the struct's name.
+    let self_at_derive = syn::Ident::new(&ident.to_string(), proc_macro2::Span::call_site());
 
     quote! {
         #event_enum
@@ -148,7 +151,7 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl #p::Aggregate for #ident {
+            impl #p::Aggregate for #self_at_derive {
                 const TYPE_NAME: &'static str = #name;
                 const SCHEMA_VERSION: u32 = #schema_version;
                 const SNAPSHOT_EVERY: ::core::option::Option<u64> = #snapshot_every;
