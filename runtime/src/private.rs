@@ -118,6 +118,8 @@ pub trait Handlers {
         Self: AggregateParts;
 }
 
+pub use crate::aggregate::command_argument;
+
 /// What a `#[command]` method may return, `R`, for the aggregate whose event
 /// enum is `Self` and error type is `Err`: events directly (infallible
 /// commands: one event, the event enum, `Option`, `Vec`, `()` or a tuple of

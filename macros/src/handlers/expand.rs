@@ -171,6 +171,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
         };
         quote!(#pattern => #call,)
     });
+    let (ser_bound, de_bound, arg_checks) = argument_checks(&commands, &p);
     let applies = h
         .marked(Marker::Apply)
         .map(|m| expand_apply(m, self_ty, &events, &p));
@@ -200,10 +201,16 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
                 #p::serde::Serialize,
                 #p::serde::Deserialize,
             )]
-            #[serde(crate = #serde_crate, tag = #tag)]
+            #[serde(
+                crate = #serde_crate,
+                tag = #tag,
+                bound(serialize = #ser_bound, deserialize = #de_bound),
+            )]
             #vis enum #command_enum {
                 #(#enum_variants)*
             }
+
+            #arg_checks
 
             impl #command_enum {
                 #(#constructors)*
@@ -237,6 +244,43 @@ pub fn command_tag(h: &HandlersBlock<'_>) -> String {
 }
 
 /// The arguments of a command that become enum fields.
+/// The checks of the command arguments: each argument type once, at the
+/// argument, through `command_argument` (`Serialize` and `Deserialize`, one
+/// error per missing derive), and the serde bounds of the command enum,
+/// which assume them as `for<'a>` bounds (a plain bound on a concrete type
+/// would be an error of its own), so that the enum's serde impls add no
+/// error of their own.
+fn argument_checks(
+    commands: &[&Method<'_, Marker>],
+    p: &TokenStream,
+) -> (String, String, TokenStream) {
+    let mut types: Vec<(&syn::Type, String)> = Vec::new();
+    for (_, ty) in commands.iter().flat_map(|m| args(m)) {
+        let text = quote!(#ty).to_string();
+        if !types.iter().any(|(_, t)| *t == text) {
+            types.push((ty, text));
+        }
+    }
+    if types.is_empty() {
+        return (String::new(), String::new(), TokenStream::new());
+    }
+    let bound = |tr: &str| {
+        types
+            .iter()
+            .map(|(_, text)| format!("for<'__a> {text}: {p}::serde::{tr}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let checks = types
+        .iter()
+        .map(|(ty, _)| quote_spanned!(ty.span()=> #p::command_argument::<#ty>();));
+    (
+        bound("Serialize"),
+        bound("Deserialize<'de>"),
+        quote!(const _: fn() = || { #(#checks)* };),
+    )
+}
+
 pub fn args<'m>(
     m: &'m Method<'_, Marker>,
 ) -> impl Iterator<Item = (&'m syn::Ident, &'m syn::Type)> {
