@@ -1,4 +1,5 @@
-// A command takes the apply context: one error, at the parameter.
+// A misspelled command argument type: one error, in the signature (the
+// command enum's serde bounds are spanned there too).
 use eventfold::prelude::*;
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -40,7 +41,7 @@ impl BankAccount {
     }
 
     #[command]
-    fn deposit(&self, amount: u64, _ctx: &ApplyContext<'_>) -> Result<MoneyDeposited, AccountError> {
+    fn deposit(&self, amount: u46) -> Result<MoneyDeposited, AccountError> {
         if !self.open {
             return Err(AccountError::Closed);
         }

@@ -1,4 +1,5 @@
-// A generic command method: one error, at its generics.
+// A misspelled event in `events(...)`: one error, at the name, without a
+// suggested type parameter.
 use eventfold::prelude::*;
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -25,7 +26,7 @@ pub enum AccountError {
 }
 
 #[derive(Aggregate, Default, Clone, Debug, Serialize, Deserialize)]
-#[aggregate(events(AccountOpened, MoneyDeposited, MoneyWithdrawn), error = AccountError)]
+#[aggregate(events(AccountOpend, MoneyDeposited, MoneyWithdrawn), error = AccountError)]
 pub struct BankAccount {
     owner: String,
     balance: u64,
@@ -40,11 +41,11 @@ impl BankAccount {
     }
 
     #[command]
-    fn deposit<T: Into<u64>>(&self, amount: T) -> Result<MoneyDeposited, AccountError> {
+    fn deposit(&self, amount: u64) -> Result<MoneyDeposited, AccountError> {
         if !self.open {
             return Err(AccountError::Closed);
         }
-        Ok(MoneyDeposited { amount: amount.into() })
+        Ok(MoneyDeposited { amount })
     }
 
     #[command]

@@ -1,4 +1,5 @@
-// An `async` command: one error, at `async`.
+// A misspelled event type in an `#[apply]` handler: one error, in the
+// signature, without a suggested type parameter.
 use eventfold::prelude::*;
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -40,7 +41,7 @@ impl BankAccount {
     }
 
     #[command]
-    async fn deposit(&self, amount: u64) -> Result<MoneyDeposited, AccountError> {
+    fn deposit(&self, amount: u64) -> Result<MoneyDeposited, AccountError> {
         if !self.open {
             return Err(AccountError::Closed);
         }
@@ -62,7 +63,7 @@ impl BankAccount {
     }
 
     #[apply]
-    fn deposited(&mut self, e: &MoneyDeposited) {
+    fn deposited(&mut self, e: &MoneyDeposit) {
         self.balance += e.amount;
     }
 
