@@ -21,6 +21,19 @@ use crate::event::EventSet;
 /// change.
 pub use crate::__private::{AggregateParts, Apply, EventOfAggregate, Handlers, HasEvent, Unknown};
 
+/// A `#[command]` argument is a field of the serde-ready command enum:
+/// `#[eventfold::handlers]` calls this at each argument's type, so that a
+/// type without `Serialize` or `Deserialize` is one error per missing
+/// derive, at the argument (the enum's own serde impls take these as
+/// `for<'a>` bounds and stay quiet). Defined here, not in the hidden module,
+/// because the compiler names it in that error.
+#[doc(hidden)]
+pub fn command_argument<T>()
+where
+    T: serde::Serialize + for<'de> serde::Deserialize<'de>,
+{
+}
+
 /// A consistency boundary whose state is a left fold of its events.
 ///
 /// Do not implement it by hand: `#[derive(Aggregate)]` writes the event enum,

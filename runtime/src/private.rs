@@ -100,6 +100,14 @@ pub trait EventOfAggregate<E>: AggregateParts {
 pub trait Handlers {
     /// The generated command enum.
     type Command: ::core::fmt::Debug + Send + 'static;
+    /// `Self`, named through this impl. The `apply` match of
+    /// `#[derive(Aggregate)]` calls each event's [`Apply`] on
+    /// [`applier`](Handlers::applier)`(self)`: without a handlers block this
+    /// type is unknown, so the missing block is the one error and no event
+    /// is reported as never applied.
+    type Applier: ?Sized;
+    /// `self`, as [`Applier`](Handlers::Applier).
+    fn applier(&mut self) -> &mut Self::Applier;
     /// Dispatches a command to its method.
     fn handle_command(
         &self,
@@ -109,6 +117,8 @@ pub trait Handlers {
     where
         Self: AggregateParts;
 }
+
+pub use crate::aggregate::command_argument;
 
 /// What a `#[command]` method may return, `R`, for the aggregate whose event
 /// enum is `Self` and error type is `Err`: events directly (infallible
@@ -259,14 +269,19 @@ pub fn decode_current<T: Event, C: Codec>(
 
 /// Decodes an event stored at `version`: the current version directly, an
 /// older one through the previous version's decoder and its `From` upcaster.
-pub fn decode_upcast<T, P, C>(codec: &C, version: u32, payload: &[u8]) -> Result<T, DecodeError>
+pub fn decode_upcast<T, P, C, F>(
+    codec: &C,
+    version: u32,
+    payload: &[u8],
+    previous: F,
+) -> Result<T, DecodeError>
 where
     T: Event + Upcast<P>,
-    P: Event,
     C: Codec,
+    F: FnOnce(&C, u32, &[u8]) -> Result<P, DecodeError>,
 {
     if version < T::VERSION {
-        P::decode_payload(codec, version, payload)
+        previous(codec, version, payload)
             .map(T::upcast)
             .map_err(|e| match e {
                 DecodeError::UnsupportedVersion {
@@ -320,13 +335,21 @@ pub trait Upcast<P> {
     /// Decodes an event stored at `version`: the current version directly,
     /// an older one through the previous version's decoder and this
     /// upcaster ([`decode_upcast`]).
+    ///
+    /// `previous` is `P`'s decoder, named by the generated code (not a
+    /// `P: Event` bound here): an `upcast_from` type that is not an event is
+    /// then one error, the one at the name.
     #[inline]
-    fn decode_chain<C: Codec>(codec: &C, version: u32, payload: &[u8]) -> Result<Self, DecodeError>
+    fn decode_chain<C: Codec>(
+        codec: &C,
+        version: u32,
+        payload: &[u8],
+        previous: impl FnOnce(&C, u32, &[u8]) -> Result<P, DecodeError>,
+    ) -> Result<Self, DecodeError>
     where
         Self: Event + Sized,
-        P: Event,
     {
-        decode_upcast::<Self, P, C>(codec, version, payload)
+        decode_upcast(codec, version, payload, previous)
     }
 }
 

@@ -18,7 +18,12 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
     let events = agg.events();
     let paths: Vec<_> = events.iter().map(|e| e.path).collect();
     let variants: Vec<_> = events.iter().map(|e| e.variant).collect();
-    let error = agg.error_type().expect("checked: error is set");
+    // The error type as written appears once, in `AggregateParts`; every
+    // other use goes through it, so a misspelled type is one error.
+    let error_as_written = agg.error_type().expect("checked: error is set");
+    let error = quote!(<#ident as #p::AggregateParts>::Error);
+    // `Aggregate::Error`'s bounds are reported at the type as written.
+    let aggregate_error = crate::common::respan(error.clone(), error_as_written.span());
     let schema_version = agg.attrs.schema_version.as_ref().map_or(1, |(v, _)| *v);
     let snapshot_every = match &agg.attrs.snapshot_every {
         Some((n, _)) => quote!(::core::option::Option::Some(#n)),
@@ -27,27 +32,31 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
 
     // Each use of a listed path is spanned at the path, so an error about an
     // event (not an Event, no #[apply] handler) points at the list entry.
+    // The impls' (empty) generics stay at the derive: rustc would otherwise
+    // suggest, at the list entry, adding a type parameter to a misspelled
+    // event, as a second error.
+    let no_generics = quote!(<>);
     let per_event = events.iter().map(|e| {
         let path = e.path;
         let variant = e.variant;
         quote_spanned! {path.span()=>
-            impl ::core::convert::From<#path> for #enum_ident {
+            impl #no_generics ::core::convert::From<#path> for #enum_ident {
                 fn from(event: #path) -> Self {
                     #enum_ident::#variant(event)
                 }
             }
-            impl #p::IntoEvents<#enum_ident> for #path {
+            impl #no_generics #p::IntoEvents<#enum_ident> for #path {
                 fn into_events(self, out: &mut #p::std::vec::Vec<#enum_ident>) {
                     out.push(#enum_ident::#variant(self));
                 }
             }
-            impl #p::CommandOutput<#path, #error> for #enum_ident {
+            impl #no_generics #p::CommandOutput<#path, #error> for #enum_ident {
                 fn into_output(event: #path) -> ::core::result::Result<#p::std::vec::Vec<Self>, #error> {
                     ::core::result::Result::Ok(#p::std::vec![#enum_ident::#variant(event)])
                 }
             }
-            impl #p::HasEvent<#path> for #enum_ident {}
-            impl #p::EventOfAggregate<#path> for #ident {
+            impl #no_generics #p::HasEvent<#path> for #enum_ident {}
+            impl #no_generics #p::EventOfAggregate<#path> for #ident {
                 fn into_event(event: #path) -> #enum_ident {
                     #enum_ident::#variant(event)
                 }
@@ -59,7 +68,7 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
         let path = e.path;
         let variant = e.variant;
         let call = quote_spanned! {path.span()=>
-            <Self as #p::Apply<#path>>::apply_event(self, event, ctx)
+            <_ as #p::Apply<#path>>::apply_event(this, event, ctx)
         };
         quote!(#enum_ident::#variant(event) => #call,)
     });
@@ -80,6 +89,9 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
     let command_alias = command_alias(agg, &p);
     let unique_names = unique_name_asserts(agg, &p);
     let schema_lock = schema_lock(agg, &p);
+    // The `Aggregate` impl's header at the derive: a missing supertrait
+    // (`Default`) is reported there, once, not again at the struct's name.
+    let self_at_derive = syn::Ident::new(&ident.to_string(), proc_macro2::Span::call_site());
 
     quote! {
         #event_enum
@@ -102,7 +114,7 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
 
             impl #p::AggregateParts for #ident {
                 type Events = #enum_ident;
-                type Error = #error;
+                type Error = #error_as_written;
             }
 
             impl #p::IntoEvents<#enum_ident> for #enum_ident {
@@ -148,15 +160,17 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl #p::Aggregate for #ident {
+            impl #p::Aggregate for #self_at_derive {
                 const TYPE_NAME: &'static str = #name;
                 const SCHEMA_VERSION: u32 = #schema_version;
                 const SNAPSHOT_EVERY: ::core::option::Option<u64> = #snapshot_every;
                 type Event = #enum_ident;
                 type Command = <Self as #p::Handlers>::Command;
-                type Error = #error;
+                type Error = #aggregate_error;
 
                 fn apply(&mut self, event: &Self::Event, ctx: &#p::ApplyContext<'_>) {
+                    // Through `Handlers`: see `Handlers::Applier`.
+                    let this = <Self as #p::Handlers>::applier(self);
                     match event {
                         #(#apply_arms)*
                     }

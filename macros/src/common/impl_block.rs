@@ -412,6 +412,13 @@ pub fn check_plain_fn<K>(cx: &Ctxt, m: &Method<'_, K>, what: &str, async_why: Op
         cx.error_spanned_by(a, format!("{what} methods are synchronous: {why}"));
     }
     if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, format!("{what} methods cannot be generic"));
+        cx.error_spanned_by(&sig.generics, not_generic(what));
     }
+}
+
+/// The error for a generic marked method.
+pub fn not_generic(what: &str) -> String {
+    format!(
+        "{what} methods cannot be generic: the generated code calls them with the types their signature names; write concrete types"
+    )
 }

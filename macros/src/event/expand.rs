@@ -34,7 +34,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 };
             };
             let decode = quote_spanned! {prev.span()=>
-                <Self as #p::Upcast<#prev>>::decode_chain::<C>(codec, version, payload)
+                <Self as #p::Upcast<#prev>>::decode_chain(codec, version, payload, <#prev as #p::Event>::decode_payload::<C>)
             };
             (decode, checks)
         }

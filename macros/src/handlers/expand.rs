@@ -69,6 +69,10 @@ pub fn fallback(h: &HandlersBlock<'_>) -> TokenStream {
             #vis enum #command_enum {}
             impl #p::Handlers for #self_ty {
                 type Command = #command_enum;
+                type Applier = Self;
+                fn applier(&mut self) -> &mut Self {
+                    self
+                }
                 fn handle_command(
                     &self,
                     command: #command_enum,
@@ -114,7 +118,10 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
         } else {
             quote!(#(#docs)*)
         };
-        let fields = args(m).map(|(ident, ty)| quote!(#[allow(missing_docs)] #ident: #ty));
+        let fields = args(m).map(|(ident, ty)| {
+            let bound = serde_bound(ty, &p);
+            quote!(#[allow(missing_docs)] #bound #ident: #ty)
+        });
         let rename = h.args.rename_all.as_deref().map(|rule| {
             let wire = crate::common::rename::variant(Some(rule), &m.ident().to_string());
             quote!(#[serde(rename = #wire)])
@@ -167,6 +174,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
         };
         quote!(#pattern => #call,)
     });
+    let arg_checks = argument_checks(&commands, &p);
     let applies = h
         .marked(Marker::Apply)
         .map(|m| expand_apply(m, self_ty, &events, &p));
@@ -196,10 +204,15 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
                 #p::serde::Serialize,
                 #p::serde::Deserialize,
             )]
-            #[serde(crate = #serde_crate, tag = #tag)]
+            #[serde(
+                crate = #serde_crate,
+                tag = #tag,
+            )]
             #vis enum #command_enum {
                 #(#enum_variants)*
             }
+
+            #arg_checks
 
             impl #command_enum {
                 #(#constructors)*
@@ -208,6 +221,10 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             #[automatically_derived]
             #handlers_header {
                 type Command = #command_enum;
+                type Applier = Self;
+                fn applier(&mut self) -> &mut Self {
+                    self
+                }
 
                 #handlers_sig {
                     let _ = __eventfold_ctx;
@@ -229,6 +246,44 @@ pub fn command_tag(h: &HandlersBlock<'_>) -> String {
 }
 
 /// The arguments of a command that become enum fields.
+/// The check of the command arguments: each argument type once, at the
+/// argument, through `command_argument` (`Serialize` and `Deserialize`, one
+/// error per missing derive).
+fn argument_checks(commands: &[&Method<'_, Marker>], p: &TokenStream) -> TokenStream {
+    let mut types: Vec<(&syn::Type, String)> = Vec::new();
+    for (_, ty) in commands.iter().flat_map(|m| args(m)) {
+        let text = quote!(#ty).to_string();
+        if !types.iter().any(|(_, t)| *t == text) {
+            types.push((ty, text));
+        }
+    }
+    if types.is_empty() {
+        return TokenStream::new();
+    }
+    let checks = types
+        .iter()
+        .map(|(ty, _)| quote_spanned!(ty.span()=> #p::command_argument::<#ty>();));
+    quote!(const _: fn() = || { #(#checks)* };)
+}
+
+/// The serde bounds of a command enum field: its type's traits, assumed as
+/// `for<'a>` bounds (a plain bound on a concrete type would be an error of
+/// its own), so that the enum's serde impls add no error to the one of
+/// `command_argument`. Spanned at the argument's type, where a misspelled
+/// type is the same error as in the method's signature (reported once).
+fn serde_bound(ty: &syn::Type, p: &TokenStream) -> TokenStream {
+    let text = quote!(#ty).to_string();
+    let ser = syn::LitStr::new(
+        &format!("for<'__a> {text}: {p}::serde::Serialize"),
+        ty.span(),
+    );
+    let de = syn::LitStr::new(
+        &format!("for<'__a> {text}: {p}::serde::Deserialize<'de>"),
+        ty.span(),
+    );
+    quote!(#[serde(bound(serialize = #ser, deserialize = #de))])
+}
+
 pub fn args<'m>(
     m: &'m Method<'_, Marker>,
 ) -> impl Iterator<Item = (&'m syn::Ident, &'m syn::Type)> {
@@ -255,9 +310,12 @@ fn expand_apply(
     };
     let of = respan(quote!(#p::Of), event.span());
     let has_event = respan(quote!(#p::HasEvent), event.span());
+    // Only the check is at the event: a `const` item there would make rustc
+    // suggest a type parameter after a misspelled event.
     let listed = quote_spanned! {event.span()=>
-        const _: () = <#of<#events> as #has_event<#event>>::LISTED;
+        <#of<#events> as #has_event<#event>>::LISTED
     };
+    let listed = quote!(const _: () = #listed;);
     quote! {
         #[automatically_derived]
         impl #p::Apply<#event> for #self_ty {

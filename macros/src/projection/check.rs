@@ -7,7 +7,7 @@ use quote::ToTokens;
 
 use super::{Marker, ProjectionBlock, handled_event};
 use crate::common::Ctxt;
-use crate::common::impl_block::{Method, Param, Passing, Receiver};
+use crate::common::impl_block::{Method, Param, Passing, Receiver, not_generic};
 use crate::common::symbol::EVENT_META;
 
 type Handler<'a> = Method<'a, Marker>;
@@ -95,7 +95,7 @@ fn check_fn(cx: &Ctxt, h: &Handler<'_>, what: &str, shape: &str, may_be_async: b
         cx.error_spanned_by(a, format!("{what} methods are synchronous: {why}"));
     }
     if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, format!("{what} methods cannot be generic"));
+        cx.error_spanned_by(&sig.generics, not_generic(what));
     }
     match h.receiver {
         Receiver::RefMut => {}
