@@ -899,37 +899,22 @@ mod tests {
         crate::store::EventStore::append(&store, &hot, ExpectedVersion::NoStream, vec![event])
             .await
             .unwrap();
-        let trips = || store.inner.committer.round_trips.load(Ordering::Relaxed);
-
         // 1 accepted to another stream, 10 refused, 1 idempotent resend
         // with a wrong expected version, 1 accepted to the hot stream.
-        let mut group = Vec::new();
-        let mut answers = Vec::new();
-        let mut push = |r: (Request, _)| {
-            group.push(r.0);
-            answers.push(r.1);
-        };
-        push(request("cold", ExpectedVersion::NoStream, Uuid::now_v7()));
+        let mut group = vec![request("cold", ExpectedVersion::NoStream, Uuid::now_v7())];
         for _ in 0..10 {
-            push(request("hot", ExpectedVersion::Exact(0), Uuid::now_v7()));
+            group.push(request("hot", ExpectedVersion::Exact(0), Uuid::now_v7()));
         }
-        push(request("hot", ExpectedVersion::Exact(7), first));
-        push(request("hot", ExpectedVersion::Exact(1), Uuid::now_v7()));
-        let before = trips();
-        let mut conn = None;
-        let deferred = store.commit(group, &mut conn).await;
-        assert!(deferred.is_empty());
-        assert_eq!(
-            trips() - before,
-            2,
-            "BEGIN + locks + lookup, write + COMMIT"
-        );
+        group.push(request("hot", ExpectedVersion::Exact(7), first));
+        group.push(request("hot", ExpectedVersion::Exact(1), Uuid::now_v7()));
+        let (answers, trips) = commit_counting(&store, group).await;
+        assert_eq!(trips, 2, "BEGIN + locks + lookup, write + COMMIT");
         let mut answers = answers.into_iter();
-        let cold = answers.next().unwrap().await.unwrap().unwrap();
+        let cold = answers.next().unwrap().unwrap();
         assert_eq!((cold.first_version, cold.written), (1, true));
         assert!(cold.recorded_at.is_some());
         for _ in 0..10 {
-            let refused = answers.next().unwrap().await.unwrap().unwrap_err();
+            let refused = answers.next().unwrap().unwrap_err();
             assert!(
                 matches!(
                     refused,
@@ -942,27 +927,21 @@ mod tests {
                 "{refused}"
             );
         }
-        let resend = answers.next().unwrap().await.unwrap().unwrap();
+        let resend = answers.next().unwrap().unwrap();
         assert_eq!((resend.first_version, resend.written), (1, false));
-        let accepted = answers.next().unwrap().await.unwrap().unwrap();
+        let accepted = answers.next().unwrap().unwrap();
         assert_eq!((accepted.first_version, accepted.written), (2, true));
 
         // A group of refusals only: the locks and lookup, then a rollback.
-        let mut group = Vec::new();
-        let mut answers = Vec::new();
-        for _ in 0..5 {
-            let (r, a) = request("hot", ExpectedVersion::Exact(1), Uuid::now_v7());
-            group.push(r);
-            answers.push(a);
-        }
-        let before = trips();
-        store.commit(group, &mut conn).await;
-        assert_eq!(trips() - before, 2);
+        let group = (0..5)
+            .map(|_| request("hot", ExpectedVersion::Exact(1), Uuid::now_v7()))
+            .collect();
+        let (answers, trips) = commit_counting(&store, group).await;
+        assert_eq!(trips, 2);
         for answer in answers {
-            assert!(answer.await.unwrap().unwrap_err().is_conflict());
+            assert!(answer.unwrap_err().is_conflict());
         }
 
-        drop(conn);
         drop_schema(&url, &schema).await;
     }
 

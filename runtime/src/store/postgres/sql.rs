@@ -62,6 +62,7 @@ pub(super) struct Sql {
 impl Sql {
     /// The statements for the tables in schema `s` (quoted).
     pub(super) fn new(s: &str) -> Self {
+        let insert = insert_events(s);
         Self {
             lock_streams: format!(
                 "INSERT INTO {s}.streams AS s (stream_id, version, deleted) \
@@ -81,14 +82,7 @@ impl Sql {
                  ), d AS ( \
                    DELETE FROM {s}.streams \
                    WHERE stream_id = ANY($4::text[]) AND version = 0 AND NOT deleted \
-                 ), i AS ( \
-                   INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
-                     recorded_at, event_type, schema_version, payload, metadata) \
-                   SELECT h.base + u.n, u.id, u.sid, u.ver, now(), u.ty, u.sv, u.pl, u.md::jsonb \
-                   FROM h, UNNEST($5::text[], $6::bigint[], $7::uuid[], $8::text[], \
-                     $9::bigint[], $10::bytea[], $11::text[]) \
-                     WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
-                 ) \
+                 ), {insert} \
                  SELECT h.base + $1::bigint, pg_notify($12, (h.base + $1::bigint)::text), now() \
                  FROM h"
             ),
@@ -114,14 +108,7 @@ impl Sql {
                    DELETE FROM {s}.streams \
                    WHERE NOT (SELECT all_ok FROM ok) AND stream_id = ANY($2::text[]) \
                      AND version = 0 AND NOT deleted \
-                 ), i AS ( \
-                   INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
-                     recorded_at, event_type, schema_version, payload, metadata) \
-                   SELECT h.base + u.n, u.id, u.sid, u.ver, now(), u.ty, u.sv, u.pl, u.md::jsonb \
-                   FROM h, UNNEST($5::text[], $6::bigint[], $7::uuid[], $8::text[], \
-                     $9::bigint[], $10::bytea[], $11::text[]) \
-                     WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
-                 ) \
+                 ), {insert} \
                  SELECT ok.all_ok, h.base + $1::bigint, \
                    CASE WHEN ok.all_ok THEN pg_notify($12, (h.base + $1::bigint)::text) END, now() \
                  FROM ok LEFT JOIN h ON true"
@@ -274,5 +261,21 @@ pub(super) fn layout_sql(s: &str) -> String {
          );
          INSERT INTO {s}.meta (key, value) VALUES ('layout_version', '{LAYOUT_VERSION}')
            ON CONFLICT DO NOTHING;"
+    )
+}
+
+/// The part of both group writes that inserts the group's events from the
+/// arrays `$5` to `$11`, numbered after the base position `h.base`: a CTE
+/// named `i`, with its trailing `)`.
+fn insert_events(s: &str) -> String {
+    format!(
+        "i AS ( \
+           INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version, \
+             recorded_at, event_type, schema_version, payload, metadata) \
+           SELECT h.base + u.n, u.id, u.sid, u.ver, now(), u.ty, u.sv, u.pl, u.md::jsonb \
+           FROM h, UNNEST($5::text[], $6::bigint[], $7::uuid[], $8::text[], \
+             $9::bigint[], $10::bytea[], $11::text[]) \
+             WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
+         )"
     )
 }
