@@ -146,11 +146,32 @@ async fn redis_urls_take_a_key_prefix() {
         .unwrap();
     assert_eq!((done.version, done.state.balance), (2, 5));
     checkpoint_store_contract(&store.checkpoints().await.unwrap()).await;
-    // The Redis store keeps no statistics yet: a typed error, not a scan.
-    let err = eventfold::store::StoreStats::statistics(&store)
+    // Statistics come from the Redis store's counters.
+    let stats = eventfold::store::StoreStats::statistics(&store)
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Redis"), "{err}");
+        .unwrap();
+    assert_eq!(stats.total_events, 2);
+    assert_eq!(
+        stats.head_position,
+        eventfold::EventStore::head_position(&store).await.unwrap()
+    );
+    assert_eq!(stats.total_streams, 1);
+    assert_eq!(stats.streams_by_category.get("BankAccount"), Some(&1));
+    assert_eq!(
+        stats.events_by_type.values().sum::<u64>(),
+        2,
+        "{:?}",
+        stats.events_by_type
+    );
+    let page =
+        eventfold::store::StoreStats::list_streams(&store, eventfold::store::ListStreams::new())
+            .await
+            .unwrap();
+    assert_eq!(page.streams.len(), 1);
+    assert_eq!(
+        (page.streams[0].stream_id.as_str(), page.streams[0].version),
+        (id.as_str(), 2)
+    );
     match store {
         AnyStore::Redis(redis) => {
             assert_eq!(redis.prefix(), prefix);

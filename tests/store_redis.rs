@@ -18,9 +18,10 @@ use eventfold::projection::{
     RedisCheckpointStore,
 };
 use eventfold::store::conformance::{Fixture, TestServer};
+use eventfold::store::stats::contract::stats_contract;
 use eventfold::store::{
-    AppendResult, DeleteMode, ReadStream, RedisStore, StoreError, SubscribeFrom,
-    redis::LAYOUT_VERSION, subscribe,
+    AppendResult, DeleteMode, ListStreams, ReadStream, RedisStore, StoreError, StoreStats,
+    SubscribeFrom, redis::LAYOUT_VERSION, subscribe,
 };
 use eventfold_suite::bank::{BankAccountEvent, MoneyDeposited};
 use uuid::Uuid;
@@ -402,20 +403,79 @@ async fn a_refused_password_is_an_open_error_that_hides_it() {
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
+/// Writes a layout version into a store's `meta` key, behind its back.
+async fn set_layout(url: &str, prefix: &str, layout: u64) {
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{{{prefix}}}:meta"))
+        .arg("layout")
+        .arg(layout)
+        .query_async(&mut raw(url).await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn keys_of_layout_1_are_migrated_with_their_statistics() {
+    let Some((store, cleanup)) = store("migrate").await else {
+        return;
+    };
+    // The statistics contract leaves data of every kind the counters
+    // count: event types, categories, a hard delete, tombstones (one of an
+    // unknown stream), an archived event and snapshots.
+    stats_contract(&store).await;
+    let before = store.statistics().await.unwrap();
+    let listed = store
+        .list_streams(ListStreams::new().limit(1000))
+        .await
+        .unwrap();
+    drop(store);
+
+    // The same data as code of layout 1 left it: no counters, no list.
+    let p = &cleanup.prefix;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{{{p}}}:stats"))
+        .arg(format!("{{{p}}}:stats:types"))
+        .arg(format!("{{{p}}}:stats:categories"))
+        .arg(format!("{{{p}}}:streams"))
+        .query_async(&mut raw(&cleanup.url).await)
+        .await
+        .unwrap();
+    set_layout(&cleanup.url, p, 1).await;
+
+    let store = connect(&cleanup.url, p).await;
+    assert_eq!(store.statistics().await.unwrap(), before);
+    assert_eq!(
+        store
+            .list_streams(ListStreams::new().limit(1000))
+            .await
+            .unwrap(),
+        listed
+    );
+    let layout: u64 = redis::cmd("HGET")
+        .arg(format!("{{{p}}}:meta"))
+        .arg("layout")
+        .query_async(&mut raw(&cleanup.url).await)
+        .await
+        .unwrap();
+    assert_eq!(layout, LAYOUT_VERSION);
+    // The counters go on from there.
+    store
+        .append(&sid("Acc-900"), ExpectedVersion::NoStream, evs(1))
+        .await
+        .unwrap();
+    let after = store.statistics().await.unwrap();
+    assert_eq!(after.total_events, before.total_events + 1);
+    assert_eq!(after.total_streams, before.total_streams + 1);
+    assert_eq!(after.events_by_type.get("Counted"), Some(&1));
+}
+
 #[tokio::test]
 async fn keys_of_a_newer_layout_are_refused() {
     let Some((store, cleanup)) = store("layout").await else {
         return;
     };
     drop(store);
-    let mut conn = raw(&cleanup.url).await;
-    let _: () = redis::cmd("HSET")
-        .arg(format!("{{{}}}:meta", cleanup.prefix))
-        .arg("layout")
-        .arg(LAYOUT_VERSION + 1)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    set_layout(&cleanup.url, &cleanup.prefix, LAYOUT_VERSION + 1).await;
     let err = RedisStore::options(&cleanup.url)
         .prefix(&cleanup.prefix)
         .connect()

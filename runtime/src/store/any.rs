@@ -319,43 +319,17 @@ impl EventStore for AnyStore {
     }
 }
 
-/// Runs `$body` with `$s` bound to a store that keeps statistics; the
-/// Redis store keeps none yet (`no_stats`).
-macro_rules! dispatch_stats {
-    ($value:expr, $s:ident => $body:expr) => {
-        match $value {
-            AnyStore::Memory($s) => $body,
-            #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite($s) => $body,
-            #[cfg(feature = "postgres")]
-            AnyStore::Postgres($s) => $body,
-            #[cfg(feature = "redis")]
-            AnyStore::Redis(_) => Err(no_stats()),
-        }
-    };
-}
-
-/// The Redis store keeps no statistics counters yet: a typed error naming
-/// that, rather than a scan of every event.
-#[cfg(feature = "redis")]
-fn no_stats() -> StoreError {
-    StoreError::Unsupported {
-        stream: None,
-        operation: "statistics and stream listing (the Redis store keeps no statistics counters yet)",
-    }
-}
-
 impl StoreStats for AnyStore {
     async fn statistics(&self) -> Result<StoreStatistics, StoreError> {
-        dispatch_stats!(self, s => s.statistics().await)
+        dispatch!(Self, self, s => s.statistics().await)
     }
 
     async fn list_streams(&self, query: ListStreams) -> Result<StreamPage, StoreError> {
-        dispatch_stats!(self, s => s.list_streams(query).await)
+        dispatch!(Self, self, s => s.list_streams(query).await)
     }
 
     async fn stream_snapshots(&self, stream: &StreamId) -> Result<Vec<SnapshotInfo>, StoreError> {
-        dispatch_stats!(self, s => s.stream_snapshots(stream).await)
+        dispatch!(Self, self, s => s.stream_snapshots(stream).await)
     }
 }
 

@@ -210,8 +210,9 @@ fn a_locked_sqlite_database_is_busy_and_retryable() {
 
 #[cfg(feature = "redis")]
 #[tokio::test]
-async fn statistics_the_redis_store_lacks_are_unsupported() {
-    use crate::store::StoreStats;
+async fn statistics_of_the_redis_store_come_through_any_store() {
+    use crate::envelope::{Metadata, NewEvent, StreamId};
+    use crate::store::{EventStore, ExpectedVersion, ListStreams, StoreStats};
     let Some(url) = env("EVENTFOLD_REDIS_URL") else {
         return;
     };
@@ -219,12 +220,22 @@ async fn statistics_the_redis_store_lacks_are_unsupported() {
     let store = AnyStore::open(&format!("{url}?prefix={prefix}"))
         .await
         .unwrap();
-    let err = store.statistics().await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Unsupported { stream: None, .. }),
-        "{err:?}"
-    );
-    assert!(!err.is_retryable());
+    let empty = store.statistics().await.unwrap();
+    assert_eq!(empty, crate::store::StoreStatistics::default());
+    let stream = StreamId::new("Acc-1").unwrap();
+    let event = NewEvent::new("Opened", 1, b"{}".to_vec(), Metadata::default());
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event])
+        .await
+        .unwrap();
+    let stats = store.statistics().await.unwrap();
+    assert_eq!((stats.total_events, stats.total_streams), (1, 1));
+    assert_eq!(stats.head_position, store.head_position().await.unwrap());
+    assert_eq!(stats.events_by_type.get("Opened"), Some(&1));
+    assert_eq!(stats.streams_by_category.get("Acc"), Some(&1));
+    let page = store.list_streams(ListStreams::new()).await.unwrap();
+    assert_eq!(page.streams.len(), 1);
+    assert_eq!(page.streams[0].stream_id, stream);
     if let AnyStore::Redis(store) = store {
         store.destroy().await.unwrap();
     }

@@ -32,6 +32,10 @@ impl RedisStore {
         for c in self.columns() {
             call.key(c);
         }
+        call.key(&keys.stats)
+            .key(&keys.types)
+            .key(&keys.categories)
+            .key(&keys.streams);
         call.arg(stream.as_str())
             .arg(kind)
             .arg(version.to_string())

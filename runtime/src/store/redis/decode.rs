@@ -7,7 +7,7 @@ use redis::Value;
 use uuid::Uuid;
 
 use crate::envelope::{Metadata, RecordedEvent, StreamId};
-use crate::store::StoreError;
+use crate::store::{StoreError, StreamInfo};
 
 /// Values per event row in a script reply: position, header, metadata,
 /// payload.
@@ -93,6 +93,46 @@ pub(super) fn time(micros: &Value) -> Option<DateTime<Utc>> {
 /// A time as stored: microseconds since the Unix epoch.
 pub(super) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
+}
+
+/// Decodes what the stream info script tells of one stream (four values:
+/// version, deleted, first and last event headers); `None`: never written.
+pub(super) fn stream_info(
+    stream: &StreamId,
+    info: &[Value],
+) -> Result<Option<StreamInfo>, StoreError> {
+    let [version, deleted, first, last] = info else {
+        return Err(StoreError::backend(
+            format!("reading the info of stream `{stream}`"),
+            "a truncated stream info",
+        ));
+    };
+    if matches!(version, Value::Nil) {
+        return Ok(None);
+    }
+    let corrupted = |reason: String| StoreError::Corrupted {
+        stream: stream.to_string(),
+        version: uint(version).unwrap_or(0),
+        event_type: "<stream info>".into(),
+        reason,
+        position: None,
+    };
+    // The first and last events' recorded times, from their headers.
+    let at = |v: &Value| match v {
+        Value::Nil => Ok(None),
+        v => bytes(v)
+            .and_then(header_time)
+            .map(Some)
+            .ok_or_else(|| corrupted(format!("event header {:?}", text(v)))),
+    };
+    Ok(Some(StreamInfo {
+        stream_id: stream.clone(),
+        version: uint(version)
+            .ok_or_else(|| corrupted(format!("stream version {:?}", text(version))))?,
+        first_recorded_at: at(first)?,
+        last_recorded_at: at(last)?,
+        deleted: uint(deleted) == Some(1),
+    }))
 }
 
 /// Decodes one event row (`ROW` values), moving the payload out of it.

@@ -42,6 +42,14 @@ pub(super) struct Keys {
     pub(super) columns: Vec<String>,
     pub(super) channel: String,
     pub(super) checkpoints: String,
+    /// Totals: `events`, `snapshots`, `deleted` (tombstoned streams).
+    pub(super) stats: String,
+    /// Event type → events stored.
+    pub(super) types: String,
+    /// Stream category → streams known.
+    pub(super) categories: String,
+    /// Every known stream id, all scored 0 (ordered by id, for listing).
+    pub(super) streams: String,
 }
 
 impl Keys {
@@ -55,6 +63,10 @@ impl Keys {
             columns: COLUMNS.iter().map(|c| format!("{base}ev:{c}")).collect(),
             channel: format!("{base}appends"),
             checkpoints: format!("{base}checkpoints"),
+            stats: format!("{base}stats"),
+            types: format!("{base}stats:types"),
+            categories: format!("{base}stats:categories"),
+            streams: format!("{base}streams"),
             base,
         }
     }
@@ -92,10 +104,20 @@ impl Keys {
 
     /// The glob pattern matching every key of the store (for `SCAN`).
     pub(super) fn pattern(&self) -> String {
+        self.pattern_of("")
+    }
+
+    /// The start of every stream's meta key (its stream id follows).
+    pub(super) fn stream_meta_start(&self) -> String {
+        format!("{}stream:", self.base)
+    }
+
+    /// The glob pattern matching the keys of one kind (`stream:`, ...).
+    pub(super) fn pattern_of(&self, kind: &str) -> String {
         // `{` and `}` are not special in Redis globs; `[`, `]`, `*`, `?`
         // and `\` may occur in a prefix and are escaped.
-        let mut out = String::with_capacity(self.base.len() + 1);
-        for c in self.base.chars() {
+        let mut out = String::with_capacity(self.base.len() + kind.len() + 1);
+        for c in self.base.chars().chain(kind.chars()) {
             if matches!(c, '[' | ']' | '*' | '?' | '\\') {
                 out.push('\\');
             }
@@ -139,5 +161,8 @@ mod tests {
         assert_eq!(keys.stream_meta(&s), b"{app}:stream:Account-1");
         assert_eq!(keys.claim("p"), b"{app}:claim:p");
         assert_eq!(Keys::new("a*b").pattern(), "{a\\*b}:*");
+        assert_eq!(Keys::new("a?").pattern_of("stream:"), "{a\\?}:stream:*");
+        assert_eq!(keys.stream_meta_start(), "{app}:stream:");
+        assert_eq!(keys.streams, "{app}:streams");
     }
 }

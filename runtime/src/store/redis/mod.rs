@@ -37,11 +37,37 @@
 //! | `{p}:versions:<stream id>` | sorted set | the stream's stored events: position, scored by version |
 //! | `{p}:snapshots:<stream id>` | sorted set | the stream's snapshot versions |
 //! | `{p}:snapshot:<stream id>` | hash | `<version>:type`, `:schema`, `:at`, `:data` per snapshot |
+//! | `{p}:stats` | hash | `events` (stored), `snapshots` (stored), `deleted` (tombstoned streams) |
+//! | `{p}:stats:types` | hash | event type → events stored (a type with none is absent) |
+//! | `{p}:stats:categories` | hash | stream category → streams known |
+//! | `{p}:streams` | sorted set | every known stream id, all scored 0 (listed by `ZRANGEBYLEX`) |
 //! | `{p}:checkpoints` | hash | projection → checkpoint ([`RedisCheckpointStore`]) |
 //! | `{p}:dead:<projection>` | hash | position → parked event (JSON) |
 //! | `{p}:claim:<projection>` | string | the owner of the projection's claim, expiring with it |
 //!
 //! Appends are published on the channel `{p}:appends` (the new head).
+//!
+//! # Statistics
+//!
+//! [`StoreStats`](super::StoreStats) answers from counters (`{p}:stats*`)
+//! and the stream list (`{p}:streams`), which the scripts that change what
+//! they count (append, delete, tombstone, snapshot save and prune) update
+//! in the same atomic step, so they never disagree with the data, even
+//! after a crash: the AOF replays a script whole or not at all. A stream is
+//! known from its first append or its tombstone and stays known (a hard
+//! delete keeps its version); statistics are one atomic pipeline, a page of
+//! the listing a `ZRANGEBYLEX` then one script reading those streams.
+//!
+//! # Layout versions
+//!
+//! Layout 2 added the statistics keys. On the first open by this code, a
+//! store of layout 1 is migrated by one script (`lua/migrate.lua`): it
+//! counts the stored events per type (from their headers), the streams per
+//! category and the tombstones (finding the stream keys with `SCAN`), and
+//! the snapshots, then writes layout 2. Running alone, it never races an
+//! append, but it holds the server for a time that grows with the number
+//! of stored events, and processes still running code of layout 1 would
+//! append without counting: stop them before upgrading.
 //! Versions and positions are kept exactly up to 2^53 (Lua numbers and
 //! sorted-set scores are doubles), far beyond any real store.
 //!
@@ -156,6 +182,7 @@ mod keys;
 mod notify;
 mod pages;
 mod snapshot;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,7 +192,7 @@ use redis::{Client, ConnectionAddr, RedisError, Script, Value};
 use tokio::sync::watch;
 
 pub use self::checkpoint::RedisCheckpointStore;
-use self::decode::{bytes, text, uint};
+use self::decode::{text, uint};
 use self::keys::Keys;
 pub use self::keys::{InvalidPrefix, MAX_PREFIX_LEN};
 use super::{
@@ -179,7 +206,7 @@ use crate::store::error::redact_url;
 pub const DEFAULT_PREFIX: &str = "eventfold";
 
 /// The key layout this code writes and understands (kept in `{p}:meta`).
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 
 /// How long a waiter waits for a notification before re-reading the head.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -283,26 +310,34 @@ struct Scripts {
     snapshot_save: Script,
     snapshot_load: Script,
     snapshot_prune: Script,
+    snapshot_list: Script,
+    tombstone: Script,
+    migrate: Script,
     claim: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
         const ROWS: &str = include_str!("lua/rows.lua");
+        // The helpers of the scripts that keep the statistics counters.
+        const STATS: &str = include_str!("lua/stats.lua");
         Self {
-            append: Script::new(include_str!("lua/append.lua")),
+            append: Script::new(&format!("{STATS}{}", include_str!("lua/append.lua"))),
             read_stream: Script::new(&format!("{ROWS}{}", include_str!("lua/read_stream.lua"))),
             read_all: Script::new(&format!("{ROWS}{}", include_str!("lua/read_all.lua"))),
             stream_info: Script::new(include_str!("lua/stream_info.lua")),
-            delete: Script::new(include_str!("lua/delete.lua")),
+            delete: Script::new(&format!("{STATS}{}", include_str!("lua/delete.lua"))),
             snapshot_save: Script::new(include_str!("lua/snapshot_save.lua")),
             snapshot_load: Script::new(include_str!("lua/snapshot_load.lua")),
             snapshot_prune: Script::new(include_str!("lua/snapshot_prune.lua")),
+            snapshot_list: Script::new(include_str!("lua/snapshot_list.lua")),
+            tombstone: Script::new(&format!("{STATS}{}", include_str!("lua/tombstone.lua"))),
+            migrate: Script::new(&format!("{STATS}{}", include_str!("lua/migrate.lua"))),
             claim: Script::new(include_str!("lua/claim.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 9] {
+    fn all(&self) -> [&Script; 12] {
         [
             &self.append,
             &self.read_stream,
@@ -312,6 +347,9 @@ impl Scripts {
             &self.snapshot_save,
             &self.snapshot_load,
             &self.snapshot_prune,
+            &self.snapshot_list,
+            &self.tombstone,
+            &self.migrate,
             &self.claim,
         ]
     }
@@ -503,7 +541,7 @@ impl RedisStore {
     }
 
     /// Writes the layout version into a new store's keys, or checks the one
-    /// found.
+    /// found, migrating layout 1 (see "Layout versions" in the module docs).
     async fn check_layout(&self) -> Result<(), StoreError> {
         let ctx = "checking the store's key layout";
         let mut conn = self.conn();
@@ -519,6 +557,11 @@ impl RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(|e| self.redis_err(ctx, e))?;
+        let stored = if uint(&stored) == Some(1) {
+            self.migrate_from_1().await?
+        } else {
+            stored
+        };
         if uint(&stored) != Some(LAYOUT_VERSION) {
             return Err(StoreError::IncompatibleLayout {
                 location: format!(
@@ -527,10 +570,34 @@ impl RedisStore {
                 ),
                 found: text(&stored).unwrap_or_else(|| "<unreadable>".into()),
                 supported: LAYOUT_VERSION,
-                migrates: false,
+                migrates: true,
             });
         }
         Ok(())
+    }
+
+    /// Computes the statistics counters of a layout 1 store and writes
+    /// layout 2, in one script; returns the layout stored afterwards.
+    async fn migrate_from_1(&self) -> Result<Value, StoreError> {
+        let keys = &self.inner.keys;
+        self.inner
+            .scripts
+            .migrate
+            .key(&keys.meta)
+            .key(&keys.log)
+            .key(keys.header_column())
+            .key(&keys.stats)
+            .key(&keys.types)
+            .key(&keys.categories)
+            .key(&keys.streams)
+            .arg(1)
+            .arg(LAYOUT_VERSION)
+            .arg(keys.pattern_of("stream:"))
+            .arg(keys.stream_meta_start())
+            .arg(keys.pattern_of("snapshots:"))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err("migrating the store's keys from layout 1", e))
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -569,6 +636,38 @@ impl RedisStore {
     /// The keys of the event columns.
     fn columns(&self) -> &[String] {
         &self.inner.keys.columns
+    }
+
+    /// What is known about each of `streams` (`None`: never written), in
+    /// one script.
+    async fn stream_infos(
+        &self,
+        streams: &[StreamId],
+        ctx: &str,
+    ) -> Result<Vec<Option<StreamInfo>>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = self.inner.scripts.stream_info.prepare_invoke();
+        call.key(keys.header_column());
+        for stream in streams {
+            call.key(keys.stream_meta(stream))
+                .key(keys.stream_index(stream));
+        }
+        let reply: Value = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.redis_err(ctx, e))?;
+        let reply = self.array(ctx, reply)?;
+        if reply.len() != streams.len() * 4 {
+            return Err(StoreError::backend(
+                ctx.to_owned(),
+                "the stream info script answered a truncated reply",
+            ));
+        }
+        streams
+            .iter()
+            .zip(reply.chunks(4))
+            .map(|(stream, info)| decode::stream_info(stream, info))
+            .collect()
     }
 
     /// Waits for replicas or fsyncs after a written append, as configured.
@@ -749,55 +848,27 @@ impl EventStore for RedisStore {
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
         let ctx = format!("reading the info of stream `{stream}`");
-        let keys = &self.inner.keys;
-        let reply: Value = self
-            .inner
-            .scripts
-            .stream_info
-            .key(keys.stream_meta(stream))
-            .key(keys.stream_index(stream))
-            .key(keys.header_column())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx.clone(), e))?;
-        let reply = self.array(&ctx, reply)?;
-        let [version, deleted, first, last] = reply.as_slice() else {
-            return Ok(None);
-        };
-        let corrupted = |reason: String| StoreError::Corrupted {
-            stream: stream.to_string(),
-            version: uint(version).unwrap_or(0),
-            event_type: "<stream info>".into(),
-            reason,
-            position: None,
-        };
-        // The first and last events' recorded times, from their headers.
-        let at = |v: &Value| match v {
-            Value::Nil => Ok(None),
-            v => bytes(v)
-                .and_then(decode::header_time)
-                .map(Some)
-                .ok_or_else(|| corrupted(format!("event header {:?}", text(v)))),
-        };
-        Ok(Some(StreamInfo {
-            stream_id: stream.clone(),
-            version: uint(version)
-                .ok_or_else(|| corrupted(format!("stream version {:?}", text(version))))?,
-            first_recorded_at: at(first)?,
-            last_recorded_at: at(last)?,
-            deleted: uint(deleted) == Some(1),
-        }))
+        let mut infos = self
+            .stream_infos(std::slice::from_ref(stream), &ctx)
+            .await?;
+        Ok(infos.pop().flatten())
     }
 
     async fn delete_stream(&self, stream: &StreamId, mode: DeleteMode) -> Result<(), StoreError> {
         let ctx = format!("deleting stream `{stream}`");
         match mode {
             DeleteMode::Tombstone => {
-                let _: Value = redis::cmd("HSET")
-                    .arg(self.inner.keys.stream_meta(stream))
-                    .arg("deleted")
-                    .arg(1)
-                    .query_async(&mut self.conn())
+                let keys = &self.inner.keys;
+                let _: Value = self
+                    .inner
+                    .scripts
+                    .tombstone
+                    .key(keys.stream_meta(stream))
+                    .key(&keys.stats)
+                    .key(&keys.categories)
+                    .key(&keys.streams)
+                    .arg(stream.as_str())
+                    .invoke_async(&mut self.conn())
                     .await
                     .map_err(|e| self.redis_err(ctx, e))?;
                 Ok(())

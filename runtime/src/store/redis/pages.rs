@@ -92,6 +92,7 @@ impl RedisStore {
         for c in self.columns() {
             call.key(c);
         }
+        call.key(&keys.stats).key(&keys.types);
         match before {
             None => call.arg("hard").arg(0),
             Some(v) => call.arg("before").arg(exact(v)),

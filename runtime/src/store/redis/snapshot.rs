@@ -25,6 +25,7 @@ impl SnapshotStore for RedisStore {
             .snapshot_save
             .key(keys.snapshot_versions(&snapshot.stream_id))
             .key(keys.snapshot_fields(&snapshot.stream_id))
+            .key(&keys.stats)
             .arg(snapshot.version)
             .arg(&snapshot.aggregate_type)
             .arg(snapshot.schema_version)
@@ -85,29 +86,29 @@ impl SnapshotStore for RedisStore {
 
     async fn prune_snapshots(&self, stream: &StreamId, keep: usize) -> Result<u64, StoreError> {
         let ctx = format!("pruning the snapshots of stream `{stream}`");
-        let keys = &self.inner.keys;
-        let removed: u64 = self
-            .inner
-            .scripts
-            .snapshot_prune
-            .key(keys.snapshot_versions(stream))
-            .key(keys.snapshot_fields(stream))
-            .arg(exact(keep as u64))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.redis_err(ctx, e))?;
-        Ok(removed)
+        self.prune(stream, keep, &ctx).await
     }
 
     async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
         let ctx = format!("deleting the snapshots of stream `{stream}`");
+        self.prune(stream, 0, &ctx).await.map(|_| ())
+    }
+}
+
+impl RedisStore {
+    /// Keeps the newest `keep` snapshots of a stream (0: none), counting
+    /// the removed ones out of the statistics; returns how many went.
+    async fn prune(&self, stream: &StreamId, keep: usize, ctx: &str) -> Result<u64, StoreError> {
         let keys = &self.inner.keys;
-        let _: Value = redis::cmd("DEL")
-            .arg(keys.snapshot_versions(stream))
-            .arg(keys.snapshot_fields(stream))
-            .query_async(&mut self.conn())
+        self.inner
+            .scripts
+            .snapshot_prune
+            .key(keys.snapshot_versions(stream))
+            .key(keys.snapshot_fields(stream))
+            .key(&keys.stats)
+            .arg(exact(keep as u64))
+            .invoke_async(&mut self.conn())
             .await
-            .map_err(|e| self.redis_err(ctx, e))?;
-        Ok(())
+            .map_err(|e| self.redis_err(ctx, e))
     }
 }

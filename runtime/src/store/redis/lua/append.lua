@@ -1,7 +1,8 @@
 -- Appends a batch to one stream: checks and write in one atomic step.
 -- (Numbers go back to Redis through int(): tostring() rounds to 14 digits.)
 -- KEYS: 1 head, 2 log, 3 ids, 4 stream meta, 5 stream index,
---       6 the header column, 7 the metadata column, 8 the payload column
+--       6 the header column, 7 the metadata column, 8 the payload column,
+--       9 statistics, 10 events per type, 11 streams per category, 12 stream list
 -- ARGV: 1 stream id, 2 expectation kind (any | no_stream | exists | exact),
 --       3 expected version (decimal, for exact), 4 notification channel,
 --       then 5 per event: id, type, schema version, metadata ('' = none), payload.
@@ -96,5 +97,12 @@ for i = 1, n do
 end
 flush()
 redis.call('HSET', KEYS[4], 'version', int(current + n))
+register(KEYS[12], KEYS[11], stream)
+local counts = {}
+for i = 1, n do
+  local ty = ARGV[4 + (i - 1) * 5 + 2]
+  counts[ty] = (counts[ty] or 0) + 1
+end
+count_events(KEYS[9], KEYS[10], counts, n)
 redis.call('PUBLISH', ARGV[4], int(last))
 return {'ok', int(current + 1), int(current + n), int(last), at}

@@ -1,12 +1,21 @@
--- What is known about one stream.
--- KEYS: 1 stream meta, 2 stream index, 3 the header column
--- Returns {} (never written) or
--- {version, deleted, first event's header | false, last event's header | false}.
-local st = redis.call('HMGET', KEYS[1], 'version', 'deleted')
-if not st[1] and not st[2] then return {} end
+-- What is known about some streams.
+-- KEYS: 1 the header column, then per stream: its meta, its index
+-- Returns per stream four values: its version (false: never written),
+-- deleted, its first event's header | false, its last event's header | false.
 local function header(range)
   if #range == 0 then return false end
-  return redis.call('HGET', KEYS[3], range[1]) or false
+  return redis.call('HGET', KEYS[1], range[1]) or false
 end
-return {st[1] or '0', st[2] or '0',
-  header(redis.call('ZRANGE', KEYS[2], 0, 0)), header(redis.call('ZRANGE', KEYS[2], -1, -1))}
+local out = {}
+for k = 2, #KEYS, 2 do
+  local st = redis.call('HMGET', KEYS[k], 'version', 'deleted')
+  if not st[1] and not st[2] then
+    for _ = 1, 4 do out[#out + 1] = false end
+  else
+    out[#out + 1] = st[1] or '0'
+    out[#out + 1] = st[2] or '0'
+    out[#out + 1] = header(redis.call('ZRANGE', KEYS[k + 1], 0, 0))
+    out[#out + 1] = header(redis.call('ZRANGE', KEYS[k + 1], -1, -1))
+  end
+end
+return out
