@@ -36,9 +36,11 @@
 //! (or an event id is stored already, which fails the write and turns the
 //! commit into a rollback), nothing was written, and the group goes the
 //! way above, which answers each request exactly. The streams refused
-//! that way are remembered (the last [`CONTENDED_MEMORY`]), and a group
-//! holding one goes the general way at once: contention on one stream
-//! costs the groups it joins no failed attempt.
+//! that way are remembered for the next [`CONTENDED_GROUPS`] groups (at
+//! most [`CONTENDED_MEMORY`] of them), and a group holding one goes the
+//! general way at once: contention on one stream costs the groups it joins
+//! no failed attempt, and a stream whose contention is over gets its one
+//! round trip back.
 //!
 //! A request is answered only after its transaction committed (or, when
 //! refused, with the reason). Concurrent single-event appends thus share
@@ -79,6 +81,9 @@ const MAX_GROUP_EVENTS: usize = 10_000;
 /// How many recently contended streams the committer remembers.
 const CONTENDED_MEMORY: usize = 64;
 
+/// For how many groups a contended stream goes the general way.
+const CONTENDED_GROUPS: u64 = 256;
+
 /// How many times a group is tried after losing a race on an event id (or
 /// a deadlock) before its requests fail.
 const APPEND_ATTEMPTS: usize = 4;
@@ -101,12 +106,52 @@ pub(super) struct Committer {
     /// Round trips the committer made to the server (for tests: a group
     /// costs the same whatever its requests are refused for).
     round_trips: AtomicU64,
-    /// The streams whose requests were last refused for their expected
-    /// version after a one-round-trip attempt (the newest
-    /// [`CONTENDED_MEMORY`]): a group holding one of them goes the
-    /// general way at once, so that contention on a stream costs the
-    /// groups it joins no failed attempt.
-    contended: Mutex<VecDeque<StreamId>>,
+    /// The streams whose requests were refused for their expected
+    /// version after a one-round-trip attempt, of late.
+    contended: Mutex<Contended>,
+}
+
+/// The streams recently refused after a one-round-trip attempt: a group
+/// holding one of them goes the general way at once, so that contention on
+/// a stream costs the groups it joins no failed attempt. Each is kept for
+/// [`CONTENDED_GROUPS`] groups (and at most [`CONTENDED_MEMORY`] of them).
+#[derive(Default)]
+struct Contended {
+    /// Groups the committer has written.
+    groups: u64,
+    /// Each stream with the group count it is forgotten at, oldest first.
+    streams: VecDeque<(StreamId, u64)>,
+}
+
+impl Contended {
+    /// Counts a group; forgets the streams whose time is up.
+    fn tick(&mut self) {
+        self.groups += 1;
+        while self
+            .streams
+            .front()
+            .is_some_and(|(_, until)| *until <= self.groups)
+        {
+            self.streams.pop_front();
+        }
+    }
+
+    /// Whether one of `streams` is remembered.
+    fn holds(&self, streams: &HashSet<&str>) -> bool {
+        self.streams
+            .iter()
+            .any(|(s, _)| streams.contains(s.as_str()))
+    }
+
+    /// Remembers `stream` (again) for the next [`CONTENDED_GROUPS`] groups.
+    fn remember(&mut self, stream: &StreamId) {
+        self.streams.retain(|(s, _)| s != stream);
+        if self.streams.len() == CONTENDED_MEMORY {
+            self.streams.pop_front();
+        }
+        self.streams
+            .push_back((stream.clone(), self.groups + CONTENDED_GROUPS));
+    }
 }
 
 /// Why a group attempt did not finish.
@@ -342,6 +387,8 @@ impl PostgresStore {
     /// 0), its streams are distinct, and none of them was contended of
     /// late.
     fn expected_versions_known(&self, group: &[Request]) -> bool {
+        let mut contended = self.contended();
+        contended.tick();
         let known = group.iter().all(|r| {
             matches!(
                 r.expected,
@@ -352,37 +399,26 @@ impl PostgresStore {
             return false;
         }
         let mut streams = HashSet::with_capacity(group.len());
-        if !group.iter().all(|r| streams.insert(r.stream.as_str())) {
-            return false;
-        }
-        let contended = self
-            .inner
-            .committer
-            .contended
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        !contended.iter().any(|s| streams.contains(s.as_str()))
+        group.iter().all(|r| streams.insert(r.stream.as_str())) && !contended.holds(&streams)
     }
 
     /// Remembers the streams of `group` refused for their expected version
     /// (after a one-round-trip attempt that wrote nothing).
     fn remember_contended(&self, group: &[Request], outcomes: &[Outcome]) {
-        let mut contended = self
-            .inner
+        let mut contended = self.contended();
+        for (request, outcome) in group.iter().zip(outcomes) {
+            if matches!(outcome, Outcome::Answer(Err(e)) if e.is_conflict()) {
+                contended.remember(&request.stream);
+            }
+        }
+    }
+
+    fn contended(&self) -> std::sync::MutexGuard<'_, Contended> {
+        self.inner
             .committer
             .contended
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for (request, outcome) in group.iter().zip(outcomes) {
-            if matches!(outcome, Outcome::Answer(Err(e)) if e.is_conflict())
-                && !contended.contains(&request.stream)
-            {
-                if contended.len() == CONTENDED_MEMORY {
-                    contended.pop_front();
-                }
-                contended.push_back(request.stream.clone());
-            }
-        }
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The group in one round trip, when every expected version is known:
@@ -1072,6 +1108,21 @@ mod tests {
         .await;
         assert_eq!(trips, 2);
         assert!(answers.iter().all(|a| a.as_ref().unwrap().written));
+        // Once its contention is over, `b` gets its one round trip back.
+        for _ in 0..CONTENDED_GROUPS {
+            commit_counting(
+                &store,
+                vec![request("other", ExpectedVersion::Any, Uuid::now_v7())],
+            )
+            .await;
+        }
+        let (answers, trips) = commit_counting(
+            &store,
+            vec![request("b", ExpectedVersion::Exact(3), Uuid::now_v7())],
+        )
+        .await;
+        assert_eq!(trips, 1);
+        assert!(answers[0].as_ref().unwrap().written);
 
         // Nothing the missed attempt wrote is left: versions and positions
         // have no gaps, and a refused new stream leaves no row.
@@ -1085,7 +1136,7 @@ mod tests {
         .await;
         assert!(answers[1].as_ref().unwrap_err().is_conflict());
         let e = answers[0].as_ref().unwrap();
-        let all = crate::store::EventStore::read_all(&store, 0, 100)
+        let all = crate::store::EventStore::read_all(&store, 0, 1_000)
             .await
             .unwrap();
         let positions: Vec<u64> = all.iter().map(|e| e.global_position).collect();
