@@ -45,6 +45,16 @@ impl Desk {
             .clock(self.clock.clone())
     }
 
+    /// The other bank confirms `transfer`'s deposit on `account`.
+    async fn confirm_external(&self, account: &str, transfer: &str) {
+        let gateway = self.bank.external.stream_id(account).unwrap();
+        self.bank
+            .external
+            .execute(&gateway, ExternalAccountCommand::confirm(transfer.into()))
+            .await
+            .unwrap();
+    }
+
     async fn head(&self) -> u64 {
         self.bank.store.head_position().await.unwrap()
     }
@@ -144,12 +154,7 @@ async fn an_unanswered_deposit_is_refunded_when_its_deadline_fires() {
     assert_eq!(desk.bank.balance("alice").await.unwrap(), 100);
 
     // The other bank's late answer reaches an ended instance: ignored.
-    let gateway = desk.bank.external.stream_id("zurich-7").unwrap();
-    desk.bank
-        .external
-        .execute(&gateway, ExternalAccountCommand::confirm("t1".into()))
-        .await
-        .unwrap();
+    desk.confirm_external("zurich-7", "t1").await;
     let late = desk.runner().run_once().await.unwrap();
     assert_eq!(late.steps, 0);
     assert_eq!(
@@ -169,12 +174,7 @@ async fn an_answered_external_deposit_completes_and_cancels_its_deadline() {
         .await
         .unwrap();
     desk.runner().run_once().await.unwrap();
-    let gateway = desk.bank.external.stream_id("zurich-7").unwrap();
-    desk.bank
-        .external
-        .execute(&gateway, ExternalAccountCommand::confirm("t1".into()))
-        .await
-        .unwrap();
+    desk.confirm_external("zurich-7", "t1").await;
     let report = desk.runner().run_once().await.unwrap();
     assert_eq!(report.deadlines_pending, 0);
     assert_eq!(
