@@ -13,7 +13,7 @@ use eventfold::prelude::*;
 use eventfold::repository::{CommandOptions, Repository, RepositoryError, RetryPolicy};
 use eventfold::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 use eventfold::store::conformance::IntoFixture;
-use eventfold::store::{AppendResult, DeleteMode, ReadStream, StoreError, StreamInfo};
+use eventfold::store::{AppendResult, DeleteMode, LoadQuery, ReadStream, StoreError, StreamInfo};
 use eventfold::{NewEvent, RecordedEvent};
 use eventfold_suite::bank::{AccountError, BankAccount, BankAccountCommand, BankAccountEvent};
 use uuid::Uuid;
@@ -102,6 +102,29 @@ impl Plain {
     #[apply]
     fn added(&mut self, e: &Added) {
         self.total += e.n;
+    }
+}
+
+/// An aggregate whose `apply` reads the metadata: who made each change.
+#[derive(Aggregate, Default, Debug)]
+#[aggregate(events(Added), error = CounterError, name = "Audited")]
+struct Audited {
+    total: u64,
+    actors: Vec<String>,
+}
+
+#[eventfold::handlers]
+impl Audited {
+    /// Adds `n`.
+    #[command]
+    fn add(&self, n: u64) -> Result<Added, CounterError> {
+        Ok(Added { n })
+    }
+
+    #[apply]
+    fn added(&mut self, e: &Added, ctx: &ApplyContext) {
+        self.total += e.n;
+        self.actors.extend(ctx.metadata.actor.clone());
     }
 }
 
@@ -633,6 +656,73 @@ mod scenarios {
         assert!(!ok.duplicate);
     }
 
+    pub(super) async fn replay_reads_metadata_only_where_apply_may_read_it<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        // What the handlers blocks say (BankAccount's applies read only
+        // `ctx.stream_version`).
+        assert!(Audited::APPLY_READS_METADATA);
+        assert!(!Counter::APPLY_READS_METADATA);
+        assert!(!BankAccount::APPLY_READS_METADATA);
+
+        let s = stream("Audited");
+        let repo = Repository::<Audited, _>::new(store.clone());
+        for (n, actor) in [(1, "alice"), (2, "bob")] {
+            repo.execute_with(
+                &s,
+                AuditedCommand::add(n),
+                CommandOptions::new().actor(actor),
+            )
+            .await
+            .unwrap();
+        }
+        // Another repository has kept nothing: it replays, metadata and all.
+        let loaded = Repository::<Audited, _>::new(store.clone())
+            .load(&s)
+            .await
+            .unwrap();
+        assert_eq!(loaded.state.total, 3);
+        assert_eq!(loaded.state.actors, ["alice", "bob"]);
+
+        // The built-in stores leave the metadata out when not asked for it.
+        let bare = store
+            .load_stream(
+                &s,
+                LoadQuery {
+                    metadata: false,
+                    ..LoadQuery::all()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(bare.version, 2);
+        assert!(
+            bare.events
+                .iter()
+                .all(|e| e.metadata == Metadata::default())
+        );
+
+        // A resent command is still found among the events a load reads
+        // (its metadata names the command), with no window before them.
+        let c = stream("Counter");
+        let id = Uuid::now_v7();
+        let opts = CommandOptions::new().command_id(id);
+        let first = Repository::<Counter, _>::new(store.clone())
+            .execute_with(&c, CounterCommand::add(5), opts.clone())
+            .await
+            .unwrap();
+        let again = Repository::<Counter, _>::new(store.clone())
+            .idempotency_window(0)
+            .execute_with(&c, CounterCommand::add(5), opts)
+            .await
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.events, first.events);
+        assert_eq!(again.state.total, 5);
+    }
+
     pub(super) async fn retries_under_real_contention<S: EventStore + SnapshotStore + Clone>(
         store: S,
     ) {
@@ -688,7 +778,10 @@ mod scenarios {
     /// With the state cache (the default), the commands one repository
     /// runs on one stream take turns: 40 concurrent tasks, no conflict, no
     /// retry, nothing read (each starts from the state the one before it
-    /// left), and every deposit lands.
+    /// left), and every deposit lands. The tasks run on this test's thread
+    /// (a `LocalSet`), so each caller has dropped its outcome (which shares
+    /// the state) before the next command takes its turn: on other threads
+    /// a caller still holding it makes the next command reload.
     pub(super) async fn one_repository_takes_turns_on_a_stream<
         S: EventStore + SnapshotStore + Clone,
     >(
@@ -699,22 +792,27 @@ mod scenarios {
         let s = stream("BankAccount");
         open_account(&repo, &s, 0).await;
         store.take_read();
-        let tasks: Vec<_> = (1..=40u64)
-            .map(|amount| {
-                let repo = repo.clone();
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let done = repo
-                        .execute(&s, BankAccountCommand::deposit(amount))
-                        .await
-                        .unwrap();
-                    done.attempts
-                })
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let tasks: Vec<_> = (1..=40u64)
+                    .map(|amount| {
+                        let repo = repo.clone();
+                        let s = s.clone();
+                        tokio::task::spawn_local(async move {
+                            let done = repo
+                                .execute(&s, BankAccountCommand::deposit(amount))
+                                .await
+                                .unwrap();
+                            done.attempts
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    assert_eq!(task.await.unwrap(), 1, "no command conflicted");
+                }
             })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), 1, "no command conflicted");
-        }
+            .await;
         assert_eq!(
             store.take_read(),
             0,
@@ -1195,6 +1293,7 @@ macro_rules! suite {
                 snapshot_of_another_schema_version_is_ignored,
                 corrupted_snapshot_falls_back_to_replay,
                 idempotent_command_returns_the_original_outcome,
+                replay_reads_metadata_only_where_apply_may_read_it,
                 conflict_after_retries_names_stream_and_attempts,
                 temporal_queries,
                 keeps_the_last_k_snapshots,

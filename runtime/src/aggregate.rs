@@ -48,6 +48,15 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// Take a snapshot every N events (`None`: never), from
     /// `#[aggregate(snapshot_every = N)]`.
     const SNAPSHOT_EVERY: Option<u64>;
+    /// Whether [`Aggregate::apply`] may read [`ApplyContext::metadata`].
+    /// When `false`, loads ask the store for the events without their
+    /// metadata ([`LoadQuery::metadata`](crate::store::LoadQuery)), which
+    /// spares decoding it for every replayed event. `#[derive(Aggregate)]`
+    /// sets it to `false` when no `#[apply]` handler of the aggregate's
+    /// handlers block can read it: the handler takes no context, or uses
+    /// its context only as `ctx.stream_id`, `ctx.stream_version` and
+    /// `ctx.recorded_at`. The default, for hand-written impls, is `true`.
+    const APPLY_READS_METADATA: bool = true;
 
     /// The event enum (`<Name>Event`).
     type Event: EventSet;

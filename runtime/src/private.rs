@@ -106,6 +106,10 @@ pub trait Handlers {
     /// type is unknown, so the missing block is the one error and no event
     /// is reported as never applied.
     type Applier: ?Sized;
+    /// Whether an `#[apply]` handler may read [`ApplyContext::metadata`]
+    /// (`Aggregate::APPLY_READS_METADATA`); `true` unless the block says
+    /// otherwise.
+    const APPLY_READS_METADATA: bool = true;
     /// `self`, as [`Applier`](Handlers::Applier).
     fn applier(&mut self) -> &mut Self::Applier;
     /// Dispatches a command to its method.

@@ -164,6 +164,7 @@ pub fn expand(agg: &Aggregate<'_>) -> TokenStream {
                 const TYPE_NAME: &'static str = #name;
                 const SCHEMA_VERSION: u32 = #schema_version;
                 const SNAPSHOT_EVERY: ::core::option::Option<u64> = #snapshot_every;
+                const APPLY_READS_METADATA: bool = <Self as #p::Handlers>::APPLY_READS_METADATA;
                 type Event = #enum_ident;
                 type Command = <Self as #p::Handlers>::Command;
                 type Error = #aggregate_error;

@@ -178,6 +178,9 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
     let applies = h
         .marked(Marker::Apply)
         .map(|m| expand_apply(m, self_ty, &events, &p));
+    let reads_metadata = h
+        .marked(Marker::Apply)
+        .any(|m| super::context_use::may_read_metadata(m));
     let schema = super::schema::expand(h, &command_enum, &p);
 
     // The impl's header and signature are placed at the self type: on a
@@ -222,6 +225,7 @@ pub fn expand(h: &HandlersBlock<'_>) -> TokenStream {
             #handlers_header {
                 type Command = #command_enum;
                 type Applier = Self;
+                const APPLY_READS_METADATA: bool = #reads_metadata;
                 fn applier(&mut self) -> &mut Self {
                     self
                 }

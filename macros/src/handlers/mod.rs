@@ -4,6 +4,7 @@
 
 mod attr;
 mod check;
+mod context_use;
 mod expand;
 mod schema;
 

@@ -82,7 +82,7 @@ where
             let kept = cache.is_some();
             let loaded = match cache.take() {
                 Some(loaded) => loaded,
-                None => match self.load_raw(stream, None).await {
+                None => match self.load_raw(stream, None, false).await {
                     Ok(raw) => raw.loaded,
                     Err(e) => return fan_out(e, commands.len()),
                 },

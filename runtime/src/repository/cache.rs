@@ -27,6 +27,10 @@ use tokio::sync::OwnedMutexGuard;
 use super::LoadedAggregate;
 use crate::envelope::StreamId;
 
+/// Scheduler turns a command waits for the caller before it to let go of
+/// the stream's state (see [`Lease::take`]).
+const HOLDER_TURNS: u32 = 8;
+
 /// How many shards a cache of `capacity` streams has.
 fn shard_count(capacity: usize) -> usize {
     capacity.clamp(1, 16)
@@ -122,9 +126,25 @@ impl<A> Lease<A> {
     /// Takes the state kept for the stream, if there is one that no caller
     /// still shares (a [`super::CommandOutcome`] kept alive holds the state
     /// too: then the command loads instead).
-    pub(super) fn take(&mut self) -> Option<LoadedAggregate<A>> {
+    pub(super) async fn take(&mut self) -> Option<LoadedAggregate<A>> {
         let cached = self.slot.take()?;
-        let state = Arc::into_inner(cached.state)?;
+        let mut state = cached.state;
+        // The caller of the command before got this state back
+        // (`CommandOutcome::state`) and, with commands queued on the
+        // stream, is most likely still dropping it on another thread: give
+        // it a few turns before the state counts as held (and is reloaded).
+        let mut turns = 0;
+        let state = loop {
+            match Arc::try_unwrap(state) {
+                Ok(state) => break state,
+                Err(_) if turns == HOLDER_TURNS => return None,
+                Err(shared) => {
+                    state = shared;
+                    turns += 1;
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
         Some(LoadedAggregate {
             state,
             version: cached.version,
@@ -170,12 +190,12 @@ mod tests {
             .lease(&stream(1))
             .await
             .put(Arc::new(7u64), 3, Some(2));
-        let loaded = cache.lease(&stream(1)).await.take().unwrap();
+        let loaded = cache.lease(&stream(1)).await.take().await.unwrap();
         assert_eq!(
             (loaded.state, loaded.version, loaded.snapshot_version),
             (7, 3, Some(2))
         );
-        assert!(cache.lease(&stream(1)).await.take().is_none());
+        assert!(cache.lease(&stream(1)).await.take().await.is_none());
     }
 
     #[tokio::test]
@@ -183,9 +203,24 @@ mod tests {
         let cache = StateCache::new(4).unwrap();
         let state = Arc::new(7u64);
         keep(&cache, 1, state.clone(), 3).await;
-        assert!(cache.lease(&stream(1)).await.take().is_none());
+        assert!(cache.lease(&stream(1)).await.take().await.is_none());
         assert_eq!(cache.len(), 0);
         drop(state);
+    }
+
+    #[tokio::test]
+    async fn a_state_its_holder_lets_go_of_meanwhile_is_handed_out() {
+        let cache = StateCache::new(4).unwrap();
+        let state = Arc::new(7u64);
+        keep(&cache, 1, state.clone(), 3).await;
+        // The caller of the command before drops its outcome a moment later.
+        let holder = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            drop(state);
+        });
+        let loaded = cache.lease(&stream(1)).await.take().await;
+        assert_eq!(loaded.map(|l| l.state), Some(7));
+        holder.await.unwrap();
     }
 
     #[tokio::test]
@@ -197,7 +232,10 @@ mod tests {
         assert!(cache.len() <= 32, "{} streams cached", cache.len());
         assert!(cache.len() >= 16, "{} streams cached", cache.len());
         // The most recent one is there.
-        assert_eq!(cache.lease(&stream(999)).await.take().unwrap().state, 999);
+        assert_eq!(
+            cache.lease(&stream(999)).await.take().await.unwrap().state,
+            999
+        );
     }
 
     #[tokio::test]
@@ -205,7 +243,7 @@ mod tests {
         let cache = StateCache::new(4).unwrap();
         keep(&cache, 1, Arc::new(1u64), 1).await;
         cache.forget(&stream(1));
-        assert!(cache.lease(&stream(1)).await.take().is_none());
+        assert!(cache.lease(&stream(1)).await.take().await.is_none());
     }
 
     /// Commands on one stream take turns; another stream does not wait.
@@ -215,7 +253,7 @@ mod tests {
         let first = cache.lease(&stream(1)).await;
         let waiting = tokio::spawn({
             let cache = cache.clone();
-            async move { cache.lease(&stream(1)).await.take().map(|l| l.state) }
+            async move { cache.lease(&stream(1)).await.take().await.map(|l| l.state) }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(

@@ -175,7 +175,10 @@ where
             Some(cache) => Some(cache.lease(stream).await),
             None => None,
         };
-        let mut cached = lease.as_mut().and_then(|l| l.take());
+        let mut cached = match lease.as_mut() {
+            Some(lease) => lease.take().await,
+            None => None,
+        };
         let result = self
             .execute_from(stream, &mut cached, command, options)
             .await;
@@ -253,7 +256,7 @@ where
                     loaded,
                     tail: Vec::new(),
                 },
-                None => self.load_raw(stream, None).await?,
+                None => self.load_raw(stream, None, supplied_id).await?,
             };
             if supplied_id
                 && let Some(original) = self

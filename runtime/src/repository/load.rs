@@ -51,7 +51,7 @@ where
     /// A snapshot that does not decode is skipped with a `tracing` warning
     /// and the stream is replayed from its first event.
     pub async fn load(&self, stream: &StreamId) -> Result<LoadedAggregate<A>, A> {
-        Ok(self.load_raw(stream, None).await?.loaded)
+        Ok(self.load_raw(stream, None, false).await?.loaded)
     }
 
     /// The state of `stream` right after the event at `version` (0: the
@@ -74,7 +74,7 @@ where
                 events_retired: 0,
             });
         }
-        Ok(self.load_raw(stream, Some(version)).await?.loaded)
+        Ok(self.load_raw(stream, Some(version), false).await?.loaded)
     }
 
     /// The state of `stream` as of `time`: after every event recorded at or
@@ -172,7 +172,11 @@ where
     /// Loads the state up to `upto` (`None`: the end of the stream), from
     /// one consistent read of the store ([`EventStore::load_stream`]: the
     /// newest usable snapshot, the events after it and the stream's
-    /// version, as of one moment).
+    /// version, as of one moment). The events come with their metadata
+    /// when the aggregate's `apply` may read it
+    /// ([`Aggregate::APPLY_READS_METADATA`]) or the caller reads the
+    /// returned `tail`'s metadata (`tail_metadata`: idempotency lookups);
+    /// otherwise the store may leave it out.
     #[tracing::instrument(
         name = "eventfold.load",
         level = "debug",
@@ -183,10 +187,12 @@ where
         &self,
         stream: &StreamId,
         upto: Option<u64>,
+        tail_metadata: bool,
     ) -> Result<RawLoad<A>, A> {
         let mut query = LoadQuery {
             snapshot: self.snapshots.map(|_| (A::TYPE_NAME, A::SCHEMA_VERSION)),
             upto,
+            metadata: A::APPLY_READS_METADATA || tail_metadata,
         };
         let mut read = self.store.load_stream(stream, query).await?;
         let mut start_state = None;

@@ -180,7 +180,12 @@ where
         if !self.retention.archives_events() || self.snapshots.is_none() {
             return Ok(0);
         }
-        let Some(snapshot) = self.load_raw(stream, None).await?.loaded.snapshot_version else {
+        let Some(snapshot) = self
+            .load_raw(stream, None, false)
+            .await?
+            .loaded
+            .snapshot_version
+        else {
             return Ok(0);
         };
         self.archive_events(stream, snapshot).await
@@ -270,7 +275,10 @@ where
     /// store that implements [`EventStore::delete_events_before`].
     pub async fn archive_before_snapshot(&self, stream: &StreamId) -> Result<u64, A> {
         let snapshot = if self.snapshots.is_some() {
-            self.load_raw(stream, None).await?.loaded.snapshot_version
+            self.load_raw(stream, None, false)
+                .await?
+                .loaded
+                .snapshot_version
         } else {
             None
         };

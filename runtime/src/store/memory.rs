@@ -11,7 +11,7 @@ use super::{
     AppendResult, DeleteMode, EventStore, ExpectedVersion, LoadQuery, LoadedStream, ReadStream,
     StoreError, StoredEventId, StreamInfo, check_batch, idempotent_outcome,
 };
-use crate::envelope::{NewEvent, RecordedEvent, StreamId};
+use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
 mod stats;
@@ -244,7 +244,8 @@ impl EventStore for MemoryStore {
             state
                 .positions
                 .range(start..=end)
-                .filter_map(|(_, p)| inner.log.get(p).cloned())
+                .filter_map(|(_, p)| inner.log.get(p))
+                .map(|e| without_metadata(e, query.metadata))
                 .collect()
         } else {
             Vec::new()
@@ -417,5 +418,24 @@ impl SnapshotStore for MemoryStore {
     async fn delete_snapshots(&self, stream: &StreamId) -> Result<(), StoreError> {
         self.snapshots.lock().remove(stream);
         Ok(())
+    }
+}
+
+/// A copy of `event`, its metadata left empty unless `metadata` is asked for
+/// ([`LoadQuery::metadata`]).
+fn without_metadata(event: &RecordedEvent, metadata: bool) -> RecordedEvent {
+    if metadata {
+        return event.clone();
+    }
+    RecordedEvent {
+        event_id: event.event_id,
+        stream_id: event.stream_id.clone(),
+        stream_version: event.stream_version,
+        global_position: event.global_position,
+        recorded_at: event.recorded_at,
+        event_type: event.event_type.clone(),
+        schema_version: event.schema_version,
+        payload: event.payload.clone(),
+        metadata: Metadata::default(),
     }
 }

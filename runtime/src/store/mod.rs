@@ -408,14 +408,20 @@ pub struct LoadQuery<'a> {
     /// The highest version to read (and the highest snapshot version to
     /// use). `None`: to the end of the stream.
     pub upto: Option<u64>,
+    /// Whether the caller needs the events' metadata. When `false` a store
+    /// may leave [`RecordedEvent::metadata`] empty (the memory, SQLite and
+    /// PostgreSQL stores do, and spare reading and decoding it); when
+    /// `true` it must fill it.
+    pub metadata: bool,
 }
 
 impl LoadQuery<'_> {
-    /// Every event, no snapshot.
+    /// Every event with its metadata, no snapshot.
     pub fn all() -> Self {
         Self {
             snapshot: None,
             upto: None,
+            metadata: true,
         }
     }
 }

@@ -72,11 +72,12 @@ pub use order::{
     subscription_resumes_after_checkpoint_across_restart,
 };
 pub use read::{
-    corrupted_stored_row_is_a_typed_error, metadata_round_trips, one_mib_payload_round_trips,
-    payload_round_trips_with_unicode_and_binary, read_backward_from_end_and_middle,
-    read_forward_ranges_and_limits, read_single_version_and_inverted_range,
-    reading_past_the_end_clamps, stream_info_reports_version_and_timestamps,
-    undecodable_payload_fails_decode_with_typed_error, unicode_stream_ids_are_distinct_streams,
+    corrupted_stored_row_is_a_typed_error, load_stream_reads_metadata_when_asked,
+    metadata_round_trips, one_mib_payload_round_trips, payload_round_trips_with_unicode_and_binary,
+    read_backward_from_end_and_middle, read_forward_ranges_and_limits,
+    read_single_version_and_inverted_range, reading_past_the_end_clamps,
+    stream_info_reports_version_and_timestamps, undecodable_payload_fails_decode_with_typed_error,
+    unicode_stream_ids_are_distinct_streams,
 };
 pub use snapshots::{
     snapshot_10_kib_round_trips_with_its_fields, snapshot_load_at_or_below_version,
@@ -253,6 +254,7 @@ macro_rules! store_conformance_tests {
             read_backward_from_end_and_middle,
             reading_past_the_end_clamps,
             metadata_round_trips,
+            load_stream_reads_metadata_when_asked,
             payload_round_trips_with_unicode_and_binary,
             one_mib_payload_round_trips,
             unicode_stream_ids_are_distinct_streams,

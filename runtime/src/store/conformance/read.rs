@@ -8,10 +8,10 @@ use uuid::Uuid;
 use super::Fixture;
 use super::helpers::*;
 use crate::codec::JsonCodec;
-use crate::envelope::{Metadata, NewEvent};
+use crate::envelope::{Metadata, NewEvent, RecordedEvent};
 use crate::event::DecodeError;
 use crate::snapshot::SnapshotStore;
-use crate::store::{EventStore, ExpectedVersion, ReadStream, StoreError};
+use crate::store::{EventStore, ExpectedVersion, LoadQuery, ReadStream, StoreError};
 
 /// Replay all; from a lower bound; to an upper bound; with a max count; all
 /// three together.
@@ -146,6 +146,52 @@ pub async fn metadata_round_trips<S: EventStore + SnapshotStore>(fx: &mut Fixtur
     assert_eq!(got[1].metadata, Metadata::default());
     let all = read_all(&*store).await;
     assert_eq!(all[0].metadata, metadata);
+}
+
+/// `load_stream` returns the events' metadata when asked for it; without
+/// it the events are the same but for their metadata, which a store may
+/// leave empty.
+pub async fn load_stream_reads_metadata_when_asked<S: EventStore + SnapshotStore>(
+    fx: &mut Fixture<S>,
+) {
+    let store = fx.store();
+    let s = sid("account-1");
+    let metadata = Metadata::default()
+        .with_correlation_id(Uuid::now_v7())
+        .with_causation_id(Uuid::now_v7())
+        .with("tenant", "acme");
+    let mut events = evs(1..=3);
+    for e in &mut events {
+        e.metadata = metadata.clone();
+    }
+    append(&*store, &s, ExpectedVersion::Any, events).await;
+    let with = store
+        .load_stream(&s, LoadQuery::all())
+        .await
+        .expect("loads with metadata");
+    assert_eq!(with.version, 3);
+    assert_eq!(versions(&with.events), vec![1, 2, 3]);
+    assert!(with.events.iter().all(|e| e.metadata == metadata));
+    let without = store
+        .load_stream(
+            &s,
+            LoadQuery {
+                metadata: false,
+                ..LoadQuery::all()
+            },
+        )
+        .await
+        .expect("loads without metadata");
+    assert_eq!(without.version, 3);
+    assert_eq!(without.events.len(), 3);
+    for (a, b) in with.events.iter().zip(&without.events) {
+        assert!(b.metadata == metadata || b.metadata == Metadata::default());
+        let b = RecordedEvent {
+            metadata: a.metadata.clone(),
+            ..b.clone()
+        };
+        assert_eq!(*a, b, "only the metadata may differ");
+    }
 }
 
 /// Payloads are opaque bytes: unicode text and arbitrary binary (zeros,

@@ -110,7 +110,11 @@ impl PostgresStore {
         let client = self.client().await?;
         let ctx = || format!("loading stream `{stream}`");
         let stmt = client
-            .prepare_cached(&self.inner.sql.load_stream)
+            .prepare_cached(if query.metadata {
+                &self.inner.sql.load_stream
+            } else {
+                &self.inner.sql.load_stream_bare
+            })
             .await
             .map_err(|e| self.pg_err(ctx(), e))?;
         let (aggregate_type, schema_version) = match query.snapshot {

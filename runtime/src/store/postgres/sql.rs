@@ -23,6 +23,12 @@ pub(super) fn listen(channel: &str) -> String {
 pub(super) const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, recorded_at, \
      event_type, schema_version, payload, metadata::text";
 
+/// [`EVENT_COLUMNS`] with `NULL` for the metadata: converting `jsonb` to
+/// text is most of the server's work for a row, and a replay that does not
+/// read metadata need not pay it.
+pub(super) const EVENT_COLUMNS_BARE: &str = "global_position, event_id, stream_id, stream_version, \
+     recorded_at, event_type, schema_version, payload, NULL::text";
+
 /// The statements, with the schema name filled in.
 pub(super) struct Sql {
     pub(super) lock_streams: String,
@@ -33,6 +39,8 @@ pub(super) struct Sql {
     pub(super) write_expected: String,
     pub(super) lookup_ids: String,
     pub(super) load_stream: String,
+    /// `load_stream` without the events' metadata (`NULL` in its column).
+    pub(super) load_stream_bare: String,
     pub(super) stream_head: String,
     pub(super) read_forward: String,
     pub(super) read_backward: String,
@@ -117,26 +125,8 @@ impl Sql {
                 "SELECT event_id, stream_id, stream_version, global_position FROM {s}.events \
                  WHERE event_id = ANY($1::uuid[])"
             ),
-            // Kind (last column) 0: the stream's row (version in column 3,
-            // tombstone flag in column 6), 1: the snapshot (version, taken_at,
-            // payload in columns 3, 4, 7), 2: an event. One statement, so one
-            // snapshot of the database: events and version agree.
-            load_stream: format!(
-                "WITH st AS (SELECT version, deleted FROM {s}.streams WHERE stream_id = $1), \
-                 sn AS (SELECT version, payload, taken_at FROM {s}.snapshots \
-                   WHERE stream_id = $1 AND aggregate_type = $2 AND schema_version = $3 \
-                   AND version <= $4 ORDER BY version DESC LIMIT 1) \
-                 SELECT 0::bigint, NULL::uuid, NULL::text, st.version, NULL::timestamptz, \
-                   NULL::text, CASE WHEN st.deleted THEN 1 ELSE 0 END::bigint, NULL::bytea, \
-                   NULL::text, 0 AS kind FROM st \
-                 UNION ALL \
-                 SELECT 0::bigint, NULL::uuid, NULL::text, sn.version, sn.taken_at, NULL::text, \
-                   NULL::bigint, sn.payload, NULL::text, 1 FROM sn \
-                 UNION ALL \
-                 (SELECT {EVENT_COLUMNS}, 2 FROM {s}.events WHERE stream_id = $1 \
-                   AND stream_version > COALESCE((SELECT version FROM sn), 0) \
-                   AND stream_version <= $4 ORDER BY stream_version)"
-            ),
+            load_stream: load_stream(s, EVENT_COLUMNS),
+            load_stream_bare: load_stream(s, EVENT_COLUMNS_BARE),
             stream_head: format!("SELECT version, deleted FROM {s}.streams WHERE stream_id = $1"),
             read_forward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 \
@@ -277,5 +267,32 @@ fn insert_events(s: &str) -> String {
              $9::bigint[], $10::bytea[], $11::text[]) \
              WITH ORDINALITY AS u(sid, ver, id, ty, sv, pl, md, n) \
          )"
+    )
+}
+
+/// The statement of [`EventStore::load_stream`](crate::store::EventStore::load_stream)
+/// for the tables in schema `s`, the events' `columns` in
+/// [`EVENT_COLUMNS`] order.
+///
+/// Kind (last column) 0: the stream's row (version in column 3, tombstone
+/// flag in column 6), 1: the snapshot (version, taken_at, payload in
+/// columns 3, 4, 7), 2: an event. One statement, so one snapshot of the
+/// database: events and version agree.
+fn load_stream(s: &str, columns: &str) -> String {
+    format!(
+        "WITH st AS (SELECT version, deleted FROM {s}.streams WHERE stream_id = $1), \
+         sn AS (SELECT version, payload, taken_at FROM {s}.snapshots \
+           WHERE stream_id = $1 AND aggregate_type = $2 AND schema_version = $3 \
+           AND version <= $4 ORDER BY version DESC LIMIT 1) \
+         SELECT 0::bigint, NULL::uuid, NULL::text, st.version, NULL::timestamptz, \
+           NULL::text, CASE WHEN st.deleted THEN 1 ELSE 0 END::bigint, NULL::bytea, \
+           NULL::text, 0 AS kind FROM st \
+         UNION ALL \
+         SELECT 0::bigint, NULL::uuid, NULL::text, sn.version, sn.taken_at, NULL::text, \
+           NULL::bigint, sn.payload, NULL::text, 1 FROM sn \
+         UNION ALL \
+         (SELECT {columns}, 2 FROM {s}.events WHERE stream_id = $1 \
+           AND stream_version > COALESCE((SELECT version FROM sn), 0) \
+           AND stream_version <= $4 ORDER BY stream_version)"
     )
 }

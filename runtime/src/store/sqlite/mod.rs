@@ -261,8 +261,8 @@ impl EventStore for SqliteStore {
     ) -> Result<LoadedStream, StoreError> {
         let stream = stream.clone();
         let snapshot_of = query.snapshot.map(|(t, v)| (t.to_owned(), v));
-        let upto = query.upto;
-        self.read(move |conn| read::load_stream(conn, stream, snapshot_of, upto))
+        let (upto, metadata) = (query.upto, query.metadata);
+        self.read(move |conn| read::load_stream(conn, stream, snapshot_of, upto, metadata))
             .await
     }
 

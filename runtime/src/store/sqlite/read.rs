@@ -133,10 +133,12 @@ fn events_between(
     stream: &StreamId,
     (lo, hi): (u64, u64),
     direction: Direction,
+    metadata: bool,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = match direction {
-        Direction::Forward => sql::READ_FORWARD,
-        Direction::Backward => sql::READ_BACKWARD,
+    let sql = match (direction, metadata) {
+        (Direction::Forward, true) => sql::READ_FORWARD,
+        (Direction::Forward, false) => sql::READ_FORWARD_BARE,
+        (Direction::Backward, _) => sql::READ_BACKWARD,
     };
     let mut stmt = conn
         .prepare_cached(sql)
@@ -166,7 +168,7 @@ pub(super) fn read_stream(
     let Some(window) = read.window(current) else {
         return Ok(Vec::new());
     };
-    events_between(&tx, &stream, window, read.direction)
+    events_between(&tx, &stream, window, read.direction, true)
 }
 
 /// [`crate::EventStore::load_stream`]: one read transaction, so the
@@ -177,6 +179,7 @@ pub(super) fn load_stream(
     stream: StreamId,
     snapshot_of: Option<(String, u32)>,
     upto: Option<u64>,
+    metadata: bool,
 ) -> Result<LoadedStream, StoreError> {
     let tx = conn
         .unchecked_transaction()
@@ -198,7 +201,7 @@ pub(super) fn load_stream(
     let start = snapshot.as_ref().map_or(1, |s| s.version + 1);
     let end = upto.unwrap_or(version).min(version);
     let events = if start <= end {
-        events_between(&tx, &stream, (start, end), Direction::Forward)?
+        events_between(&tx, &stream, (start, end), Direction::Forward, metadata)?
     } else {
         Vec::new()
     };

@@ -108,6 +108,12 @@ pub(super) const READ_FORWARD: &str = concat!(
      ORDER BY version ASC"
 );
 
+/// [`READ_FORWARD`] with `NULL` for the metadata, for loads whose replay
+/// does not read it (no JSON to parse per event).
+pub(super) const READ_FORWARD_BARE: &str = "SELECT position, stream_id, version, event_id, \
+     event_type, schema_version, recorded_at, payload, NULL FROM eventfold_events \
+     WHERE stream_id = ?1 AND version BETWEEN ?2 AND ?3 ORDER BY version ASC";
+
 /// One stream's events in a version range, newest first.
 pub(super) const READ_BACKWARD: &str = concat!(
     "SELECT ",
