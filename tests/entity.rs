@@ -275,6 +275,72 @@ async fn command_ids_make_entity_commands_idempotent() {
     assert_eq!(entities.read(&a, |acc, _| acc.balance).await.unwrap(), 5);
 }
 
+/// An expected version ([`CommandOptions::expected_version`]) is honoured
+/// by entities: decided on the entity's state when it is at that version
+/// (nothing read), refused with the stream's version otherwise, and a
+/// state behind another writer is checked in the store, not trusted.
+#[tokio::test]
+async fn expected_versions_are_honoured_by_entities() {
+    let store = store();
+    let entities = entities(&store, LONG);
+    let a = account(1);
+    let at = |v| CommandOptions::new().expected_version(v);
+    entities
+        .execute_with(&a, BankAccountCommand::open("Alice".into(), 10), at(0))
+        .await
+        .unwrap();
+    let before = store.events_read();
+    let done = entities
+        .execute_with(&a, BankAccountCommand::deposit(5), at(1))
+        .await
+        .unwrap();
+    assert_eq!(done.version, 2);
+    let err = entities
+        .execute_with(&a, BankAccountCommand::deposit(5), at(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EntityError::Repository(RepositoryError::VersionMismatch {
+                ref stream,
+                expected: 1,
+                actual: 2,
+            }) if *stream == a
+        ),
+        "{err}"
+    );
+    assert_eq!(store.events_read(), before, "decided on the entity's state");
+    // Another writer moves the stream to 3: the entity's state (2) is
+    // behind, and the caller who saw 3 is served on the reloaded state.
+    Repository::<BankAccount, _>::new(store.clone())
+        .execute(&a, BankAccountCommand::deposit(100))
+        .await
+        .unwrap();
+    let done = entities
+        .execute_with(&a, BankAccountCommand::withdraw(115), at(3))
+        .await
+        .unwrap();
+    assert_eq!(done.version, 4);
+    let err = entities
+        .execute_with(&a, BankAccountCommand::deposit(1), at(3))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EntityError::Repository(RepositoryError::VersionMismatch {
+                expected: 3,
+                actual: 4,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    let state = entities.read(&a, |acc, v| (acc.balance, v)).await.unwrap();
+    assert_eq!(state, (0, 4));
+}
+
 #[tokio::test]
 async fn reading_an_unwritten_stream_gives_the_default_state() {
     let entities = entities(&store(), LONG);
@@ -378,7 +444,7 @@ mod batches {
 
     use eventfold::entity::{Entities, EntityError, EntityOptions};
     use eventfold::prelude::*;
-    use eventfold::repository::{CommandOptions, Repository};
+    use eventfold::repository::{CommandOptions, Repository, RepositoryError};
     use eventfold::snapshot::{Snapshot, SnapshotStore};
     use eventfold::store::{AppendResult, DeleteMode, ReadStream, StoreError, StreamInfo};
     use eventfold::{NewEvent, RecordedEvent};
@@ -764,5 +830,48 @@ mod batches {
         assert!(answers[3].duplicate);
         assert_eq!(answers[3].version, answers[2].version);
         assert_eq!(answers[4].version, 5);
+    }
+
+    /// A command with an expected version is decided alone, on the version
+    /// its caller saw, never as part of a batch.
+    #[tokio::test]
+    async fn commands_with_an_expected_version_are_not_batched() {
+        let store = Gated::new();
+        let entities = Entities::new(Repository::<BankAccount, _>::new(store.clone()));
+        let s = account();
+        let commands = vec![
+            (BankAccountCommand::deposit(1), CommandOptions::new()),
+            (BankAccountCommand::deposit(2), CommandOptions::new()),
+            (
+                BankAccountCommand::deposit(3),
+                CommandOptions::new().expected_version(3),
+            ),
+            (
+                BankAccountCommand::deposit(4),
+                CommandOptions::new().expected_version(3),
+            ),
+            (BankAccountCommand::deposit(5), CommandOptions::new()),
+        ];
+        let mut answers = queued(&store, &entities, &s, commands).await.into_iter();
+        // open; [1, 2]; 3 on version 3; 4 refused (the stream is at 4); [5].
+        assert_eq!(answers.next().unwrap().unwrap().version, 2);
+        assert_eq!(answers.next().unwrap().unwrap().version, 3);
+        assert_eq!(answers.next().unwrap().unwrap().version, 4);
+        let refused = answers.next().unwrap().unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                EntityError::Repository(RepositoryError::VersionMismatch {
+                    expected: 3,
+                    actual: 4,
+                    ..
+                })
+            ),
+            "{refused}"
+        );
+        assert_eq!(answers.next().unwrap().unwrap().version, 5);
+        assert_eq!(store.appends.load(Ordering::SeqCst), 4);
+        let state = entities.read(&s, |a, v| (a.balance, v)).await.unwrap();
+        assert_eq!(state, (100 + 1 + 2 + 3 + 5, 5));
     }
 }

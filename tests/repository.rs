@@ -1050,6 +1050,309 @@ mod scenarios {
         assert_eq!(loaded.state.total, 3000);
     }
 
+    /// `expected_version` on the version the stream is at: decided and
+    /// appended as any command, from a fresh load and from a kept state,
+    /// with the cache on and off.
+    pub(super) async fn expected_version_that_matches_appends<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        for cache in [0, 16] {
+            let repo = Repository::<Counter, _>::new(store.clone()).state_cache(cache);
+            let s = stream("Counter");
+            let at = |v| CommandOptions::new().expected_version(v);
+            let first = repo
+                .execute_with(&s, CounterCommand::add(1), at(0))
+                .await
+                .unwrap();
+            assert_eq!((first.version, first.attempts), (1, 1), "cache {cache}");
+            drop(first);
+            let second = repo
+                .execute_with(&s, CounterCommand::add_twice(2), at(1))
+                .await
+                .unwrap();
+            assert_eq!(second.version, 3, "cache {cache}");
+            assert_eq!(second.state.total, 5);
+            let versions: Vec<u64> = second.events.iter().map(|e| e.stream_version).collect();
+            assert_eq!(versions, [2, 3]);
+            drop(second);
+            // A rejection under an expected version is still a rejection.
+            let err = repo
+                .execute_with(&s, CounterCommand::add(0), at(3))
+                .await
+                .unwrap_err();
+            assert_eq!(err.rejection(), Some(&CounterError::Zero), "{err:?}");
+            let stored = store.read_stream(&s, ReadStream::all()).await.unwrap();
+            assert_eq!(stored.len(), 3, "cache {cache}");
+        }
+    }
+
+    /// `expected_version` on another version: a typed error naming both
+    /// versions, nothing appended, and no retry, whether the version is
+    /// known before deciding or only from the append's conflict.
+    pub(super) async fn expected_version_that_is_stale_appends_nothing<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let repo = Repository::<Counter, _>::new(store.clone());
+        let s = stream("Counter");
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        // From the kept state (current), and from a load.
+        let uncached = repo.clone().state_cache(0);
+        for (expected, repo) in [(1, &repo), (0, &repo), (7, &repo), (1, &uncached)] {
+            let err = repo
+                .execute_with(
+                    &s,
+                    CounterCommand::add(5),
+                    CommandOptions::new().expected_version(expected),
+                )
+                .await
+                .unwrap_err();
+            match &err {
+                RepositoryError::VersionMismatch {
+                    stream,
+                    expected: e,
+                    actual,
+                } => {
+                    assert_eq!((stream, *e, *actual), (&s, expected, 2), "{err}");
+                }
+                other => panic!("expected a version mismatch, got {other:?}"),
+            }
+            let text = err.to_string();
+            assert!(
+                text.contains(s.as_str()) && text.contains(&expected.to_string()),
+                "{text}"
+            );
+            assert!(!err.is_conflict());
+        }
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!((loaded.version, loaded.state.total), (2, 2));
+
+        // Another writer appends between the decision and the append: the
+        // conflict is answered with the stream's version, not retried.
+        let mut interfering = Instrumented::new(store.clone());
+        interfering.interfere = true;
+        let racing = Repository::<Counter, _>::new(interfering.clone());
+        let err = racing
+            .execute_with(
+                &s,
+                CounterCommand::add(5),
+                CommandOptions::new().expected_version(2),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::VersionMismatch {
+                    expected: 2,
+                    actual: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // The load read two events; the conflict was answered from the
+        // stream's version, without a reload.
+        assert_eq!(interfering.take_read(), 2);
+        // Only the foreign event was written.
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!((loaded.version, loaded.state.total), (3, 1002));
+    }
+
+    /// A kept state is a starting point, never the answer: when another
+    /// repository (process) wrote the stream, the version is checked in the
+    /// store. A kept state at the expected version that is behind the store
+    /// is refused (not appended over), a kept state behind the store that
+    /// is at the expected version is reloaded and decided, and the version
+    /// a refusal names is the store's.
+    pub(super) async fn expected_version_never_trusts_a_kept_state<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let one = Repository::<Counter, _>::new(store.clone());
+        let two = Repository::<Counter, _>::new(store.clone());
+        let s = stream("Counter");
+        let at = |v| CommandOptions::new().expected_version(v);
+        one.execute(&s, CounterCommand::add(1)).await.unwrap();
+        assert_eq!(one.cached_states(), 1);
+        two.execute(&s, CounterCommand::add(10)).await.unwrap();
+        // `one` keeps version 1; the stream is at 2.
+        let err = one
+            .execute_with(&s, CounterCommand::add(100), at(1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::VersionMismatch {
+                    expected: 1,
+                    actual: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            store
+                .read_stream(&s, ReadStream::all())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        // The caller saw version 2 (written by `two`): decided on it.
+        let done = one
+            .execute_with(&s, CounterCommand::add(100), at(2))
+            .await
+            .unwrap();
+        assert_eq!((done.version, done.state.total), (3, 111));
+        drop(done);
+        // `one` keeps version 3; `two` moves the stream to 4.
+        two.execute(&s, CounterCommand::add(1_000)).await.unwrap();
+        let done = one
+            .execute_with(&s, CounterCommand::add(10_000), at(4))
+            .await
+            .expect("the kept state is behind, the stream at the expected version");
+        assert_eq!((done.version, done.state.total), (5, 11_111));
+        drop(done);
+        // `one` keeps 5, the stream is at 6: a stale version is answered
+        // with the store's version, not the kept one.
+        two.execute(&s, CounterCommand::add(1)).await.unwrap();
+        let err = one
+            .execute_with(&s, CounterCommand::add(1), at(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RepositoryError::VersionMismatch {
+                    expected: 3,
+                    actual: 6,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let loaded = one.load(&s).await.unwrap();
+        assert_eq!((loaded.version, loaded.state.total), (6, 11_112));
+    }
+
+    /// A resend of a command already processed returns its original outcome
+    /// under an expected version too, even once the stream has moved past
+    /// it; a new command with the stale version is refused.
+    pub(super) async fn expected_version_resend_is_idempotent<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        for cache in [0, 16] {
+            let repo = Repository::<Counter, _>::new(store.clone()).state_cache(cache);
+            let s = stream("Counter");
+            let opts = CommandOptions::new()
+                .command_id(Uuid::now_v7())
+                .expected_version(0);
+            let first = repo
+                .execute_with(&s, CounterCommand::add_twice(3), opts.clone())
+                .await
+                .unwrap();
+            assert_eq!(first.version, 2);
+            let first_events = first.events.clone();
+            drop(first);
+            // Right away, and after the stream moved on.
+            for _ in 0..2 {
+                let again = repo
+                    .execute_with(&s, CounterCommand::add_twice(3), opts.clone())
+                    .await
+                    .unwrap();
+                assert!(again.duplicate, "cache {cache}");
+                assert_eq!(again.version, 2);
+                assert_eq!(again.events, first_events);
+                drop(again);
+                repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+            }
+            let err = repo
+                .execute_with(
+                    &s,
+                    CounterCommand::add_twice(3),
+                    CommandOptions::new()
+                        .command_id(Uuid::now_v7())
+                        .expected_version(0),
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    RepositoryError::VersionMismatch {
+                        expected: 0,
+                        actual: 4,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            let loaded = repo.load(&s).await.unwrap();
+            assert_eq!(
+                (loaded.version, loaded.state.total),
+                (4, 8),
+                "cache {cache}"
+            );
+        }
+    }
+
+    /// With the state kept, a command under an expected version reads no
+    /// event: neither when it is decided nor when it is refused (the
+    /// stream's version is asked, no events read). Without the cache, it
+    /// loads.
+    pub(super) async fn expected_version_decides_on_the_kept_state<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        let store = Instrumented::new(store);
+        let repo = Repository::<Counter, _>::new(store.clone());
+        let s = stream("Counter");
+        let at = |v| CommandOptions::new().expected_version(v);
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        repo.execute(&s, CounterCommand::add(1)).await.unwrap();
+        store.take_read();
+        for v in 2..5 {
+            let done = repo
+                .execute_with(&s, CounterCommand::add(1), at(v))
+                .await
+                .unwrap();
+            assert_eq!(done.version, v + 1);
+        }
+        assert_eq!(store.take_read(), 0, "decided on the kept state");
+        let err = repo
+            .execute_with(&s, CounterCommand::add(1), at(2))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::VersionMismatch { actual: 5, .. }),
+            "{err:?}"
+        );
+        let done = repo
+            .execute_with(&s, CounterCommand::add(1), at(5))
+            .await
+            .unwrap();
+        assert_eq!(done.version, 6);
+        drop(done);
+        assert_eq!(store.take_read(), 0, "a refusal keeps the current state");
+        // The counter counts: without the cache, the same command loads.
+        let uncached = repo.clone().state_cache(0);
+        uncached
+            .execute_with(&s, CounterCommand::add(1), at(6))
+            .await
+            .unwrap();
+        assert_eq!(store.take_read(), 6);
+    }
+
     pub(super) async fn temporal_queries<S: EventStore + SnapshotStore + Clone>(store: S) {
         let repo =
             Repository::<Counter, _>::new(store.clone()).snapshot_policy(SnapshotPolicy::every(2));
@@ -1295,6 +1598,11 @@ macro_rules! suite {
                 idempotent_command_returns_the_original_outcome,
                 replay_reads_metadata_only_where_apply_may_read_it,
                 conflict_after_retries_names_stream_and_attempts,
+                expected_version_that_matches_appends,
+                expected_version_that_is_stale_appends_nothing,
+                expected_version_never_trusts_a_kept_state,
+                expected_version_resend_is_idempotent,
+                expected_version_decides_on_the_kept_state,
                 temporal_queries,
                 keeps_the_last_k_snapshots,
                 archiving_is_opt_in_and_needs_a_snapshot,

@@ -15,7 +15,8 @@
 //!   its handler rejects affects only its own caller. If the append
 //!   conflicts (another writer), the batch is reloaded and decided again;
 //!   if it fails, every caller of the batch gets the error. Commands with a
-//!   caller-supplied command id (idempotent commands) and reads are not
+//!   caller-supplied command id (idempotent commands) or an expected
+//!   version ([`CommandOptions::expected_version`]) and reads are not
 //!   batched: they run after the commands before them, on their own. Within
 //!   a batch, a command sees the events of the ones before it applied with
 //!   their decision time as record time (`ApplyContext::recorded_at`); the
@@ -33,11 +34,12 @@
 //!   a [`Repository`] used directly) wrote the stream meanwhile, the append
 //!   conflicts and the entity reloads and decides again, as
 //!   [`Repository::execute_with`] does.
-//! * **Failures.** A rejected command leaves the state as it was. Any other
-//!   error drops the cached state, so the next message recovers it from the
-//!   store. A handler that panics stops its entity: the command's caller
-//!   gets [`EntityError::Stopped`], and the next message starts a
-//!   fresh entity.
+//! * **Failures.** A rejected command leaves the state as it was, and so
+//!   does one refused for its expected version when the state is current.
+//!   Any other error drops the cached state, so the next message recovers
+//!   it from the store. A handler that panics stops its entity: the
+//!   command's caller gets [`EntityError::Stopped`], and the next message
+//!   starts a fresh entity.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -288,7 +290,10 @@ where
 
     /// Handles `command` on the entity of `stream`, after the commands sent
     /// to it before; the options work as in [`Repository::execute_with`]
-    /// (command id for idempotency, metadata).
+    /// (command id for idempotency, metadata, expected version: decided on
+    /// the entity's state when it is at that version, else
+    /// [`RepositoryError::VersionMismatch`] once the stream's version is
+    /// checked). Such commands run on their own, never in a batch.
     pub async fn execute_with(
         &self,
         stream: &StreamId,
@@ -458,9 +463,9 @@ async fn run<A, S, C>(
 }
 
 /// Whether a message can join a batch: a command without a
-/// caller-supplied id.
+/// caller-supplied id or expected version.
 fn batchable<A: Aggregate>(message: &Message<A>) -> bool {
-    matches!(message, Message::Execute { options, .. } if !options.has_command_id())
+    matches!(message, Message::Execute { options, .. } if options.batchable())
 }
 
 /// Decides a batch of commands in order and writes their events in one

@@ -54,14 +54,19 @@ where
     /// Within a batch, a command decides on the events of the ones before
     /// it applied with its decision time as their record time (the store
     /// records the batch a moment later). Commands with a caller-supplied
-    /// command id are not batched (their idempotency check needs the
-    /// stored events): send them through [`Repository::execute_with`].
+    /// command id (their idempotency check needs the stored events) or an
+    /// expected version are not batched ([`CommandOptions::batchable`]):
+    /// send them through [`Repository::execute_with`].
     pub(crate) async fn execute_batch(
         &self,
         stream: &StreamId,
         cache: &mut Option<LoadedAggregate<A>>,
         commands: Vec<(A::Command, CommandOptions)>,
     ) -> Vec<Result<Executed<A>, A>> {
+        debug_assert!(
+            commands.len() < 2 || commands.iter().all(|(_, options)| options.batchable()),
+            "a command that cannot be batched was batched"
+        );
         let prepared: Vec<(Uuid, Metadata)> = commands
             .iter()
             .map(|(_, options)| {

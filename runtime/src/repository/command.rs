@@ -34,13 +34,18 @@ type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Err
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommandOptions {
     pub(super) command_id: Option<Uuid>,
+    pub(super) expected_version: Option<u64>,
     pub(super) metadata: Metadata,
 }
 
 impl CommandOptions {
-    /// Whether the caller supplied a command id (idempotent command).
-    pub(crate) fn has_command_id(&self) -> bool {
-        self.command_id.is_some()
+    /// Whether the command may be decided in a batch with others
+    /// ([`Repository::execute_batch`]): not when it has a caller-supplied
+    /// command id (its idempotency check needs the stored events) or an
+    /// expected version (a batch decides each command on the state the
+    /// ones before it left, not on the version its caller saw).
+    pub(crate) fn batchable(&self) -> bool {
+        self.command_id.is_none() && self.expected_version.is_none()
     }
 
     /// Records the caller's trace context (feature `otel`), for commands
@@ -61,6 +66,72 @@ impl CommandOptions {
     #[must_use]
     pub fn command_id(mut self, id: Uuid) -> Self {
         self.command_id = Some(id);
+        self
+    }
+
+    /// Decides the command only on the state at stream version `version`
+    /// (0: a stream never written), the version the caller saw: an
+    /// optimistic-concurrency precondition, such as HTTP's `If-Match`.
+    ///
+    /// When the stream is at another version, the command fails with
+    /// [`RepositoryError::VersionMismatch`] (naming the stream, `version`
+    /// and the stream's version) and appends nothing; it is not decided
+    /// again on the newer state, and an append that loses the race to
+    /// another writer is not retried either (it fails the same way). The
+    /// state cache ([`Repository::state_cache`]) serves it as any command:
+    /// a kept state at `version` is decided on without loading, and a kept
+    /// state at another version is checked against the stream's current
+    /// version before the answer (it may be behind the store). A command id
+    /// ([`CommandOptions::command_id`]) is looked up first: a command already
+    /// processed returns its original outcome even when the stream has
+    /// moved past `version` since.
+    ///
+    /// ```
+    /// use eventfold::prelude::*;
+    /// use eventfold::repository::{CommandOptions, Repository, RepositoryError};
+    ///
+    /// #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    /// pub struct Added { pub n: u64 }
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// pub enum CounterError { #[error("zero")] Zero }
+    ///
+    /// #[derive(Aggregate, Default, Debug)]
+    /// #[aggregate(events(Added), error = CounterError)]
+    /// pub struct Counter { total: u64 }
+    ///
+    /// #[eventfold::handlers]
+    /// impl Counter {
+    ///     #[command]
+    ///     fn add(&self, n: u64) -> Result<Added, CounterError> {
+    ///         if n == 0 { return Err(CounterError::Zero) }
+    ///         Ok(Added { n })
+    ///     }
+    ///     #[apply]
+    ///     fn added(&mut self, e: &Added) { self.total += e.n }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let repo = Repository::<Counter, _>::new(MemoryStore::new());
+    /// let stream = repo.stream_id("c-1").unwrap();
+    ///
+    /// // The client saw an empty stream (version 0): decided and appended.
+    /// let at_zero = CommandOptions::new().expected_version(0);
+    /// let done = repo.execute_with(&stream, CounterCommand::add(2), at_zero.clone()).await.unwrap();
+    /// assert_eq!(done.version, 1);
+    ///
+    /// // Sent again with the same (now stale) version: refused, nothing appended.
+    /// let err = repo.execute_with(&stream, CounterCommand::add(2), at_zero).await.unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     RepositoryError::VersionMismatch { expected: 0, actual: 1, .. }
+    /// ));
+    /// assert_eq!(repo.load(&stream).await.unwrap().state.total, 2);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
         self
     }
 
@@ -215,7 +286,9 @@ where
     /// process holds, such as an entity's) instead of loading when it is
     /// `Some`; a conflict reloads. Returns what the command did and the
     /// state it left. `cache` is left `None`, except after a rejection,
-    /// which leaves the state as it was (a handler only reads it).
+    /// which leaves the state as it was (a handler only reads it), and
+    /// after a version mismatch ([`CommandOptions::expected_version`])
+    /// found on a state that is current, which keeps it.
     #[tracing::instrument(
         name = "eventfold.execute",
         skip_all,
@@ -223,6 +296,7 @@ where
             aggregate = A::TYPE_NAME,
             stream = %stream,
             command_id = tracing::field::Empty,
+            expected_version = tracing::field::Empty,
             attempts = tracing::field::Empty,
             version = tracing::field::Empty,
         )
@@ -236,8 +310,12 @@ where
     ) -> Result<(Executed<A>, LoadedAggregate<A>), A> {
         let supplied_id = options.command_id.is_some();
         let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+        let expected = options.expected_version;
         let span = tracing::Span::current();
         span.record("command_id", tracing::field::display(command_id));
+        if let Some(expected) = expected {
+            span.record("expected_version", expected);
+        }
         let mut metadata = options.metadata;
         metadata.causation_id = Some(command_id);
         metadata.correlation_id.get_or_insert(command_id);
@@ -276,6 +354,30 @@ where
                     duplicate: true,
                 };
                 return Ok((done, loaded));
+            }
+            // The caller's precondition: decided on the expected version
+            // only. A kept state elsewhere may be behind the store, which
+            // may be at the expected version: its version is asked (no
+            // events read) before the answer.
+            if let Some(expected) = expected
+                && loaded.version != expected
+            {
+                let actual = if kept {
+                    self.current_version(stream).await?
+                } else {
+                    loaded.version
+                };
+                if actual == expected {
+                    continue;
+                }
+                if actual == loaded.version {
+                    *cache = Some(loaded);
+                }
+                return Err(RepositoryError::VersionMismatch {
+                    stream: stream.clone(),
+                    expected,
+                    actual,
+                });
             }
             let ctx = CommandContext::new(self.clock.clone())
                 .with_command_id(command_id)
@@ -336,6 +438,20 @@ where
             {
                 Ok(appended) => appended,
                 Err(conflict) if conflict.is_conflict() => {
+                    // Under an expected version, a stream written meanwhile
+                    // is the caller's to handle: no retry on the newer
+                    // state. (A conflict that left the stream at the
+                    // expected version is retried as any other.)
+                    if let Some(expected) = expected {
+                        let actual = self.current_version(stream).await?;
+                        if actual != expected {
+                            return Err(RepositoryError::VersionMismatch {
+                                stream: stream.clone(),
+                                expected,
+                                actual,
+                            });
+                        }
+                    }
                     if attempt >= max_attempts {
                         return Err(RepositoryError::Conflict {
                             stream: stream.clone(),

@@ -29,6 +29,20 @@ pub enum RepositoryError<E> {
         #[source]
         last: StoreError,
     },
+    /// The command's expected version
+    /// ([`crate::repository::CommandOptions::expected_version`]) is not the
+    /// stream's: the stream was written since the caller saw it (or never
+    /// reached that version). Nothing was appended, and the command was not
+    /// decided again on the stream's state: that is the caller's call.
+    #[error("stream `{stream}` is at version {actual}, not the expected version {expected}")]
+    VersionMismatch {
+        /// The stream.
+        stream: StreamId,
+        /// The version the command expected.
+        expected: u64,
+        /// The stream's version when the command was refused.
+        actual: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -69,6 +69,19 @@
 //! rejection, or a decision without events) leaves no trace and is decided
 //! again against the current state. Without a caller-supplied id, each call
 //! gets a fresh UUID v7 and no lookup is done.
+//!
+//! # Expected versions
+//!
+//! A command normally decides on the stream's latest state, and a conflict
+//! with another writer makes it reload and decide again. A caller that
+//! decided to send a command after looking at a particular version (a user
+//! who saw version 3 of a form; HTTP's `If-Match`) asks for that version
+//! with [`CommandOptions::expected_version`]: the command is decided on the
+//! state at that version or not at all, and fails with
+//! [`RepositoryError::VersionMismatch`] otherwise. It runs the same path as
+//! any other command (state cache, idempotency rule, snapshots); the
+//! idempotency lookup comes first, so a resend of a command already
+//! processed returns its original outcome however far the stream has moved.
 
 mod batch;
 mod cache;
