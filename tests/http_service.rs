@@ -10,7 +10,9 @@ mod http_support;
 use std::time::Duration;
 
 use eventfold::http::{AdminAccess, ServiceStore};
-use eventfold::store::SqliteStore;
+use eventfold::store::{FaultyStore, SqliteStore};
+use eventfold::{Repository, StreamId};
+use eventfold_suite::bank::{BankAccount, BankAccountCommand};
 use http_support::{SseReader, client, get, json, post, start};
 use serde_json::{Value, json};
 
@@ -212,6 +214,112 @@ async fn if_match(base: &str) {
     assert_eq!((s, b["code"].clone()), (422, json!("InsufficientFunds")));
     let (_, state) = get(&c, &format!("{base}/aggregates/BankAccount/ifm")).await;
     assert_eq!(state["state"]["balance"], 3);
+}
+
+/// `If-Match` commands run through the repository like the others: with
+/// the stream's state cached they read no event from the store, whether
+/// decided (200, the same body as without `If-Match`) or refused (412); a
+/// cached state behind another writer is checked in the store, never
+/// trusted.
+async fn if_match_on_the_cached_state<S: ServiceStore>(store: FaultyStore<S>) {
+    let server = start(store.clone(), AdminAccess::Off).await;
+    let c = client();
+    let url = server.url("/commands/BankAccount/cached");
+    let with = |version: String, body: Value| {
+        let c = c.clone();
+        let url = url.clone();
+        async move {
+            json(
+                c.post(url)
+                    .header("if-match", version)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let other_writer = Repository::<BankAccount, _>::new(store.clone());
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+
+    assert_eq!(post(&c, &url, open("C", 10)).await.0, 200);
+    let (s, plain) = post(&c, &url, deposit(1)).await;
+    assert_eq!((s, plain["version"].clone()), (200, json!(2)));
+    let before = store.events_read();
+    let (s, b) = with("\"2\"".into(), deposit(2)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(store.events_read(), before, "decided on the cached state");
+    assert_eq!(
+        (b["version"].clone(), b["duplicate"].clone()),
+        (json!(3), json!(false))
+    );
+    assert_eq!(b["streamId"], "BankAccount-cached");
+    assert_eq!(
+        (b["aggregate"].clone(), b["id"].clone()),
+        (json!("BankAccount"), json!("cached"))
+    );
+    let event = &b["events"][0];
+    assert_eq!(event["eventType"], "MoneyDeposited");
+    assert_eq!(
+        (event["version"].clone(), event["data"]["amount"].clone()),
+        (json!(3), json!(2))
+    );
+    assert_eq!(event["metadata"]["causationId"], b["commandId"]);
+    assert_eq!(event["metadata"]["correlationId"], b["commandId"]);
+    assert_eq!(b["events"].as_array().unwrap().len(), 1);
+    // The same shape as without If-Match.
+    assert_eq!(keys(&b), keys(&plain));
+    assert_eq!(keys(event), keys(&plain["events"][0]));
+    assert_eq!(
+        keys(&event["metadata"]),
+        keys(&plain["events"][0]["metadata"])
+    );
+
+    // Stale: 412, nothing read.
+    let (s, b) = with("\"2\"".into(), deposit(2)).await;
+    assert_eq!(s, 412, "{b}");
+    assert_eq!(b["type"], "urn:eventfold:problem:version-mismatch");
+    assert_eq!(b["currentVersion"], 3);
+    assert_eq!(
+        b["detail"],
+        "stream `BankAccount-cached` is at version 3, not 2 (If-Match)"
+    );
+    assert_eq!(store.events_read(), before, "refused on the cached state");
+
+    // Another writer moves the stream to 4: the cached state is at the
+    // version the client names, but behind the store: 412 with the
+    // store's version, nothing appended.
+    other_writer
+        .execute(
+            &StreamId::new("BankAccount-cached").unwrap(),
+            BankAccountCommand::deposit(100),
+        )
+        .await
+        .unwrap();
+    let before = store.events_read();
+    let (s, b) = with("\"3\"".into(), deposit(3)).await;
+    assert_eq!((s, b["currentVersion"].clone()), (412, json!(4)), "{b}");
+    assert_eq!(store.events_read(), before);
+    let (s, b) = with("\"4\"".into(), deposit(4)).await;
+    assert_eq!((s, b["version"].clone()), (200, json!(5)), "{b}");
+    // Another writer again: the cached state (5) is behind, the client saw
+    // 6: decided on the reloaded state.
+    other_writer
+        .execute(
+            &StreamId::new("BankAccount-cached").unwrap(),
+            BankAccountCommand::deposit(1_000),
+        )
+        .await
+        .unwrap();
+    let (s, b) = with("\"6\"".into(), deposit(6)).await;
+    assert_eq!((s, b["version"].clone()), (200, json!(7)), "{b}");
+    let (_, state) = get(&c, &server.url("/aggregates/BankAccount/cached")).await;
+    assert_eq!(
+        (state["state"]["balance"].clone(), state["version"].clone()),
+        (json!(10 + 1 + 2 + 100 + 4 + 1_000 + 6), json!(7))
+    );
+    server.stop().await;
 }
 
 async fn temporal_queries(base: &str) {
@@ -683,4 +791,24 @@ async fn the_service_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_in_memory() {
     all_cases(eventfold::MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_on_the_cached_state_in_memory() {
+    if_match_on_the_cached_state(FaultyStore::new(eventfold::MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_on_the_cached_state_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("http.db")).await.unwrap();
+    if_match_on_the_cached_state(FaultyStore::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_on_the_cached_state_on_postgres() {
+    let Some((store, _schema)) = http_support::postgres_store("ifm_cache").await else {
+        return;
+    };
+    if_match_on_the_cached_state(FaultyStore::new(store)).await;
 }

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,23 +12,17 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Problem;
-use super::json::{envelope_json, event_json};
-use crate::aggregate::{Aggregate, CommandContext};
-use crate::clock::SystemClock;
+use super::json::envelope_json;
+use crate::aggregate::Aggregate;
 use crate::codec::JsonCodec;
-use crate::envelope::{Metadata, NewEvent, RecordedEvent, StreamId};
+use crate::envelope::StreamId;
 use crate::repository::{CommandOptions, Repository, RepositoryError};
 use crate::schema::{AggregateSchema, CommandSchema, DescribeCommands};
 use crate::snapshot::SnapshotStore;
-use crate::store::{EventStore, ExpectedVersion, ReadStream};
+use crate::store::EventStore;
 
 /// A boxed future, for the type-erased aggregate and projection objects.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// How many of a stream's latest events are searched for an
-/// `Idempotency-Key`'s command on the `If-Match` path (the repository's
-/// default window).
-const IDEMPOTENCY_WINDOW: usize = 1_000;
 
 /// What travels with a command besides its JSON.
 #[derive(Debug, Clone, Default)]
@@ -162,6 +155,9 @@ where
         })
     }
 
+    /// Runs a command through the repository: its state cache, its
+    /// idempotency rule, and under `If-Match` its expected version (no
+    /// retry: a stream elsewhere is 412).
     async fn execute_json(
         &self,
         id: &str,
@@ -170,11 +166,6 @@ where
     ) -> Result<(Value, bool), Problem> {
         let stream = self.stream(id)?;
         let command = self.parse(command)?;
-        if let Some(expected) = request.expected_version {
-            return self
-                .execute_expected(&stream, command, request, expected)
-                .await;
-        }
         let mut options = CommandOptions::new();
         if let Some(id) = request.command_id {
             options = options.command_id(id);
@@ -182,11 +173,21 @@ where
         if let Some(id) = request.correlation_id {
             options = options.correlation_id(id);
         }
+        if let Some(version) = request.expected_version {
+            options = options.expected_version(version);
+        }
         let done = self
             .repo
             .execute_with(&stream, command, options)
             .await
-            .map_err(|e| Problem::from_repository(&e))?;
+            .map_err(|e| match e {
+                RepositoryError::VersionMismatch {
+                    stream,
+                    expected,
+                    actual,
+                } => stale(&stream, expected, actual),
+                e => Problem::from_repository(&e),
+            })?;
         let events = done.events.iter().map(envelope_json).collect();
         Ok((
             self.outcome(
@@ -197,116 +198,6 @@ where
                 done.duplicate,
             ),
             done.duplicate,
-        ))
-    }
-
-    /// A command under `If-Match`: decided only against the version the
-    /// client saw, and appended with that version expected (no retry: a
-    /// concurrent writer makes it 412).
-    async fn execute_expected(
-        &self,
-        stream: &StreamId,
-        command: A::Command,
-        request: CommandRequest,
-        expected: u64,
-    ) -> Result<(Value, bool), Problem> {
-        let store = self.repo.store();
-        let command_id = request.command_id.unwrap_or_else(Uuid::now_v7);
-        if request.command_id.is_some() {
-            let recent = store
-                .read_stream(stream, ReadStream::backward().limit(IDEMPOTENCY_WINDOW))
-                .await
-                .map_err(|e| Problem::from_store(&e))?;
-            let caused: Vec<&RecordedEvent> = recent
-                .iter()
-                .rev()
-                .filter(|e| e.metadata.causation_id == Some(command_id))
-                .collect();
-            if let Some(last) = caused.last() {
-                let version = last.stream_version;
-                let events = caused.iter().map(|e| event_json(e)).collect();
-                return Ok((
-                    self.outcome(stream, command_id, version, events, true),
-                    true,
-                ));
-            }
-        }
-        let loaded = self
-            .repo
-            .load(stream)
-            .await
-            .map_err(|e| Problem::from_repository(&e))?;
-        if loaded.version != expected {
-            return Err(stale(stream, expected, loaded.version));
-        }
-        let metadata = Metadata {
-            causation_id: Some(command_id),
-            correlation_id: Some(request.correlation_id.unwrap_or(command_id)),
-            ..Metadata::default()
-        };
-        let ctx = CommandContext::new(Arc::new(SystemClock))
-            .with_command_id(command_id)
-            .for_stream(stream.as_str(), loaded.version)
-            .with_metadata(metadata.clone());
-        let decided = loaded.state.handle(command, &ctx).map_err(|source| {
-            Problem::from_repository(&RepositoryError::Rejected {
-                stream: stream.clone(),
-                source,
-            })
-        })?;
-        let new = decided
-            .iter()
-            .map(|e| NewEvent::encode(e, self.repo.codec(), metadata.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                Problem::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "encode",
-                    "An event does not encode",
-                    e.to_string(),
-                )
-            })?;
-        if new.is_empty() {
-            return Ok((
-                self.outcome(stream, command_id, expected, vec![], false),
-                false,
-            ));
-        }
-        let appended = match store
-            .append(stream, ExpectedVersion::Exact(expected), new)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) if e.is_conflict() => {
-                let current = store
-                    .stream_info(stream)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or(0, |i| i.version);
-                return Err(stale(stream, expected, current));
-            }
-            Err(e) => return Err(Problem::from_store(&e)),
-        };
-        let recorded = store
-            .read_stream(
-                stream,
-                ReadStream::all()
-                    .from(appended.first_version)
-                    .to(appended.next_expected_version),
-            )
-            .await
-            .map_err(|e| Problem::from_store(&e))?;
-        let events = recorded.iter().map(event_json).collect();
-        Ok((
-            self.outcome(
-                stream,
-                command_id,
-                appended.next_expected_version,
-                events,
-                false,
-            ),
-            false,
         ))
     }
 
@@ -346,6 +237,7 @@ where
     }
 }
 
+/// 412: an `If-Match` command refused because the stream is at `current`.
 fn stale(stream: &StreamId, expected: u64, current: u64) -> Problem {
     Problem::new(
         axum::http::StatusCode::PRECONDITION_FAILED,

@@ -56,10 +56,12 @@
 //! * `Idempotency-Key` becomes the command id (a UUID as given, any other
 //!   key hashed with the aggregate and id into a UUID v5): a retry returns
 //!   the first outcome with `Idempotent-Replayed: true` and appends nothing.
-//! * `If-Match: "<version>"` becomes the expected version: the command is
-//!   decided against that version only and appended expecting it (412 when
-//!   the stream is elsewhere, no retry; such a command saves no snapshot).
-//!   Without it the repository's retry-on-conflict applies.
+//! * `If-Match: "<version>"` becomes the expected version
+//!   ([`crate::repository::CommandOptions::expected_version`]): the command
+//!   is decided against that version only and appended expecting it (412
+//!   when the stream is elsewhere, no retry). Without it the repository's
+//!   retry-on-conflict applies. Either way the command runs through the
+//!   repository: its state cache, idempotency rule and snapshot policy.
 //! * Stored payloads are only ever answered as JSON values inside JSON
 //!   documents, with `X-Content-Type-Options: nosniff`.
 //!

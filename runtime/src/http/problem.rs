@@ -142,7 +142,8 @@ impl Problem {
 
     /// The problem of a failed repository operation; a rejection by the
     /// aggregate is 422 with `code`: the name of the error's variant (the
-    /// start of its `Debug` text).
+    /// start of its `Debug` text); a command refused for its expected
+    /// version 412 with `currentVersion`.
     pub fn from_repository<E: std::error::Error + std::fmt::Debug>(
         err: &RepositoryError<E>,
     ) -> Self {
@@ -160,7 +161,20 @@ impl Problem {
                 "Too many concurrent writers",
                 err.to_string(),
             ),
+            RepositoryError::VersionMismatch { actual, .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "version-mismatch",
+                "The stream is not at the expected version",
+                err.to_string(),
+            )
+            .with("currentVersion", *actual),
             RepositoryError::Store(e) => Self::from_store(e),
+            RepositoryError::Encode { .. } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encode",
+                "An event does not encode",
+                err.to_string(),
+            ),
             RepositoryError::VersionNotFound { current, .. } => {
                 Self::not_found("version-not-found", err.to_string())
                     .with("currentVersion", *current)
