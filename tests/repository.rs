@@ -141,6 +141,10 @@ struct Instrumented<S> {
     events_read: Arc<AtomicU64>,
     yield_after_read: bool,
     interfere: bool,
+    /// Appends written.
+    appends: Arc<AtomicU64>,
+    /// When set, every append waits for a permit first.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl<S> Instrumented<S> {
@@ -150,6 +154,8 @@ impl<S> Instrumented<S> {
             events_read: Arc::new(AtomicU64::new(0)),
             yield_after_read: false,
             interfere: false,
+            appends: Arc::new(AtomicU64::new(0)),
+            gate: None,
         }
     }
 
@@ -176,7 +182,12 @@ impl<S: EventStore + Clone> EventStore for Instrumented<S> {
                 .append(stream, ExpectedVersion::Any, vec![foreign])
                 .await?;
         }
-        self.inner.append(stream, expected, events).await
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.expect("gate open").forget();
+        }
+        let appended = self.inner.append(stream, expected, events).await?;
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        Ok(appended)
     }
 
     async fn read_stream(
@@ -656,6 +667,137 @@ mod scenarios {
         assert!(!ok.duplicate);
     }
 
+    /// Runs `deposits` (one task each, in order) on a fresh account of
+    /// `repo`'s store, on this thread, with every append held at `gate`
+    /// until all commands wait: the first takes the turn, the others line
+    /// up behind it. `between` runs once all wait (with the tasks' handles),
+    /// then the gate opens. Returns each task's answer.
+    async fn line_up<S: EventStore + SnapshotStore + Clone>(
+        repo: Arc<Repository<BankAccount, Instrumented<S>>>,
+        gate: Arc<tokio::sync::Semaphore>,
+        s: &StreamId,
+        commands: Vec<BankAccountCommand>,
+        between: impl AsyncFnOnce(&[tokio::task::JoinHandle<CommandResult>]),
+    ) -> Vec<Option<CommandResult>> {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let tasks: Vec<_> = commands
+                    .into_iter()
+                    .map(|command| {
+                        let (repo, s) = (repo.clone(), s.clone());
+                        tokio::task::spawn_local(async move { repo.execute(&s, command).await })
+                    })
+                    .collect();
+                // Every task runs until it waits (at the gate or in line).
+                for _ in 0..100 {
+                    tokio::task::yield_now().await;
+                }
+                between(&tasks).await;
+                gate.add_permits(1_000);
+                let mut answers = Vec::new();
+                for task in tasks {
+                    answers.push(task.await.ok());
+                }
+                answers
+            })
+            .await
+    }
+
+    type CommandResult =
+        Result<eventfold::repository::CommandOutcome<BankAccount>, RepositoryError<AccountError>>;
+
+    /// Commands that queue up on one stream are decided in order and
+    /// written in one append (the one that takes the turn runs the line); a
+    /// rejected one affects only its caller; each caller gets its own
+    /// events and version, and the state after the append.
+    pub(super) async fn queued_commands_are_written_together<
+        S: EventStore + SnapshotStore + Clone,
+    >(
+        store: S,
+    ) {
+        for batch in [128, 1] {
+            let gate = Arc::new(tokio::sync::Semaphore::new(1));
+            let mut store = Instrumented::new(store.clone());
+            store.gate = Some(gate.clone());
+            let repo =
+                Arc::new(Repository::<BankAccount, _>::new(store.clone()).command_batch(batch));
+            let s = stream("BankAccount");
+            open_account(&repo, &s, 10).await;
+            let mut commands: Vec<_> = (1..=20).map(BankAccountCommand::deposit).collect();
+            commands.insert(10, BankAccountCommand::withdraw(1_000_000));
+            let answers = line_up(repo.clone(), gate, &s, commands, async |_| {}).await;
+            let total = 10 + (1..=20).sum::<u64>();
+            let mut versions = Vec::new();
+            for (i, answer) in answers.into_iter().enumerate() {
+                match answer.expect("the task ran") {
+                    Ok(done) => {
+                        assert_eq!(done.events.len(), 1);
+                        assert_eq!(done.events[0].stream_version, done.version);
+                        assert_eq!(done.attempts, 1);
+                        if batch > 1 && i > 0 {
+                            assert_eq!(done.state.balance, total, "the state after the append");
+                        }
+                        versions.push(done.version);
+                    }
+                    Err(RepositoryError::Rejected { .. }) => assert_eq!(i, 10),
+                    Err(e) => panic!("command {i}: {e}"),
+                }
+            }
+            assert_eq!(versions, (2..=21).collect::<Vec<_>>());
+            assert_eq!(repo.load(&s).await.unwrap().state.balance, total);
+            let appends = store.appends.load(Ordering::SeqCst);
+            if batch > 1 {
+                // Opening, the first deposit, then the line in one append.
+                assert_eq!(appends, 3, "the line was written in one append");
+            } else {
+                assert_eq!(appends, 21, "each command alone");
+            }
+        }
+    }
+
+    /// The caller running the line stops waiting (its future is dropped)
+    /// before the line's append: every other caller in line still gets an
+    /// answer, each command is written once, and the dropped one not at all.
+    pub(super) async fn a_dropped_turn_loses_no_command<S: EventStore + SnapshotStore + Clone>(
+        store: S,
+    ) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut store = Instrumented::new(store);
+        store.gate = Some(gate.clone());
+        let repo = Arc::new(Repository::<BankAccount, _>::new(store.clone()));
+        let s = stream("BankAccount");
+        open_account(&repo, &s, 0).await;
+        let commands: Vec<_> = (1..=10).map(BankAccountCommand::deposit).collect();
+        let answers = line_up(repo.clone(), gate.clone(), &s, commands, async |tasks| {
+            // The first deposit is written; the second takes the turn, takes
+            // the line out and waits at the gate with its append: dropped.
+            gate.add_permits(1);
+            for _ in 0..10_000 {
+                if store.appends.load(Ordering::SeqCst) == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(store.appends.load(Ordering::SeqCst), 2);
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            tasks[1].abort();
+        })
+        .await;
+        assert!(answers[1].is_none(), "the second task was dropped");
+        for (i, answer) in answers.into_iter().enumerate() {
+            if i != 1 {
+                let done = answer.expect("ran").expect("answered");
+                assert!(!done.duplicate);
+            }
+        }
+        let loaded = repo.load(&s).await.unwrap();
+        assert_eq!(loaded.state.balance, (1..=10).sum::<u64>() - 2);
+        assert_eq!(loaded.version, 1 + 9, "each command written once");
+    }
+
     pub(super) async fn replay_reads_metadata_only_where_apply_may_read_it<
         S: EventStore + SnapshotStore + Clone,
     >(
@@ -663,9 +805,11 @@ mod scenarios {
     ) {
         // What the handlers blocks say (BankAccount's applies read only
         // `ctx.stream_version`).
-        assert!(Audited::APPLY_READS_METADATA);
-        assert!(!Counter::APPLY_READS_METADATA);
-        assert!(!BankAccount::APPLY_READS_METADATA);
+        const {
+            assert!(Audited::APPLY_READS_METADATA);
+            assert!(!Counter::APPLY_READS_METADATA);
+            assert!(!BankAccount::APPLY_READS_METADATA);
+        }
 
         let s = stream("Audited");
         let repo = Repository::<Audited, _>::new(store.clone());
@@ -1597,6 +1741,8 @@ macro_rules! suite {
                 corrupted_snapshot_falls_back_to_replay,
                 idempotent_command_returns_the_original_outcome,
                 replay_reads_metadata_only_where_apply_may_read_it,
+                queued_commands_are_written_together,
+                a_dropped_turn_loses_no_command,
                 conflict_after_retries_names_stream_and_attempts,
                 expected_version_that_matches_appends,
                 expected_version_that_is_stale_appends_nothing,

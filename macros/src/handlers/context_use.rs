@@ -38,16 +38,8 @@ fn names_beyond_known_fields(tokens: TokenStream, ctx: &Ident) -> bool {
     let mut tokens = tokens.into_iter().peekable();
     while let Some(tree) = tokens.next() {
         match tree {
-            TokenTree::Group(g) => {
-                if names_beyond_known_fields(g.stream(), ctx) {
-                    return true;
-                }
-            }
-            TokenTree::Literal(l) => {
-                if l.to_string().contains(&name) {
-                    return true;
-                }
-            }
+            TokenTree::Group(g) if names_beyond_known_fields(g.stream(), ctx) => return true,
+            TokenTree::Literal(l) if l.to_string().contains(&name) => return true,
             TokenTree::Ident(i) if i == *ctx => {
                 let dot = matches!(tokens.next(), Some(TokenTree::Punct(p)) if p.as_char() == '.');
                 let field = match tokens.next() {

@@ -70,7 +70,7 @@ where
         let prepared: Vec<(Uuid, Metadata)> = commands
             .iter()
             .map(|(_, options)| {
-                let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+                let command_id = options.id();
                 let mut metadata = options.metadata.clone();
                 metadata.causation_id = Some(command_id);
                 metadata.correlation_id.get_or_insert(command_id);

@@ -17,6 +17,8 @@
 //! recently used streams are dropped first) and sharded, so that tasks
 //! working on different streams rarely wait for each other's lookups.
 
+use std::any::Any;
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -43,11 +45,52 @@ struct Cached<A> {
     snapshot_version: Option<u64>,
 }
 
-/// One stream's slot: its state (if kept), locked by the command running.
-type Slot<A> = Arc<tokio::sync::Mutex<Option<Cached<A>>>>;
+/// One stream's slot: its state (if kept), locked by the command running
+/// (the turn), and the commands waiting for a turn, which the command
+/// holding it may run with its own ([`super::combine`]).
+pub(super) struct Slot<A> {
+    kept: Arc<tokio::sync::Mutex<Option<Cached<A>>>>,
+    /// Each a `combine::Queued<A>` (type-erased: `A` is not bound to
+    /// `Aggregate` here).
+    waiting: Mutex<VecDeque<Box<dyn Any + Send>>>,
+}
+
+impl<A> Slot<A> {
+    fn new() -> Self {
+        Self {
+            kept: Arc::new(tokio::sync::Mutex::new(None)),
+            waiting: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Waits for the turn on this stream (after the commands that asked
+    /// before), and takes it.
+    pub(super) async fn lease(&self) -> Lease<A> {
+        Lease {
+            slot: self.kept.clone().lock_owned().await,
+        }
+    }
+
+    /// Puts a command in line for the holder of the turn to run.
+    pub(super) fn push(&self, waiting: Box<dyn Any + Send>) {
+        self.waiting().push_back(waiting);
+    }
+
+    /// Takes up to `max` waiting commands, oldest first.
+    pub(super) fn drain(&self, max: usize) -> Vec<Box<dyn Any + Send>> {
+        let mut waiting = self.waiting();
+        let n = waiting.len().min(max);
+        waiting.drain(..n).collect()
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, VecDeque<Box<dyn Any + Send>>> {
+        // Every operation on the queue is one call: a poisoned lock is usable.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// One shard: a part of the streams, least recently used first out.
-type Shard<A> = Mutex<LruCache<StreamId, Slot<A>>>;
+type Shard<A> = Mutex<LruCache<StreamId, Arc<Slot<A>>>>;
 
 /// The states of the last `capacity` streams commands ran on.
 pub(super) struct StateCache<A> {
@@ -81,23 +124,21 @@ impl<A> StateCache<A> {
         self.capacity
     }
 
-    fn shard(&self, stream: &StreamId) -> std::sync::MutexGuard<'_, LruCache<StreamId, Slot<A>>> {
+    fn shard(
+        &self,
+        stream: &StreamId,
+    ) -> std::sync::MutexGuard<'_, LruCache<StreamId, Arc<Slot<A>>>> {
         let i = (self.hasher.hash_one(stream) % self.shards.len() as u64) as usize;
         // A panic while the lock is held leaves the map consistent (every
         // operation on it is one call), so a poisoned lock is usable.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for the turn of a command on `stream` (after the commands
-    /// that asked before it), and takes it.
-    pub(super) async fn lease(&self, stream: &StreamId) -> Lease<A> {
-        let slot = self
-            .shard(stream)
-            .get_or_insert(stream.clone(), || Arc::new(tokio::sync::Mutex::new(None)))
-            .clone();
-        Lease {
-            slot: slot.lock_owned().await,
-        }
+    /// The slot of `stream` (a new one if the cache has none).
+    pub(super) fn slot(&self, stream: &StreamId) -> Arc<Slot<A>> {
+        self.shard(stream)
+            .get_or_insert(stream.clone(), || Arc::new(Slot::new()))
+            .clone()
     }
 
     /// Drops what the cache holds for `stream` (a command running on it
@@ -115,7 +156,7 @@ impl<A> StateCache<A> {
                 let shard = s.lock().unwrap_or_else(|e| e.into_inner());
                 shard
                     .iter()
-                    .filter(|(_, slot)| slot.try_lock().map_or(true, |kept| kept.is_some()))
+                    .filter(|(_, slot)| slot.kept.try_lock().map_or(true, |kept| kept.is_some()))
                     .count()
             })
             .sum()
@@ -175,7 +216,11 @@ mod tests {
     }
 
     async fn keep(cache: &StateCache<u64>, i: usize, state: Arc<u64>, version: u64) {
-        cache.lease(&stream(i)).await.put(state, version, None);
+        cache
+            .slot(&stream(i))
+            .lease()
+            .await
+            .put(state, version, None);
     }
 
     #[test]
@@ -187,15 +232,16 @@ mod tests {
     async fn take_returns_the_state_once() {
         let cache = StateCache::new(4).unwrap();
         cache
-            .lease(&stream(1))
+            .slot(&stream(1))
+            .lease()
             .await
             .put(Arc::new(7u64), 3, Some(2));
-        let loaded = cache.lease(&stream(1)).await.take().await.unwrap();
+        let loaded = cache.slot(&stream(1)).lease().await.take().await.unwrap();
         assert_eq!(
             (loaded.state, loaded.version, loaded.snapshot_version),
             (7, 3, Some(2))
         );
-        assert!(cache.lease(&stream(1)).await.take().await.is_none());
+        assert!(cache.slot(&stream(1)).lease().await.take().await.is_none());
     }
 
     #[tokio::test]
@@ -203,7 +249,7 @@ mod tests {
         let cache = StateCache::new(4).unwrap();
         let state = Arc::new(7u64);
         keep(&cache, 1, state.clone(), 3).await;
-        assert!(cache.lease(&stream(1)).await.take().await.is_none());
+        assert!(cache.slot(&stream(1)).lease().await.take().await.is_none());
         assert_eq!(cache.len(), 0);
         drop(state);
     }
@@ -218,7 +264,7 @@ mod tests {
             tokio::task::yield_now().await;
             drop(state);
         });
-        let loaded = cache.lease(&stream(1)).await.take().await;
+        let loaded = cache.slot(&stream(1)).lease().await.take().await;
         assert_eq!(loaded.map(|l| l.state), Some(7));
         holder.await.unwrap();
     }
@@ -233,7 +279,14 @@ mod tests {
         assert!(cache.len() >= 16, "{} streams cached", cache.len());
         // The most recent one is there.
         assert_eq!(
-            cache.lease(&stream(999)).await.take().await.unwrap().state,
+            cache
+                .slot(&stream(999))
+                .lease()
+                .await
+                .take()
+                .await
+                .unwrap()
+                .state,
             999
         );
     }
@@ -243,17 +296,25 @@ mod tests {
         let cache = StateCache::new(4).unwrap();
         keep(&cache, 1, Arc::new(1u64), 1).await;
         cache.forget(&stream(1));
-        assert!(cache.lease(&stream(1)).await.take().await.is_none());
+        assert!(cache.slot(&stream(1)).lease().await.take().await.is_none());
     }
 
     /// Commands on one stream take turns; another stream does not wait.
     #[tokio::test]
     async fn one_stream_one_turn_at_a_time() {
         let cache = Arc::new(StateCache::<u64>::new(4).unwrap());
-        let first = cache.lease(&stream(1)).await;
+        let first = cache.slot(&stream(1)).lease().await;
         let waiting = tokio::spawn({
             let cache = cache.clone();
-            async move { cache.lease(&stream(1)).await.take().await.map(|l| l.state) }
+            async move {
+                cache
+                    .slot(&stream(1))
+                    .lease()
+                    .await
+                    .take()
+                    .await
+                    .map(|l| l.state)
+            }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(
@@ -261,7 +322,7 @@ mod tests {
             "the second turn waits for the first"
         );
         // Another stream is free meanwhile.
-        drop(cache.lease(&stream(2)).await);
+        drop(cache.slot(&stream(2)).lease().await);
         let mut first = first;
         first.put(Arc::new(5), 1, None);
         drop(first);

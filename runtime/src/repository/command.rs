@@ -35,6 +35,8 @@ type Result<T, A> = std::result::Result<T, RepositoryError<<A as Aggregate>::Err
 pub struct CommandOptions {
     pub(super) command_id: Option<Uuid>,
     pub(super) expected_version: Option<u64>,
+    /// An id the repository gave the command (not the caller's).
+    pub(super) assigned_id: Option<Uuid>,
     pub(super) metadata: Metadata,
 }
 
@@ -46,6 +48,22 @@ impl CommandOptions {
     /// ones before it left, not on the version its caller saw).
     pub(crate) fn batchable(&self) -> bool {
         self.command_id.is_none() && self.expected_version.is_none()
+    }
+
+    /// The command's id: the caller's, else the one the repository gave it
+    /// ([`CommandOptions::assign_id`]), else a fresh one.
+    pub(crate) fn id(&self) -> Uuid {
+        self.command_id
+            .or(self.assigned_id)
+            .unwrap_or_else(Uuid::now_v7)
+    }
+
+    /// Gives the command `id` without making it the caller's: no
+    /// idempotency lookup (a command waiting in line keeps the id its
+    /// events will carry, to find them if its answer is lost).
+    pub(crate) fn assign_id(mut self, id: Uuid) -> Self {
+        self.assigned_id = Some(id);
+        self
     }
 
     /// Records the caller's trace context (feature `otel`), for commands
@@ -240,46 +258,21 @@ where
         command: A::Command,
         options: CommandOptions,
     ) -> Result<CommandOutcome<A>, A> {
+        let Some(cache) = &self.cache else {
+            let (done, loaded) = self
+                .execute_from(stream, &mut None, command, options)
+                .await?;
+            return Ok(super::combine::outcome(done, Arc::new(loaded.state)));
+        };
         // The stream's turn (commands of this repository on one stream run
-        // one after the other) and the state the last one left.
-        let mut lease = match &self.cache {
-            Some(cache) => Some(cache.lease(stream).await),
-            None => None,
-        };
-        let mut cached = match lease.as_mut() {
-            Some(lease) => lease.take().await,
-            None => None,
-        };
-        let result = self
-            .execute_from(stream, &mut cached, command, options)
-            .await;
-        let (done, loaded) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                // A rejection leaves the state as it was: keep it.
-                if let (Some(lease), Some(loaded)) = (&mut lease, cached) {
-                    lease.put(
-                        Arc::new(loaded.state),
-                        loaded.version,
-                        loaded.snapshot_version,
-                    );
-                }
-                return Err(e);
-            }
-        };
-        let state = Arc::new(loaded.state);
-        if let Some(lease) = &mut lease {
-            lease.put(state.clone(), loaded.version, loaded.snapshot_version);
+        // one after the other) and the state the last one left; commands
+        // waiting for it may run together (see `combine`).
+        let slot = cache.slot(stream);
+        if self.command_batch > 1 && options.batchable() {
+            return self.execute_in_line(slot, stream, command, options).await;
         }
-        Ok(CommandOutcome {
-            stream_id: done.stream_id,
-            command_id: done.command_id,
-            events: done.events,
-            version: done.version,
-            state,
-            attempts: done.attempts,
-            duplicate: done.duplicate,
-        })
+        let mut lease = slot.lease().await;
+        self.run_turn(&mut lease, stream, command, options).await
     }
 
     /// [`Repository::execute_with`], starting from `cache` (a state this
@@ -309,7 +302,7 @@ where
         options: CommandOptions,
     ) -> Result<(Executed<A>, LoadedAggregate<A>), A> {
         let supplied_id = options.command_id.is_some();
-        let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+        let command_id = options.id();
         let expected = options.expected_version;
         let span = tracing::Span::current();
         span.record("command_id", tracing::field::display(command_id));

@@ -85,6 +85,7 @@
 
 mod batch;
 mod cache;
+mod combine;
 mod command;
 mod error;
 mod load;
@@ -183,12 +184,17 @@ pub struct Repository<A, S, C = JsonCodec> {
     policy: SnapshotPolicy,
     retention: RetentionPolicy,
     cache: Option<Arc<cache::StateCache<A>>>,
+    command_batch: usize,
     _aggregate: PhantomData<fn() -> A>,
 }
 
 /// How many streams' states a repository keeps for its next commands by
 /// default (see [`Repository::state_cache`]).
 pub const DEFAULT_STATE_CACHE: usize = 1_024;
+
+/// How many commands queued on one stream a repository writes in one
+/// append by default (see [`Repository::command_batch`]).
+pub const DEFAULT_COMMAND_BATCH: usize = 128;
 
 impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
     fn clone(&self) -> Self {
@@ -202,6 +208,7 @@ impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
             policy: self.policy.clone(),
             retention: self.retention,
             cache: self.cache.clone(),
+            command_batch: self.command_batch,
             _aggregate: PhantomData,
         }
     }
@@ -269,6 +276,7 @@ where
             policy: SnapshotPolicy::Never,
             retention: RetentionPolicy::default(),
             cache: cache::StateCache::new(DEFAULT_STATE_CACHE).map(Arc::new),
+            command_batch: DEFAULT_COMMAND_BATCH,
             _aggregate: PhantomData,
         }
     }
@@ -299,6 +307,29 @@ where
     #[must_use]
     pub fn state_cache(mut self, streams: usize) -> Self {
         self.cache = cache::StateCache::new(streams).map(Arc::new);
+        self
+    }
+
+    /// Sets how many commands queued on one stream are decided together
+    /// and written in one append (default [`DEFAULT_COMMAND_BATCH`]; 1
+    /// writes each command alone). Needs the state cache
+    /// ([`Repository::state_cache`]).
+    ///
+    /// While a command runs on a stream, the commands this repository
+    /// receives for that stream wait in line; the next one to get the turn
+    /// runs the whole line (up to this many): each decided in order on the
+    /// state the ones before it left, all their events written in one
+    /// atomic append, each caller answered after it (a rejected command
+    /// affects only its own caller). A hot stream then costs one append
+    /// per turn, not one per command. The commands of one append share its
+    /// outcome's state: [`CommandOutcome::state`] is the state after the
+    /// whole append; `events` and `version` are each command's own.
+    /// Commands with a command id ([`CommandOptions::command_id`]) or an
+    /// expected version ([`CommandOptions::expected_version`]) are always
+    /// written alone.
+    #[must_use]
+    pub fn command_batch(mut self, commands: usize) -> Self {
+        self.command_batch = commands.max(1);
         self
     }
 
