@@ -17,7 +17,7 @@ use divan::Bencher;
 use divan::counter::ItemsCount;
 use eventfold::NewEvent;
 use eventfold::prelude::*;
-use eventfold::repository::{Repository, RetryPolicy};
+use eventfold::repository::{DEFAULT_COMMAND_BATCH, Repository, RetryPolicy};
 use eventfold::snapshot::SnapshotStore;
 use eventfold::store::SqliteStore;
 use eventfold::store::conformance::PostgresSchema;
@@ -32,7 +32,10 @@ const CONTENDERS: usize = 64;
 /// Appends to the unrelated stream per sample, one after the other.
 const APPENDS: u64 = 50;
 
-const MODES: &[&str] = &["alone", "contended"];
+/// `contended`: the repository's defaults (each hot command its own
+/// append); `contended-batched`: `command_batch(128)`, the commands queued
+/// on the hot stream written together.
+const MODES: &[&str] = &["alone", "contended", "contended-batched"];
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -56,18 +59,25 @@ fn bench_unrelated<S: EventStore + SnapshotStore + Clone>(
     mode: &str,
     store: S,
 ) {
+    let batch = if mode == "contended-batched" {
+        128
+    } else {
+        DEFAULT_COMMAND_BATCH
+    };
     let repo = Arc::new(
-        Repository::<BankAccount, _>::new(store.clone()).retry(RetryPolicy {
-            max_attempts: u32::MAX,
-            ..RetryPolicy::default()
-        }),
+        Repository::<BankAccount, _>::new(store.clone())
+            .retry(RetryPolicy {
+                max_attempts: u32::MAX,
+                ..RetryPolicy::default()
+            })
+            .command_batch(batch),
     );
     let hot = StreamId::new(format!("BankAccount-hot-{}", uuid::Uuid::now_v7())).unwrap();
     rt.block_on(repo.execute(&hot, BankAccountCommand::open("Alice".into(), 0)))
         .expect("opens");
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
-    let contenders: Vec<_> = if mode == "contended" {
+    let contenders: Vec<_> = if mode != "alone" {
         (0..CONTENDERS)
             .map(|_| {
                 let (repo, hot, stop, commits) =
@@ -105,7 +115,7 @@ fn bench_unrelated<S: EventStore + SnapshotStore + Clone>(
             let _ = c.await;
         }
     });
-    if mode == "contended" {
+    if mode != "alone" {
         eprintln!(
             "  (the hot stream took {} commits meanwhile)",
             commits.load(Ordering::Relaxed)

@@ -765,7 +765,7 @@ mod scenarios {
         let gate = Arc::new(tokio::sync::Semaphore::new(1));
         let mut store = Instrumented::new(store);
         store.gate = Some(gate.clone());
-        let repo = Arc::new(Repository::<BankAccount, _>::new(store.clone()));
+        let repo = Arc::new(Repository::<BankAccount, _>::new(store.clone()).command_batch(128));
         let s = stream("BankAccount");
         open_account(&repo, &s, 0).await;
         let commands: Vec<_> = (1..=10).map(BankAccountCommand::deposit).collect();

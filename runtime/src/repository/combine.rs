@@ -1,7 +1,8 @@
 //! Commands that queue up on one stream, run together (flat combining).
 //!
-//! With the state cache on, the commands one repository runs on a stream
-//! take turns ([`super::cache`]). A command first puts itself in its
+//! With the state cache on and [`Repository::command_batch`] above one,
+//! the commands one repository runs on a stream take turns
+//! ([`super::cache`]) in a line. A command first puts itself in its
 //! stream's line, then waits for either its answer or the turn. Whoever
 //! gets the turn runs every command waiting in line (up to
 //! [`Repository::command_batch`]), its own among them: decided in order

@@ -193,8 +193,9 @@ pub struct Repository<A, S, C = JsonCodec> {
 pub const DEFAULT_STATE_CACHE: usize = 1_024;
 
 /// How many commands queued on one stream a repository writes in one
-/// append by default (see [`Repository::command_batch`]).
-pub const DEFAULT_COMMAND_BATCH: usize = 128;
+/// append by default (see [`Repository::command_batch`]): one, each
+/// command its own append.
+pub const DEFAULT_COMMAND_BATCH: usize = 1;
 
 impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
     fn clone(&self) -> Self {
@@ -311,9 +312,18 @@ where
     }
 
     /// Sets how many commands queued on one stream are decided together
-    /// and written in one append (default [`DEFAULT_COMMAND_BATCH`]; 1
-    /// writes each command alone). Needs the state cache
+    /// and written in one append (default [`DEFAULT_COMMAND_BATCH`], 1:
+    /// each command alone). Needs the state cache
     /// ([`Repository::state_cache`]).
+    ///
+    /// For streams many callers hit at once (a hot account): a queue of
+    /// commands costs one append instead of one each, so such a stream
+    /// takes many times more commands per second (as
+    /// [`crate::entity::Entities`] do with their mailboxes). The price is
+    /// paid by the other streams while callers keep a hot stream saturated:
+    /// its commands then take the CPU and the store's writer that its
+    /// appends used to leave to others (see BENCHMARKS.md, "Contention").
+    /// Off by default for that reason.
     ///
     /// While a command runs on a stream, the commands this repository
     /// receives for that stream wait in line; the next one to get the turn
