@@ -318,3 +318,58 @@ async fn two_committers_race_with_known_expected_versions() {
     let positions: Vec<u64> = all.iter().map(|e| e.global_position).collect();
     assert_eq!(positions, (1..=total as u64).collect::<Vec<_>>());
 }
+
+/// A store opens its `LISTEN` connection only when something first waits
+/// for an append (a process that only writes has none, so commits wake no
+/// one); from then on, an append by another process wakes the waiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listens_only_once_something_waits() {
+    let Some((writer, schema)) = store("listens_lazily").await else {
+        return;
+    };
+    let reader = schema.store().await;
+    let (client, conn) =
+        eventfold::tokio_postgres::connect(schema.url(), eventfold::tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let listen = format!("LISTEN \"eventfold_{}\"", schema.name());
+    let listeners = async || -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = $1",
+                &[&listen],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    writer
+        .append(&sid("s-1"), ExpectedVersion::Any, evs(3))
+        .await
+        .unwrap();
+    assert_eq!(listeners().await, 0, "nothing waits yet: no LISTEN");
+
+    let head = reader.head_position().await.unwrap();
+    let waiting = tokio::spawn({
+        let reader = reader.clone();
+        async move { reader.wait_for_append(head).await }
+    });
+    for _ in 0..1_000 {
+        if listeners().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(listeners().await, 1, "the first wait opened the LISTEN");
+    writer
+        .append(&sid("s-1"), ExpectedVersion::Exact(3), evs(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiter wakes")
+        .unwrap();
+    assert!(reader.head_position().await.unwrap() > head);
+    assert_eq!(listeners().await, 1, "one LISTEN, kept");
+}

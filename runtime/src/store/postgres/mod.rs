@@ -77,8 +77,10 @@
 //!
 //! A dedicated connection `LISTEN`s on the schema's channel: every append
 //! notifies it with its last position on commit, so subscriptions in any
-//! process wake at once. Should that connection fail, waiting degrades to
-//! polling every [`POLL_INTERVAL`].
+//! process wake at once. The connection is opened by the first wait for an
+//! append (a process that only writes has none: each commit would wake it
+//! and its server process for nothing). Should that connection fail,
+//! waiting degrades to polling every [`POLL_INTERVAL`].
 //!
 //! # Errors
 //!
@@ -148,8 +150,12 @@ struct Inner {
     sql: sql::Sql,
     /// The highest committed position this process knows of.
     head: watch::Sender<u64>,
-    /// Keeps the `LISTEN` connection open (it closes when dropped).
-    listener: std::sync::OnceLock<tokio_postgres::Client>,
+    /// How to open the `LISTEN` connection.
+    listen_with: (tokio_postgres::Config, tls::Tls),
+    /// The `LISTEN` connection, opened by the first wait for an append
+    /// and kept open (it closes when dropped); `None` when it could not be
+    /// opened (waiting polls).
+    listener: tokio::sync::OnceCell<Option<tokio_postgres::Client>>,
     /// The queue of appends to the group-commit task.
     committer: append::Committer,
 }
@@ -439,6 +445,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn wait_for_append(&self, position: u64) {
+        self.listening().await;
         let mut rx = self.inner.head.subscribe();
         if *rx.borrow_and_update() > position {
             // Already past: the caller's read raced a commit (or the events

@@ -146,14 +146,12 @@ impl PostgresStore {
                 host,
                 port,
                 head,
-                listener: std::sync::OnceLock::new(),
+                listen_with: (config, tls),
+                listener: tokio::sync::OnceCell::new(),
                 committer: append::Committer::default(),
             }),
         };
         store.create_layout(&quoted).await?;
-        if let Some(listener) = store.listen(&config, tls).await {
-            let _ = store.inner.listener.set(listener);
-        }
         let position = store.fetch_head().await?;
         advance(&store.inner.head, position);
         Ok(store)
@@ -193,13 +191,16 @@ impl PostgresStore {
         tx.commit().await.map_err(|e| self.pg_err(ctx(), e))
     }
 
+    /// Opens the `LISTEN` connection unless it is open (or could not be
+    /// opened: then waiting polls).
+    pub(super) async fn listening(&self) {
+        self.inner.listener.get_or_init(|| self.listen()).await;
+    }
+
     /// Opens the `LISTEN` connection; `None` (polling) if that fails.
-    async fn listen(
-        &self,
-        config: &tokio_postgres::Config,
-        tls: tls::Tls,
-    ) -> Option<tokio_postgres::Client> {
-        let (client, mut connection) = config.connect(tls).await.ok()?;
+    async fn listen(&self) -> Option<tokio_postgres::Client> {
+        let (config, tls) = &self.inner.listen_with;
+        let (client, mut connection) = config.connect(tls.clone()).await.ok()?;
         let head = self.inner.head.clone();
         tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
@@ -218,6 +219,11 @@ impl PostgresStore {
             .batch_execute(&sql::listen(&self.inner.channel))
             .await
             .ok()?;
+        // What other processes committed before the `LISTEN` took effect
+        // was not notified here: catch up with the head once.
+        if let Ok(position) = self.fetch_head().await {
+            advance(&self.inner.head, position);
+        }
         Some(client)
     }
 }
