@@ -1,9 +1,13 @@
 //! Appends to a [`PostgresStore`]: group commit.
 //!
 //! Every non-empty append of one store (and its clones) goes through one
-//! queue to one committer task. The task takes every request waiting (up to
-//! [`MAX_GROUP`] requests and about [`MAX_GROUP_EVENTS`] events) and writes
-//! them in **one transaction** of two round trips:
+//! queue to the committer tasks ([`super::PostgresOptions::committers`], two by
+//! default, each with a connection of its own). A task takes every request
+//! waiting (up to [`MAX_GROUP`] requests and about [`MAX_GROUP_EVENTS`]
+//! events) and writes them in **one transaction** of two round trips (the
+//! other task meanwhile takes what arrives next; the two transactions are
+//! ordered by the server on the `head` row lock, as those of two processes
+//! are):
 //!
 //! 1. `BEGIN`, sent together with the statement that locks (or creates)
 //!    the rows of every stream of the group, in sorted order so that groups
@@ -98,11 +102,14 @@ pub(super) struct Request {
     reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
-/// The queue to the committer task, started on the first append (and again
-/// if the runtime it ran on has shut down).
+/// The queue to the committer tasks, started on the first append (and
+/// again if the runtime they ran on has shut down).
 #[derive(Default)]
 pub(super) struct Committer {
     queue: Mutex<Option<mpsc::UnboundedSender<Request>>>,
+    /// How many groups may be in flight at once (one task and one
+    /// connection each; at least 1).
+    tasks: usize,
     /// Round trips the committer made to the server (for tests: a group
     /// costs the same whatever its requests are refused for).
     round_trips: AtomicU64,
@@ -121,6 +128,16 @@ struct Contended {
     groups: u64,
     /// Each stream with the group count it is forgotten at, oldest first.
     streams: VecDeque<(StreamId, u64)>,
+}
+
+impl Committer {
+    /// A committer running up to `tasks` groups at once.
+    pub(super) fn new(tasks: usize) -> Self {
+        Self {
+            tasks: tasks.max(1),
+            ..Self::default()
+        }
+    }
 }
 
 impl Contended {
@@ -281,7 +298,10 @@ impl PostgresStore {
             )
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
-        runtime.spawn(run(Arc::downgrade(&self.inner), rx));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..self.inner.committer.tasks.max(1) {
+            runtime.spawn(run(Arc::downgrade(&self.inner), rx.clone()));
+        }
         // The receiver is alive: the task was just spawned with it.
         let _ = tx.send(request);
         *queue = Some(tx);
@@ -815,32 +835,38 @@ fn stored_ids(
     Ok(found)
 }
 
-/// The committer: takes the waiting requests, writes them as one group,
-/// answers them; stops when the store is dropped.
-async fn run(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Request>) {
+/// A committer task: takes the waiting requests, writes them as one group
+/// on its own connection, answers them; stops when the store is dropped.
+/// The store's tasks share the queue: while one writes its group, the next
+/// takes what arrives meanwhile (its transaction waits for the first one's
+/// commit on the `head` row only on the server, not for a round trip).
+async fn run(inner: Weak<Inner>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Request>>>) {
     let mut carried: Vec<Request> = Vec::new();
     let mut conn = None;
     loop {
         let mut group = std::mem::take(&mut carried);
-        if group.is_empty() {
-            match queue.recv().await {
-                Some(request) => group.push(request),
-                None => return,
-            }
-        }
-        let mut events: usize = group.iter().map(|r| r.events.len()).sum();
         let mut overflow = None;
-        while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
-            match queue.try_recv() {
-                Ok(request) if events + request.events.len() > MAX_GROUP_EVENTS => {
-                    overflow = Some(request);
-                    break;
+        {
+            let mut queue = queue.lock().await;
+            if group.is_empty() {
+                match queue.recv().await {
+                    Some(request) => group.push(request),
+                    None => return,
                 }
-                Ok(request) => {
-                    events += request.events.len();
-                    group.push(request);
+            }
+            let mut events: usize = group.iter().map(|r| r.events.len()).sum();
+            while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
+                match queue.try_recv() {
+                    Ok(request) if events + request.events.len() > MAX_GROUP_EVENTS => {
+                        overflow = Some(request);
+                        break;
+                    }
+                    Ok(request) => {
+                        events += request.events.len();
+                        group.push(request);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
         }
         let Some(inner) = inner.upgrade() else {

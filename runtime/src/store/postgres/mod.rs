@@ -130,8 +130,8 @@ use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::store::columns::{input_i64, upper_bound};
 
 pub use open::{
-    DEFAULT_SCHEMA, InvalidSchemaName, LAYOUT_VERSION, MAX_SCHEMA_LEN, POLL_INTERVAL,
-    PostgresOptions,
+    DEFAULT_COMMITTERS, DEFAULT_SCHEMA, InvalidSchemaName, LAYOUT_VERSION, MAX_SCHEMA_LEN,
+    POLL_INTERVAL, PostgresOptions,
 };
 
 /// An event store in PostgreSQL. Cloning shares the pool. See the module

@@ -23,6 +23,10 @@ pub const MAX_SCHEMA_LEN: usize = 48;
 /// arrives.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How many append groups a [`PostgresStore`] writes at once by default
+/// (see [`PostgresOptions::committers`]).
+pub const DEFAULT_COMMITTERS: usize = 2;
+
 /// The table layout this code creates and understands, recorded in the
 /// schema's `meta` table (see [`StoreError::IncompatibleLayout`]).
 pub const LAYOUT_VERSION: u64 = 1;
@@ -34,6 +38,7 @@ pub struct PostgresOptions {
     schema: String,
     pool_size: usize,
     connect_timeout: Duration,
+    committers: usize,
 }
 
 impl PostgresOptions {
@@ -46,6 +51,7 @@ impl PostgresOptions {
             schema: DEFAULT_SCHEMA.to_owned(),
             pool_size: 16,
             connect_timeout: Duration::from_secs(5),
+            committers: DEFAULT_COMMITTERS,
         }
     }
 
@@ -61,6 +67,20 @@ impl PostgresOptions {
     #[must_use]
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size.max(1);
+        self
+    }
+
+    /// How many append groups may be in flight at once (default
+    /// [`DEFAULT_COMMITTERS`], at least 1), each on a connection of the
+    /// pool kept for it. Appends are written in groups (group commit, see
+    /// the [module docs](super)); with two, the appends that arrive while
+    /// one group is being written go out at once instead of waiting for
+    /// its round trip (the server still commits them one after the other),
+    /// so that a stream many tasks keep busy does not make the appends of
+    /// other streams wait for its groups.
+    #[must_use]
+    pub fn committers(mut self, tasks: usize) -> Self {
+        self.committers = tasks.max(1);
         self
     }
 
@@ -148,7 +168,7 @@ impl PostgresStore {
                 head,
                 listen_with: (config, tls),
                 listener: tokio::sync::OnceCell::new(),
-                committer: append::Committer::default(),
+                committer: append::Committer::new(options.committers),
             }),
         };
         store.create_layout(&quoted).await?;
