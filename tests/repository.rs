@@ -1288,17 +1288,7 @@ mod scenarios {
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                RepositoryError::VersionMismatch {
-                    expected: 2,
-                    actual: 3,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(err.version_mismatch(), Some((2, 3)), "{err:?}");
         // The load read two events; the conflict was answered from the
         // stream's version, without a reload.
         assert_eq!(interfering.take_read(), 2);
@@ -1330,17 +1320,7 @@ mod scenarios {
             .execute_with(&s, CounterCommand::add(100), at(1))
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                RepositoryError::VersionMismatch {
-                    expected: 1,
-                    actual: 2,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(err.version_mismatch(), Some((1, 2)), "{err:?}");
         assert_eq!(
             store
                 .read_stream(&s, ReadStream::all())
@@ -1371,17 +1351,7 @@ mod scenarios {
             .execute_with(&s, CounterCommand::add(1), at(3))
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                RepositoryError::VersionMismatch {
-                    expected: 3,
-                    actual: 6,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(err.version_mismatch(), Some((3, 6)), "{err:?}");
         let loaded = one.load(&s).await.unwrap();
         assert_eq!((loaded.version, loaded.state.total), (6, 11_112));
     }
@@ -1429,17 +1399,7 @@ mod scenarios {
                 )
                 .await
                 .unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    RepositoryError::VersionMismatch {
-                        expected: 0,
-                        actual: 4,
-                        ..
-                    }
-                ),
-                "{err:?}"
-            );
+            assert_eq!(err.version_mismatch(), Some((0, 4)), "{err:?}");
             let loaded = repo.load(&s).await.unwrap();
             assert_eq!(
                 (loaded.version, loaded.state.total),
@@ -1477,8 +1437,9 @@ mod scenarios {
             .execute_with(&s, CounterCommand::add(1), at(2))
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, RepositoryError::VersionMismatch { actual: 5, .. }),
+        assert_eq!(
+            err.version_mismatch().map(|(_, actual)| actual),
+            Some(5),
             "{err:?}"
         );
         let done = repo

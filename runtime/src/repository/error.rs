@@ -121,4 +121,16 @@ impl<E> RepositoryError<E> {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })
     }
+
+    /// `(expected, actual)` when this is a
+    /// [`VersionMismatch`](Self::VersionMismatch): the version the command
+    /// expected and the stream's.
+    pub fn version_mismatch(&self) -> Option<(u64, u64)> {
+        match self {
+            Self::VersionMismatch {
+                expected, actual, ..
+            } => Some((*expected, *actual)),
+            _ => None,
+        }
+    }
 }
