@@ -31,6 +31,10 @@ fn main() {
 const CONTENDERS: usize = 64;
 /// Appends to the unrelated stream per sample, one after the other.
 const APPENDS: u64 = 50;
+/// A bound on the hot stream's commands in one case (a safety valve: the
+/// batched hot stream writes tens of thousands of events a second, and a
+/// run slowed down by something else must not fill the disk).
+const HOT_LIMIT: u64 = 1_000_000;
 
 /// `contended`: the repository's defaults (each hot command its own
 /// append); `contended-batched`: `command_batch(128)`, the commands queued
@@ -83,7 +87,9 @@ fn bench_unrelated<S: EventStore + SnapshotStore + Clone>(
                 let (repo, hot, stop, commits) =
                     (repo.clone(), hot.clone(), stop.clone(), commits.clone());
                 rt.spawn(async move {
-                    while !stop.load(Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed)
+                        && commits.load(Ordering::Relaxed) < HOT_LIMIT
+                    {
                         if repo
                             .execute(&hot, BankAccountCommand::deposit(1))
                             .await

@@ -29,9 +29,14 @@ use tokio::sync::OwnedMutexGuard;
 use super::LoadedAggregate;
 use crate::envelope::StreamId;
 
-/// Scheduler turns a command waits for the caller before it to let go of
-/// the stream's state (see [`Lease::take`]).
-const HOLDER_TURNS: u32 = 8;
+/// Scheduler turns a command waits for the callers before it to let go of
+/// the stream's state (see [`Lease::take`]), before it sleeps.
+const HOLDER_TURNS: u32 = 64;
+
+/// Milliseconds a command then sleeps, one at a time, for the callers
+/// before it to let go of the stream's state, before it loads instead (a
+/// load of a long stream without snapshots costs far more).
+const HOLDER_SLEEPS: u32 = 5;
 
 /// How many shards a cache of `capacity` streams has.
 fn shard_count(capacity: usize) -> usize {
@@ -170,19 +175,25 @@ impl<A> Lease<A> {
     pub(super) async fn take(&mut self) -> Option<LoadedAggregate<A>> {
         let cached = self.slot.take()?;
         let mut state = cached.state;
-        // The caller of the command before got this state back
-        // (`CommandOutcome::state`) and, with commands queued on the
-        // stream, is most likely still dropping it on another thread: give
-        // it a few turns before the state counts as held (and is reloaded).
-        let mut turns = 0;
+        // The callers of the commands before got this state back
+        // (`CommandOutcome::state`; all of a batch's callers share it)
+        // and, with commands queued on the stream, are most likely still
+        // dropping it on other threads: give them some scheduler turns,
+        // then a few milliseconds, before the state counts as held (and is
+        // reloaded).
+        let mut waits = 0;
         let state = loop {
             match Arc::try_unwrap(state) {
                 Ok(state) => break state,
-                Err(_) if turns == HOLDER_TURNS => return None,
+                Err(_) if waits == HOLDER_TURNS + HOLDER_SLEEPS => return None,
                 Err(shared) => {
                     state = shared;
-                    turns += 1;
-                    tokio::task::yield_now().await;
+                    waits += 1;
+                    if waits <= HOLDER_TURNS {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
                 }
             }
         };
@@ -262,6 +273,22 @@ mod tests {
         // The caller of the command before drops its outcome a moment later.
         let holder = tokio::spawn(async move {
             tokio::task::yield_now().await;
+            drop(state);
+        });
+        let loaded = cache.slot(&stream(1)).lease().await.take().await;
+        assert_eq!(loaded.map(|l| l.state), Some(7));
+        holder.await.unwrap();
+    }
+
+    /// The callers of a batch hold its state a moment longer (on a busy
+    /// runtime): a few milliseconds are waited for, not a reload.
+    #[tokio::test(start_paused = true)]
+    async fn a_state_let_go_of_within_milliseconds_is_handed_out() {
+        let cache = StateCache::new(4).unwrap();
+        let state = Arc::new(7u64);
+        keep(&cache, 1, state.clone(), 3).await;
+        let holder = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
             drop(state);
         });
         let loaded = cache.slot(&stream(1)).lease().await.take().await;

@@ -304,7 +304,8 @@ where
     /// [`Repository::forget`]), and turn the cache off where other
     /// processes hard-delete streams this one writes.
     /// A state a caller still holds (through [`CommandOutcome::state`]) is
-    /// not reused: the next command loads.
+    /// not reused: the next command waits a few milliseconds for it to be
+    /// dropped, then loads.
     #[must_use]
     pub fn state_cache(mut self, streams: usize) -> Self {
         self.cache = cache::StateCache::new(streams).map(Arc::new);
