@@ -13,7 +13,7 @@ use eventfold::http::{AdminAccess, ServiceStore};
 use eventfold::store::{FaultyStore, SqliteStore};
 use eventfold::{Repository, StreamId};
 use eventfold_suite::bank::{BankAccount, BankAccountCommand};
-use http_support::{SseReader, client, get, json, post, start};
+use http_support::{SseReader, client, get, json, post, post_if_match, start};
 use serde_json::{Value, json};
 
 /// Every case, one after another, on one service over `store`.
@@ -183,21 +183,7 @@ async fn idempotent_retries(base: &str) {
 async fn if_match(base: &str) {
     let c = client();
     let url = format!("{base}/commands/BankAccount/ifm");
-    let with = |version: &'static str, body: Value| {
-        let c = c.clone();
-        let url = url.clone();
-        async move {
-            json(
-                c.post(url)
-                    .header("if-match", version)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
-    };
+    let with = async |version: &str, body: Value| post_if_match(&c, &url, version, body).await;
     // "0": the stream must not exist yet.
     let (s, b) = with("\"0\"", open("M", 1)).await;
     assert_eq!(s, 200, "{b}");
@@ -225,21 +211,7 @@ async fn if_match_on_the_cached_state<S: ServiceStore>(store: FaultyStore<S>) {
     let server = start(store.clone(), AdminAccess::Off).await;
     let c = client();
     let url = server.url("/commands/BankAccount/cached");
-    let with = |version: String, body: Value| {
-        let c = c.clone();
-        let url = url.clone();
-        async move {
-            json(
-                c.post(url)
-                    .header("if-match", version)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
-    };
+    let with = async |version: &str, body: Value| post_if_match(&c, &url, version, body).await;
     let other_writer = Repository::<BankAccount, _>::new(store.clone());
     let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
 
@@ -247,7 +219,7 @@ async fn if_match_on_the_cached_state<S: ServiceStore>(store: FaultyStore<S>) {
     let (s, plain) = post(&c, &url, deposit(1)).await;
     assert_eq!((s, plain["version"].clone()), (200, json!(2)));
     let before = store.events_read();
-    let (s, b) = with("\"2\"".into(), deposit(2)).await;
+    let (s, b) = with("\"2\"", deposit(2)).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(store.events_read(), before, "decided on the cached state");
     assert_eq!(
@@ -277,7 +249,7 @@ async fn if_match_on_the_cached_state<S: ServiceStore>(store: FaultyStore<S>) {
     );
 
     // Stale: 412, nothing read.
-    let (s, b) = with("\"2\"".into(), deposit(2)).await;
+    let (s, b) = with("\"2\"", deposit(2)).await;
     assert_eq!(s, 412, "{b}");
     assert_eq!(b["type"], "urn:eventfold:problem:version-mismatch");
     assert_eq!(b["currentVersion"], 3);
@@ -298,10 +270,10 @@ async fn if_match_on_the_cached_state<S: ServiceStore>(store: FaultyStore<S>) {
         .await
         .unwrap();
     let before = store.events_read();
-    let (s, b) = with("\"3\"".into(), deposit(3)).await;
+    let (s, b) = with("\"3\"", deposit(3)).await;
     assert_eq!((s, b["currentVersion"].clone()), (412, json!(4)), "{b}");
     assert_eq!(store.events_read(), before);
-    let (s, b) = with("\"4\"".into(), deposit(4)).await;
+    let (s, b) = with("\"4\"", deposit(4)).await;
     assert_eq!((s, b["version"].clone()), (200, json!(5)), "{b}");
     // Another writer again: the cached state (5) is behind, the client saw
     // 6: decided on the reloaded state.
@@ -312,7 +284,7 @@ async fn if_match_on_the_cached_state<S: ServiceStore>(store: FaultyStore<S>) {
         )
         .await
         .unwrap();
-    let (s, b) = with("\"6\"".into(), deposit(6)).await;
+    let (s, b) = with("\"6\"", deposit(6)).await;
     assert_eq!((s, b["version"].clone()), (200, json!(7)), "{b}");
     let (_, state) = get(&c, &server.url("/aggregates/BankAccount/cached")).await;
     assert_eq!(

@@ -102,6 +102,25 @@ pub async fn json(resp: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// POSTs JSON under `If-Match: version`, returns status and body.
+pub async fn post_if_match(
+    client: &reqwest::Client,
+    url: &str,
+    version: &str,
+    body: Value,
+) -> (u16, Value) {
+    json(
+        client
+            .post(url)
+            .header("if-match", version)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// POSTs JSON, returns status and body.
 pub async fn post(client: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
     json(client.post(url).json(&body).send().await.unwrap()).await
