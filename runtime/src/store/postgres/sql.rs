@@ -19,15 +19,22 @@ pub(super) fn listen(channel: &str) -> String {
     format!("LISTEN \"{channel}\"")
 }
 
+/// The event columns up to the metadata, which comes last (a macro, so
+/// that the column lists below are constants).
+macro_rules! event_columns_but_metadata {
+    () => {
+        "global_position, event_id, stream_id, stream_version, recorded_at, event_type, \
+         schema_version, payload"
+    };
+}
+
 /// The columns every event query selects, in [`super::rows::decode_event`]'s order.
-pub(super) const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, recorded_at, \
-     event_type, schema_version, payload, metadata::text";
+pub(super) const EVENT_COLUMNS: &str = concat!(event_columns_but_metadata!(), ", metadata::text");
 
 /// [`EVENT_COLUMNS`] with `NULL` for the metadata: converting `jsonb` to
 /// text is most of the server's work for a row, and a replay that does not
 /// read metadata need not pay it.
-pub(super) const EVENT_COLUMNS_BARE: &str = "global_position, event_id, stream_id, stream_version, \
-     recorded_at, event_type, schema_version, payload, NULL::text";
+pub(super) const EVENT_COLUMNS_BARE: &str = concat!(event_columns_but_metadata!(), ", NULL::text");
 
 /// The statements, with the schema name filled in.
 pub(super) struct Sql {

@@ -95,8 +95,15 @@ pub(super) const DELETE_SNAPSHOTS: &str = "DELETE FROM eventfold_snapshots WHERE
 /// statements below are constants).
 macro_rules! event_columns {
     () => {
+        concat!(event_columns_but_metadata!(), ", metadata")
+    };
+}
+
+/// [`event_columns!`] up to the metadata, which comes last.
+macro_rules! event_columns_but_metadata {
+    () => {
         "position, stream_id, version, event_id, event_type, schema_version, recorded_at, \
-         payload, metadata"
+         payload"
     };
 }
 
@@ -110,9 +117,12 @@ pub(super) const READ_FORWARD: &str = concat!(
 
 /// [`READ_FORWARD`] with `NULL` for the metadata, for loads whose replay
 /// does not read it (no JSON to parse per event).
-pub(super) const READ_FORWARD_BARE: &str = "SELECT position, stream_id, version, event_id, \
-     event_type, schema_version, recorded_at, payload, NULL FROM eventfold_events \
-     WHERE stream_id = ?1 AND version BETWEEN ?2 AND ?3 ORDER BY version ASC";
+pub(super) const READ_FORWARD_BARE: &str = concat!(
+    "SELECT ",
+    event_columns_but_metadata!(),
+    ", NULL FROM eventfold_events WHERE stream_id = ?1 AND version BETWEEN ?2 AND ?3 \
+     ORDER BY version ASC"
+);
 
 /// One stream's events in a version range, newest first.
 pub(super) const READ_BACKWARD: &str = concat!(
