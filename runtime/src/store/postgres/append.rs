@@ -517,7 +517,7 @@ impl PostgresStore {
         self.count_round_trip();
         let (began, locked, row, committed) = tokio::join!(
             biased;
-            client.batch_execute(statements::BEGIN),
+            client.batch_execute(statements::BEGIN_APPEND),
             client.query(&lock, &lock_params),
             client.query_one(&write, &write_params),
             client.batch_execute(statements::COMMIT),
@@ -589,7 +589,7 @@ impl PostgresStore {
         self.count_round_trip();
         let (began, rows, stored) = tokio::join!(
             biased;
-            client.batch_execute(statements::BEGIN),
+            client.batch_execute(statements::BEGIN_APPEND),
             client.query(&lock, &lock_params),
             client.query(&lookup, &lookup_params),
         );
@@ -1054,6 +1054,62 @@ mod tests {
             out.push(answer.await.unwrap());
         }
         (out, cost)
+    }
+
+    /// The append statements run on generic plans: the server plans each
+    /// once per connection, not at every append (their array parameters
+    /// would keep the server's plan chooser on custom plans, and planning
+    /// took longer than running them). Both ways are checked: the
+    /// one-round-trip write and the general way.
+    #[tokio::test]
+    async fn appends_are_not_planned_again() {
+        let Some((store, url, schema)) = scratch_store().await else {
+            return;
+        };
+        let mut conn = None;
+        let mut version = 0;
+        for round in 0..12u64 {
+            let expected = if round == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            let (first, answer) = request("planned", expected, Uuid::now_v7());
+            // Every other round also goes the general way (`Any`).
+            let mut group = vec![first];
+            let mut answers = vec![answer];
+            if round % 2 == 1 {
+                let (other, answer) = request("other", ExpectedVersion::Any, Uuid::now_v7());
+                group.push(other);
+                answers.push(answer);
+            }
+            assert!(store.commit(group, &mut conn).await.is_empty());
+            for answer in answers {
+                answer.await.unwrap().unwrap();
+            }
+            version += 1;
+        }
+        let client = conn.expect("the committer kept its connection");
+        let rows = client
+            .query(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+                 WHERE statement LIKE '%$1%' AND statement NOT LIKE '%pg_prepared%'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut seen = 0;
+        for row in rows {
+            let statement: String = row.get(0);
+            let (generic, custom): (i64, i64) = (row.get(1), row.get(2));
+            assert_eq!(custom, 0, "{statement} was planned {custom} times");
+            assert!(generic > 0, "{statement}");
+            seen += 1;
+        }
+        // The locks, the one-round-trip write, the id lookup and the
+        // general write.
+        assert_eq!(seen, 4);
+        drop_schema(&url, &schema).await;
     }
 
     /// A group whose expected versions are all known, on distinct streams,
