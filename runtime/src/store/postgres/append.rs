@@ -36,7 +36,10 @@
 //! of commands through a repository or entities: `BEGIN`, the locking
 //! statement of step 1, one statement that writes everything as step 3
 //! does if every stream is at its expected version (and nothing
-//! otherwise), and `COMMIT` go out together. If a stream was elsewhere
+//! otherwise), and `COMMIT` go out together (a group of one request, a
+//! lone writer's, sends no locking statement: its write locks the
+//! stream's row itself by updating it only at the expected version). If
+//! a stream was elsewhere
 //! (or an event id is stored already, which fails the write and turns the
 //! commit into a rollback), nothing was written, and the group goes the
 //! way above, which answers each request exactly. The streams refused
@@ -444,7 +447,10 @@ impl PostgresStore {
     /// The group in one round trip, when every expected version is known:
     /// `BEGIN`, the statement that locks (or creates) the streams' rows,
     /// the statement that writes everything if every stream is at its
-    /// expected version and nothing otherwise, and `COMMIT`, pipelined.
+    /// expected version and nothing otherwise, and `COMMIT`, pipelined. A
+    /// group of one request (a lone writer's) sends no locking statement:
+    /// its write locks the stream's row by updating (or creating) it only if
+    /// the stream is at the expected version.
     /// `Ok(None)`: nothing was written (a stream was elsewhere, or an event
     /// id is stored already, which makes the write fail and the commit a
     /// rollback); the caller writes the group the general way.
@@ -455,16 +461,6 @@ impl PostgresStore {
     ) -> Result<Option<Vec<Outcome>>, Failure> {
         let sql = &self.inner.sql;
         let fail = |e| self.classify(group, e, false);
-        let mut names: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
-        names.sort_unstable();
-        let lock = client
-            .prepare_cached(&sql.lock_streams)
-            .await
-            .map_err(fail)?;
-        let write = client
-            .prepare_cached(&sql.write_expected)
-            .await
-            .map_err(fail)?;
         let mut streams: Vec<&str> = Vec::with_capacity(group.len());
         let mut expected: Vec<i64> = Vec::with_capacity(group.len());
         let mut after: Vec<i64> = Vec::with_capacity(group.len());
@@ -499,31 +495,66 @@ impl PostgresStore {
             });
         }
         let n = batch.ids.len() as i64;
-        let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
-        let write_params: [&(dyn ToSql + Sync); 12] = [
-            &n,
-            &streams,
-            &expected,
-            &after,
-            &batch.streams,
-            &batch.versions,
-            &batch.ids,
-            &batch.types,
-            &batch.schema_versions,
-            &batch.payloads,
-            &batch.metadata,
-            &self.inner.channel,
-        ];
-        self.count_round_trip();
-        let (began, locked, row, committed) = tokio::join!(
-            biased;
-            client.batch_execute(statements::BEGIN_APPEND),
-            client.query(&lock, &lock_params),
-            client.query_one(&write, &write_params),
-            client.batch_execute(statements::COMMIT),
-        );
+        let (began, row, committed) = if let [one] = group {
+            // One stream: its write locks its row; no statement before it.
+            let write = client.prepare_cached(&sql.write_one).await.map_err(fail)?;
+            let stream = one.stream.as_str();
+            let params: [&(dyn ToSql + Sync); 10] = [
+                &n,
+                &stream,
+                &expected[0],
+                &after[0],
+                &batch.ids,
+                &batch.types,
+                &batch.schema_versions,
+                &batch.payloads,
+                &batch.metadata,
+                &self.inner.channel,
+            ];
+            self.count_round_trip();
+            tokio::join!(
+                biased;
+                client.batch_execute(statements::BEGIN_APPEND),
+                client.query_one(&write, &params),
+                client.batch_execute(statements::COMMIT),
+            )
+        } else {
+            let mut names = streams.clone();
+            names.sort_unstable();
+            let lock = client
+                .prepare_cached(&sql.lock_streams)
+                .await
+                .map_err(fail)?;
+            let write = client
+                .prepare_cached(&sql.write_expected)
+                .await
+                .map_err(fail)?;
+            let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
+            let write_params: [&(dyn ToSql + Sync); 12] = [
+                &n,
+                &streams,
+                &expected,
+                &after,
+                &batch.streams,
+                &batch.versions,
+                &batch.ids,
+                &batch.types,
+                &batch.schema_versions,
+                &batch.payloads,
+                &batch.metadata,
+                &self.inner.channel,
+            ];
+            self.count_round_trip();
+            let (began, locked, row, committed) = tokio::join!(
+                biased;
+                client.batch_execute(statements::BEGIN_APPEND),
+                client.query(&lock, &lock_params),
+                client.query_one(&write, &write_params),
+                client.batch_execute(statements::COMMIT),
+            );
+            (began.and(locked.map(drop)), row, committed)
+        };
         began.map_err(fail)?;
-        locked.map_err(fail)?;
         let row = match row {
             Ok(row) => row,
             // The server refused the write (an event id stored already, a
@@ -1056,30 +1087,127 @@ mod tests {
         (out, cost)
     }
 
+    /// A group of one request (a lone writer's) is one round trip and one
+    /// write statement that locks the stream's row itself: written when the
+    /// stream is at the expected version, nothing written otherwise (the
+    /// general way then answers exactly), whatever the request holds.
+    #[tokio::test]
+    async fn one_request_locks_its_stream_with_its_write() {
+        let Some((store, url, schema)) = scratch_store().await else {
+            return;
+        };
+        let one = |stream: &str, expected, events: usize| {
+            let (mut request, answer) = request(stream, expected, Uuid::now_v7());
+            for _ in 1..events {
+                let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
+                event.event_id = Uuid::now_v7();
+                request.events.push(event);
+                request
+                    .metadata
+                    .push(Some(r#"{"actor":"probe"}"#.to_owned()));
+            }
+            vec![(request, answer)]
+        };
+        // A new stream, then three events at once.
+        let (answers, trips) =
+            commit_counting(&store, one("s", ExpectedVersion::NoStream, 1)).await;
+        assert_eq!(trips, 1);
+        let done = answers[0].as_ref().unwrap();
+        assert_eq!((done.first_version, done.next_expected_version), (1, 1));
+        let (answers, trips) =
+            commit_counting(&store, one("s", ExpectedVersion::Exact(1), 3)).await;
+        assert_eq!(trips, 1);
+        let done = answers[0].as_ref().unwrap();
+        assert_eq!((done.first_version, done.next_expected_version), (2, 4));
+        assert_eq!(done.last_position, 4);
+        // Behind, ahead, and a new stream that exists: refused exactly,
+        // after the general way.
+        for (expected, wanted) in [
+            (ExpectedVersion::Exact(2), Some(2)),
+            (ExpectedVersion::Exact(9), Some(9)),
+            (ExpectedVersion::NoStream, None),
+        ] {
+            let (answers, trips) = commit_counting(&store, one("s", expected, 1)).await;
+            assert_eq!(trips, 3, "{expected:?}: the attempt, then the general way");
+            let refused = answers[0].as_ref().unwrap_err();
+            assert!(refused.is_conflict(), "{expected:?}: {refused}");
+            if let Some(wanted) = wanted {
+                assert!(
+                    matches!(refused, StoreError::WrongExpectedVersion { expected, actual: 4, .. } if *expected == wanted),
+                    "{refused}"
+                );
+            }
+            // Each refusal leaves the stream remembered as contended for a
+            // while; forget it so that the next case tries its one round
+            // trip again.
+            store.contended().streams.clear();
+        }
+        // A tombstoned stream: refused as deleted, not re-created.
+        let gone = StreamId::new("gone").unwrap();
+        crate::store::EventStore::delete_stream(&store, &gone, crate::store::DeleteMode::Tombstone)
+            .await
+            .unwrap();
+        let (answers, _) = commit_counting(&store, one("gone", ExpectedVersion::NoStream, 1)).await;
+        assert!(
+            matches!(answers[0], Err(StoreError::StreamDeleted { .. })),
+            "{:?}",
+            answers[0]
+        );
+        // Nothing of the refused attempts was written: positions and
+        // versions have no gaps, and the metadata is stored.
+        let (answers, trips) =
+            commit_counting(&store, one("s", ExpectedVersion::Exact(4), 2)).await;
+        assert_eq!(trips, 1);
+        assert_eq!(answers[0].as_ref().unwrap().last_position, 6);
+        let all = crate::store::EventStore::read_all(&store, 0, 100)
+            .await
+            .unwrap();
+        let found: Vec<(u64, u64)> = all
+            .iter()
+            .map(|e| (e.global_position, e.stream_version))
+            .collect();
+        assert_eq!(found, (1..=6).map(|v| (v, v)).collect::<Vec<_>>());
+        assert_eq!(all[2].metadata.actor.as_deref(), Some("probe"));
+        drop_schema(&url, &schema).await;
+    }
+
     /// The append statements run on generic plans: the server plans each
     /// once per connection, not at every append (their array parameters
     /// would keep the server's plan chooser on custom plans, and planning
-    /// took longer than running them). Both ways are checked: the
-    /// one-round-trip write and the general way.
+    /// took longer than running them). Every way is checked, with the
+    /// statements each runs: a lone request's write (no locking statement),
+    /// the one-round-trip write, and the general way.
     #[tokio::test]
     async fn appends_are_not_planned_again() {
         let Some((store, url, schema)) = scratch_store().await else {
             return;
         };
         let mut conn = None;
-        let mut version = 0;
-        for round in 0..12u64 {
-            let expected = if round == 0 {
+        let (mut planned, mut second) = (0, 0);
+        let at = |version| {
+            if version == 0 {
                 ExpectedVersion::NoStream
             } else {
                 ExpectedVersion::Exact(version)
-            };
-            let (first, answer) = request("planned", expected, Uuid::now_v7());
-            // Every other round also goes the general way (`Any`).
+            }
+        };
+        // Six rounds each of: one request (its own write statement), two
+        // with known versions (locks, then the one-round-trip write), and
+        // one with `Any` (the general way: locks with the id lookup, then
+        // the general write).
+        for round in 0..18u64 {
+            let (first, answer) = request("planned", at(planned), Uuid::now_v7());
             let mut group = vec![first];
             let mut answers = vec![answer];
-            if round % 2 == 1 {
-                let (other, answer) = request("other", ExpectedVersion::Any, Uuid::now_v7());
+            let other = match round % 3 {
+                0 => None,
+                1 => {
+                    second += 1;
+                    Some(request("second", at(second - 1), Uuid::now_v7()))
+                }
+                _ => Some(request("other", ExpectedVersion::Any, Uuid::now_v7())),
+            };
+            if let Some((other, answer)) = other {
                 group.push(other);
                 answers.push(answer);
             }
@@ -1087,7 +1215,7 @@ mod tests {
             for answer in answers {
                 answer.await.unwrap().unwrap();
             }
-            version += 1;
+            planned += 1;
         }
         let client = conn.expect("the committer kept its connection");
         let rows = client
@@ -1098,17 +1226,22 @@ mod tests {
             )
             .await
             .unwrap();
-        let mut seen = 0;
+        let sql = &store.inner.sql;
+        let mut runs = HashMap::new();
         for row in rows {
             let statement: String = row.get(0);
             let (generic, custom): (i64, i64) = (row.get(1), row.get(2));
             assert_eq!(custom, 0, "{statement} was planned {custom} times");
-            assert!(generic > 0, "{statement}");
-            seen += 1;
+            runs.insert(statement, generic);
         }
-        // The locks, the one-round-trip write, the id lookup and the
-        // general write.
-        assert_eq!(seen, 4);
+        let expected = HashMap::from([
+            (sql.write_one.clone(), 6),
+            (sql.lock_streams.clone(), 12),
+            (sql.write_expected.clone(), 6),
+            (sql.lookup_ids.clone(), 6),
+            (sql.write_group.clone(), 6),
+        ]);
+        assert_eq!(runs, expected);
         drop_schema(&url, &schema).await;
     }
 

@@ -51,6 +51,11 @@ pub(super) struct Sql {
     /// known (see `append.rs`): writes everything if every stream is at its
     /// expected version, nothing otherwise; column 0 says which.
     pub(super) write_expected: String,
+    /// [`Sql::write_expected`] for a group of one request, which needs no
+    /// locking statement before it: it locks its stream's row by writing
+    /// it, and writes nothing if the stream is not at its expected version
+    /// (see `append.rs`).
+    pub(super) write_one: String,
     pub(super) lookup_ids: String,
     pub(super) load_stream: String,
     /// `load_stream` without the events' metadata (`NULL` in its column).
@@ -133,6 +138,40 @@ impl Sql {
                  ), {insert} \
                  SELECT ok.all_ok, h.base + $1::bigint, \
                    CASE WHEN ok.all_ok THEN pg_notify($12, (h.base + $1::bigint)::text) END, now() \
+                 FROM ok LEFT JOIN h ON true"
+            ),
+            // $1: events, $2: the stream, $3: its expected version (0: no
+            // stream yet), $4: its version after them, $5-$9: the events'
+            // ids, types, schema versions, payloads and metadata, $10: the
+            // channel to notify. `ok` is read before `head` is written (its
+            // one-time filter), so the stream's row is locked before the
+            // `head` row, as in the other writes.
+            write_one: format!(
+                "WITH v AS ( \
+                   UPDATE {s}.streams SET version = $4 \
+                   WHERE stream_id = $2 AND version = $3 AND $3 > 0 AND NOT deleted \
+                   RETURNING 1 \
+                 ), c AS ( \
+                   INSERT INTO {s}.streams AS st (stream_id, version, deleted) \
+                   SELECT $2, $4, false WHERE $3 = 0 \
+                   ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version \
+                     WHERE st.version = 0 AND NOT st.deleted \
+                   RETURNING 1 \
+                 ), ok AS ( \
+                   SELECT EXISTS (SELECT FROM v) OR EXISTS (SELECT FROM c) AS all_ok \
+                 ), h AS ( \
+                   UPDATE {s}.head SET position = position + $1::bigint \
+                   WHERE (SELECT all_ok FROM ok) \
+                   RETURNING position - $1::bigint AS base \
+                 ), i AS ( \
+                   INSERT INTO {s}.events (global_position, event_id, stream_id, \
+                     stream_version, recorded_at, event_type, schema_version, payload, metadata) \
+                   SELECT h.base + u.n, u.id, $2, $3 + u.n, now(), u.ty, u.sv, u.pl, u.md::jsonb \
+                   FROM h, UNNEST($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], \
+                     $9::text[]) WITH ORDINALITY AS u(id, ty, sv, pl, md, n) \
+                 ) \
+                 SELECT ok.all_ok, h.base + $1::bigint, \
+                   CASE WHEN ok.all_ok THEN pg_notify($10, (h.base + $1::bigint)::text) END, now() \
                  FROM ok LEFT JOIN h ON true"
             ),
             lookup_ids: format!(
