@@ -4,6 +4,8 @@
 //!
 //! * `append_single`: one event per append, with 1 and 64 concurrent writers
 //!   (each writer its own stream, `ExpectedVersion::Any`).
+//! * `append_expected`: one writer, one event per append, each expecting the
+//!   version the last one left (as a repository or an entity appends).
 //! * `append_batch`: one append of 10, 100 or 1,000 events.
 //! * `read_all`: pages of 5,000 through 100,000 `BankAccount` events, raw
 //!   (`RecordedEvent`s) and decoded with the JSON codec.
@@ -149,6 +151,32 @@ fn append_single(bencher: divan::Bencher, writers: usize) {
                     t.await.expect("writer");
                 }
             })
+        });
+}
+
+/// One writer appending one event at a time to its stream, each append
+/// expecting the version the last one left (what a repository or an entity
+/// sends): the lone append's one write statement.
+#[divan::bench]
+fn append_expected(bencher: divan::Bencher) {
+    let b = bench();
+    let stream = StreamId::new(format!("expected-{}", uuid::Uuid::now_v7())).unwrap();
+    let version = std::sync::atomic::AtomicU64::new(0);
+    bencher
+        .counter(ItemsCount::new(1usize))
+        .with_inputs(|| events(2).pop().unwrap())
+        .bench_local_values(|event| {
+            let expected = match version.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
+            };
+            let done =
+                b.rt.block_on(b.store.append(&stream, expected, vec![event]))
+                    .expect("appends");
+            version.store(
+                done.next_expected_version,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         });
 }
 
