@@ -251,6 +251,35 @@ struct Batch<'a> {
     metadata: Vec<Option<&'a str>>,
 }
 
+impl Batch<'_> {
+    /// The parameters of a group's write ([`super::sql::Sql::write_group`]
+    /// and [`super::sql::Sql::write_expected`]): `n` events in all, the
+    /// three per-request arrays `$2` to `$4` (which differ between the
+    /// two), the events, and the channel to notify.
+    fn write_params<'p>(
+        &'p self,
+        n: &'p i64,
+        requests: [&'p (dyn ToSql + Sync); 3],
+        channel: &'p String,
+    ) -> [&'p (dyn ToSql + Sync); 12] {
+        let [streams, first, second] = requests;
+        [
+            n,
+            streams,
+            first,
+            second,
+            &self.streams,
+            &self.versions,
+            &self.ids,
+            &self.types,
+            &self.schema_versions,
+            &self.payloads,
+            &self.metadata,
+            channel,
+        ]
+    }
+}
+
 impl PostgresStore {
     /// Appends a non-empty batch through the committer.
     pub(super) async fn append_grouped(
@@ -530,20 +559,8 @@ impl PostgresStore {
                 .await
                 .map_err(fail)?;
             let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
-            let write_params: [&(dyn ToSql + Sync); 12] = [
-                &n,
-                &streams,
-                &expected,
-                &after,
-                &batch.streams,
-                &batch.versions,
-                &batch.ids,
-                &batch.types,
-                &batch.schema_versions,
-                &batch.payloads,
-                &batch.metadata,
-                &self.inner.channel,
-            ];
+            let write_params =
+                batch.write_params(&n, [&streams, &expected, &after], &self.inner.channel);
             self.count_round_trip();
             let (began, locked, row, committed) = tokio::join!(
                 biased;
@@ -753,20 +770,11 @@ impl PostgresStore {
             .map_err(fail)?;
         // If the write fails, the server ends the transaction at `COMMIT`
         // with a rollback (and answers `COMMIT` without an error).
-        let write_params: [&(dyn ToSql + Sync); 12] = [
+        let write_params = batch.write_params(
             &n,
-            &written_streams,
-            &written_versions,
-            &unused,
-            &batch.streams,
-            &batch.versions,
-            &batch.ids,
-            &batch.types,
-            &batch.schema_versions,
-            &batch.payloads,
-            &batch.metadata,
+            [&written_streams, &written_versions, &unused],
             &self.inner.channel,
-        ];
+        );
         self.count_round_trip();
         let (row, committed) = tokio::join!(
             biased;
