@@ -162,6 +162,105 @@ async fn idle_entities_passivate_and_recover_from_the_store() {
     assert_eq!((account.balance, account.version), (0, 3));
 }
 
+// A lone caller runs its command in the entity's place: no mailbox, no task
+// switch. It never overtakes a message sent before it, and it keeps the
+// entity from passivating.
+
+#[tokio::test]
+async fn a_lone_callers_command_runs_in_the_entitys_place() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let store = store();
+    let entities = entities(&store, LONG);
+    let a = account(1);
+    // Polled once, with no other task let run: done, first command (which
+    // starts the entity and recovers it) and later ones alike.
+    for command in [
+        BankAccountCommand::open("Alice".into(), 10),
+        BankAccountCommand::deposit(5),
+        BankAccountCommand::withdraw(3),
+    ] {
+        let mut execute = std::pin::pin!(entities.execute(&a, command));
+        let polled = execute
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(polled, Poll::Ready(Ok(_))), "{polled:?}");
+    }
+    // A rejection in place leaves the state as it was.
+    let mut rejected = std::pin::pin!(entities.execute(&a, BankAccountCommand::withdraw(100)));
+    let polled = rejected
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()));
+    assert!(matches!(polled, Poll::Ready(Err(_))), "{polled:?}");
+    let (balance, version) = entities.read(&a, |acc, v| (acc.balance, v)).await.unwrap();
+    assert_eq!((balance, version), (12, 3));
+    // The state stayed with the entity: no reload for the read.
+    assert_eq!(store.events_read(), 0);
+}
+
+#[tokio::test]
+async fn a_command_never_overtakes_a_message_sent_before_it() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let store = store();
+    let entities = entities(&store, LONG);
+    let a = account(1);
+    entities
+        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
+        .await
+        .unwrap();
+    // The read is in the mailbox, not yet handled (this runtime has one
+    // thread, and the entity's task has not run since).
+    let mut read = std::pin::pin!(entities.read(&a, |acc, v| (acc.balance, v)));
+    let polled = read.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    assert!(polled.is_pending());
+    // So the command goes after it, through the mailbox.
+    let done = entities
+        .execute(&a, BankAccountCommand::deposit(5))
+        .await
+        .unwrap();
+    assert_eq!(done.version, 2);
+    assert_eq!(
+        read.await.unwrap(),
+        (10, 1),
+        "the read saw the state before the deposit"
+    );
+    assert!(matches!(
+        entities.execute(&a, BankAccountCommand::deposit(1)).await,
+        Ok(ref done) if done.version == 3
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_run_in_the_entitys_place_keep_it_live() {
+    let store = store();
+    let entities = entities(&store, Duration::from_secs(60));
+    let a = account(1);
+    entities
+        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
+        .await
+        .unwrap();
+    // A command every 40 s for 4 minutes, each run in the entity's place.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        assert!(entities.is_live(&a), "a command 40 s ago: not idle");
+        entities
+            .execute(&a, BankAccountCommand::deposit(1))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.events_read(), 0, "never recovered again");
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    assert!(entities.is_live(&a), "not idle long enough yet");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !entities.is_live(&a),
+        "passivated 60 s after the last command"
+    );
+}
+
 #[tokio::test]
 async fn another_writer_makes_the_entity_reload_and_decide_again() {
     let store = store();

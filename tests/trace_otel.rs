@@ -5,6 +5,7 @@
 //! caller's context across their task.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use eventfold::entity::Entities;
 use eventfold::prelude::*;
@@ -154,7 +155,25 @@ async fn entities_carry_the_callers_trace_across_their_task() {
         .instrument(request)
         .await
         .unwrap();
+    // That command ran in the entity's place (nothing was pending); the
+    // next one goes through the entity's task: a read waits in its mailbox
+    // (this runtime has one thread, and the task has not run since).
+    let mut read = std::pin::pin!(entities.read(&bob, |_, version| version));
+    let polled = read
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    assert!(polled.is_pending());
+    let queued = tracing::info_span!("http.request");
+    let queued_trace = queued.context().span().span_context().trace_id();
+    entities
+        .execute(&bob, Cmd::deposit(2))
+        .instrument(queued)
+        .await
+        .unwrap();
+    assert_eq!(read.await.unwrap(), 1);
     let stored = store.read_stream(&bob, ReadStream::all()).await.unwrap();
     let parent = stored[0].metadata.extra[TRACEPARENT].as_str().unwrap();
     assert_eq!(trace_id_of(parent), request_trace.to_string());
+    let parent = stored[1].metadata.extra[TRACEPARENT].as_str().unwrap();
+    assert_eq!(trace_id_of(parent), queued_trace.to_string());
 }

@@ -22,6 +22,13 @@
 //!   their decision time as record time (`ApplyContext::recorded_at`); the
 //!   store records them a moment later. Set `max_batch` to 1 for one append
 //!   per command.
+//! * **A lone caller runs its command in place.** When nothing is pending
+//!   for an entity (no message sent and not yet handled), a caller takes
+//!   the entity's state and runs its command itself, as the entity would:
+//!   same state, same order, no mailbox send and no task switch or reply
+//!   across threads. A message sent before it is never overtaken, and
+//!   the entity's task takes over as soon as commands queue up. A command
+//!   run in place counts as activity for passivation.
 //! * **Recovery on start.** An entity loads its state through the
 //!   [`Repository`] (newest snapshot plus the events after it) when its
 //!   first message arrives, and keeps it: later commands decide on the state
@@ -94,8 +101,10 @@ use crate::envelope::StreamId;
 use crate::repository::{CommandOptions, Executed, LoadedAggregate, Repository, RepositoryError};
 use crate::snapshot::SnapshotStore;
 use crate::store::EventStore;
+use in_place::{CatchUnwind, Cell};
 
 mod error;
+mod in_place;
 
 pub use error::EntityError;
 
@@ -180,7 +189,15 @@ impl<A: Aggregate, S, C> Shared<A, S, C> {
 struct Live<A: Aggregate> {
     id: u64,
     mailbox: mpsc::Sender<Message<A>>,
+    cell: Arc<Cell<A>>,
     task: JoinHandle<()>,
+}
+
+/// A running entity, as a caller reaches it.
+struct Entry<A: Aggregate> {
+    id: u64,
+    mailbox: mpsc::Sender<Message<A>>,
+    cell: Arc<Cell<A>>,
 }
 
 /// Reads the state (`Ok`), or is told why it could not be loaded.
@@ -300,12 +317,35 @@ where
         command: A::Command,
         options: CommandOptions,
     ) -> Result<Executed<A>, A> {
+        let options = options.with_trace_context();
+        let entry = self.entry(stream)?;
+        // Nothing pending for the entity: run the command here, in its
+        // place (see `in_place`).
+        if let Some(mut in_place) = entry.cell.try_take() {
+            let run =
+                self.shared
+                    .repository
+                    .execute_from(stream, &mut in_place.state, command, options);
+            return match CatchUnwind::new(run).await {
+                Ok(outcome) => Ok(outcome.map(|(done, loaded)| {
+                    *in_place.state = Some(loaded);
+                    done
+                })?),
+                // A handler that panicked stops its entity.
+                Err(_panic) => {
+                    *in_place.state = None;
+                    drop(in_place);
+                    self.shared.forget(stream, entry.id);
+                    Err(stopped(stream))
+                }
+            };
+        }
         let (reply, answer) = oneshot::channel();
         self.send(
             stream,
             Message::Execute {
                 command,
-                options: options.with_trace_context(),
+                options,
                 reply,
             },
         )
@@ -335,22 +375,32 @@ where
         // An entity can stop between the lookup and the send (passivation):
         // then its mailbox refuses the message, and a new entity takes it.
         for _ in 0..3 {
-            let mailbox = self.mailbox(stream)?;
-            match mailbox.send(message).await {
+            let entry = self.entry(stream)?;
+            // Pending from before it is sent: no caller runs a command in
+            // the entity's place ahead of it.
+            entry.cell.sending();
+            match entry.mailbox.send(message).await {
                 Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(back)) => message = back,
+                Err(mpsc::error::SendError(back)) => {
+                    entry.cell.handled(1);
+                    message = back;
+                }
             }
         }
         Err(stopped(stream))
     }
 
-    /// The mailbox of `stream`'s running entity, or of a new one.
-    fn mailbox(&self, stream: &StreamId) -> Result<mpsc::Sender<Message<A>>, A> {
+    /// `stream`'s running entity, or a new one.
+    fn entry(&self, stream: &StreamId) -> Result<Entry<A>, A> {
         let mut live = self.shared.live();
         if let Some(l) = live.get(stream)
             && !l.mailbox.is_closed()
         {
-            return Ok(l.mailbox.clone());
+            return Ok(Entry {
+                id: l.id,
+                mailbox: l.mailbox.clone(),
+                cell: l.cell.clone(),
+            });
         }
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|e| EntityError::Unavailable {
@@ -359,11 +409,13 @@ where
             })?;
         let id = self.shared.incarnations.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.shared.options.mailbox);
+        let cell = Arc::new(Cell::new());
         let task = runtime.spawn(run(
             stream.clone(),
             id,
             self.shared.repository.clone(),
             rx,
+            cell.clone(),
             self.shared.options,
             Arc::downgrade(&self.shared),
         ));
@@ -372,10 +424,15 @@ where
             Live {
                 id,
                 mailbox: tx.clone(),
+                cell: cell.clone(),
                 task,
             },
         );
-        Ok(tx)
+        Ok(Entry {
+            id,
+            mailbox: tx,
+            cell,
+        })
     }
 }
 
@@ -392,6 +449,7 @@ async fn run<A, S, C>(
     id: u64,
     repository: Arc<Repository<A, S, C>>,
     mut mailbox: mpsc::Receiver<Message<A>>,
+    cell: Arc<Cell<A>>,
     options: EntityOptions,
     shared: Weak<Shared<A, S, C>>,
 ) where
@@ -400,7 +458,10 @@ async fn run<A, S, C>(
     S: EventStore + SnapshotStore,
     C: Codec,
 {
-    let mut state: Option<LoadedAggregate<A>> = None;
+    // When the task last took a message (the entity passivates when
+    // neither it nor a caller in its place handled a command for
+    // `idle_timeout`).
+    let mut last_message = tokio::time::Instant::now();
     // A message taken from the mailbox while filling a batch that cannot
     // join it: handled right after the batch.
     let mut carried: Option<Message<A>> = None;
@@ -410,24 +471,45 @@ async fn run<A, S, C>(
     loop {
         let message = match carried.take() {
             Some(message) => message,
-            None => match tokio::time::timeout(options.idle_timeout, mailbox.recv()).await {
-                Ok(Some(message)) => message,
-                // Every sender is gone: stopped, or the `Entities` dropped.
-                Ok(None) => return,
-                Err(_idle) => {
-                    tracing::debug!(stream = %stream, "entity passivates after being idle");
-                    if let Some(shared) = shared.upgrade() {
-                        shared.forget(&stream, id);
+            None => {
+                let idle_at = cell.idle_at(last_message, options.idle_timeout);
+                match tokio::time::timeout_at(idle_at, mailbox.recv()).await {
+                    Ok(Some(message)) => message,
+                    // Every sender is gone: stopped, or the `Entities` dropped.
+                    Ok(None) => return,
+                    // A caller runs a command in the task's place (or a
+                    // message is on its way): not idle; wait for the state.
+                    Err(_idle) if cell.busy() => {
+                        drop(cell.state.lock().await);
+                        tokio::task::yield_now().await;
+                        continue;
                     }
-                    // Messages sent before the entry went away are still ours.
-                    mailbox.close();
-                    while let Some(message) = mailbox.recv().await {
-                        handle(&repository, &stream, &mut state, message).await;
+                    // A caller ran a command in the task's place meanwhile:
+                    // idle later.
+                    Err(_idle)
+                        if cell.idle_at(last_message, options.idle_timeout)
+                            > tokio::time::Instant::now() =>
+                    {
+                        continue;
                     }
-                    return;
+                    Err(_idle) => {
+                        tracing::debug!(stream = %stream, "entity passivates after being idle");
+                        if let Some(shared) = shared.upgrade() {
+                            shared.forget(&stream, id);
+                        }
+                        // Messages sent before the entry went away are still ours.
+                        mailbox.close();
+                        while let Some(message) = mailbox.recv().await {
+                            handle(&repository, &stream, &mut *cell.state.lock().await, message)
+                                .await;
+                            cell.handled(1);
+                        }
+                        return;
+                    }
                 }
-            },
+            }
         };
+        last_message = tokio::time::Instant::now();
         if options.max_batch > 1 && batchable(&message) && mailbox.is_empty() && contended {
             // Let callers that were just answered send their next command
             // (they run on this runtime too), so that a hot aggregate's
@@ -449,16 +531,20 @@ async fn run<A, S, C>(
                 }
             }
             if batch.len() > 1 {
-                handle_batch(&repository, &stream, &mut state, batch).await;
+                let taken = batch.len();
+                handle_batch(&repository, &stream, &mut *cell.state.lock().await, batch).await;
+                cell.handled(taken);
                 continue;
             }
             let Some(message) = batch.pop() else {
                 continue;
             };
-            handle(&repository, &stream, &mut state, message).await;
+            handle(&repository, &stream, &mut *cell.state.lock().await, message).await;
+            cell.handled(1);
             continue;
         }
-        handle(&repository, &stream, &mut state, message).await;
+        handle(&repository, &stream, &mut *cell.state.lock().await, message).await;
+        cell.handled(1);
     }
 }
 
