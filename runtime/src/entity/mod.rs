@@ -4,8 +4,8 @@
 //! in its own tokio task with a mailbox:
 //!
 //! * **Commands in order.** The commands for one stream go through its
-//!   entity's mailbox and are handled one at a time, in the order they
-//!   arrived; different streams run concurrently. Commands to one stream
+//!   entity (its mailbox, or in place, see below) and are handled one at a
+//!   time, in the order they arrived; different streams run concurrently. Commands to one stream
 //!   never race each other, so they do not conflict.
 //! * **Hot aggregates: batches.** When commands queue up in an entity's
 //!   mailbox (many callers on one aggregate), the entity takes every command
