@@ -202,7 +202,7 @@ async fn a_lone_callers_command_runs_in_the_entitys_place() {
 #[tokio::test]
 async fn a_command_never_overtakes_a_message_sent_before_it() {
     use std::future::Future;
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Waker};
 
     let store = store();
     let entities = entities(&store, LONG);
