@@ -40,6 +40,23 @@ fn account(n: u32) -> StreamId {
 
 const LONG: Duration = Duration::from_secs(3600);
 
+/// Entities on `store` with `idle_timeout`, and account 1 opened with a
+/// balance of 10 through them.
+async fn opened(store: &Store, idle_timeout: Duration) -> (Entities<BankAccount, Store>, StreamId) {
+    let entities = entities(store, idle_timeout);
+    let a = account(1);
+    entities
+        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
+        .await
+        .unwrap();
+    (entities, a)
+}
+
+/// Polls `future` once, letting no other task run.
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_to_one_entity_run_in_order_without_conflicts() {
     let store = store();
@@ -79,12 +96,7 @@ async fn commands_to_one_entity_run_in_order_without_conflicts() {
 #[tokio::test]
 async fn the_state_is_kept_between_commands() {
     let store = store();
-    let entities = entities(&store, LONG);
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, LONG).await;
     for _ in 0..10 {
         entities
             .execute(&a, BankAccountCommand::deposit(1))
@@ -132,12 +144,7 @@ async fn the_state_is_kept_between_commands() {
 #[tokio::test(start_paused = true)]
 async fn idle_entities_passivate_and_recover_from_the_store() {
     let store = store();
-    let entities = entities(&store, Duration::from_secs(60));
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, Duration::from_secs(60)).await;
     entities
         .execute(&a, BankAccountCommand::deposit(5))
         .await
@@ -168,8 +175,7 @@ async fn idle_entities_passivate_and_recover_from_the_store() {
 
 #[tokio::test]
 async fn a_lone_callers_command_runs_in_the_entitys_place() {
-    use std::future::Future;
-    use std::task::{Context, Poll, Waker};
+    use std::task::Poll;
 
     let store = store();
     let entities = entities(&store, LONG);
@@ -182,16 +188,12 @@ async fn a_lone_callers_command_runs_in_the_entitys_place() {
         BankAccountCommand::withdraw(3),
     ] {
         let mut execute = std::pin::pin!(entities.execute(&a, command));
-        let polled = execute
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()));
+        let polled = poll_once(execute.as_mut());
         assert!(matches!(polled, Poll::Ready(Ok(_))), "{polled:?}");
     }
     // A rejection in place leaves the state as it was.
     let mut rejected = std::pin::pin!(entities.execute(&a, BankAccountCommand::withdraw(100)));
-    let polled = rejected
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()));
+    let polled = poll_once(rejected.as_mut());
     assert!(matches!(polled, Poll::Ready(Err(_))), "{polled:?}");
     let (balance, version) = entities.read(&a, |acc, v| (acc.balance, v)).await.unwrap();
     assert_eq!((balance, version), (12, 3));
@@ -201,20 +203,12 @@ async fn a_lone_callers_command_runs_in_the_entitys_place() {
 
 #[tokio::test]
 async fn a_command_never_overtakes_a_message_sent_before_it() {
-    use std::future::Future;
-    use std::task::{Context, Waker};
-
     let store = store();
-    let entities = entities(&store, LONG);
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, LONG).await;
     // The read is in the mailbox, not yet handled (this runtime has one
     // thread, and the entity's task has not run since).
     let mut read = std::pin::pin!(entities.read(&a, |acc, v| (acc.balance, v)));
-    let polled = read.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    let polled = poll_once(read.as_mut());
     assert!(polled.is_pending());
     // So the command goes after it, through the mailbox.
     let done = entities
@@ -236,12 +230,7 @@ async fn a_command_never_overtakes_a_message_sent_before_it() {
 #[tokio::test(start_paused = true)]
 async fn commands_run_in_the_entitys_place_keep_it_live() {
     let store = store();
-    let entities = entities(&store, Duration::from_secs(60));
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, Duration::from_secs(60)).await;
     // A command every 40 s for 4 minutes, each run in the entity's place.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_secs(40)).await;
@@ -264,12 +253,7 @@ async fn commands_run_in_the_entitys_place_keep_it_live() {
 #[tokio::test]
 async fn another_writer_makes_the_entity_reload_and_decide_again() {
     let store = store();
-    let entities = entities(&store, LONG);
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, LONG).await;
     // Someone else withdraws everything, behind the entity's back.
     Repository::<BankAccount, _>::new(store.clone())
         .execute(&a, BankAccountCommand::withdraw(10))
@@ -300,12 +284,7 @@ async fn another_writer_makes_the_entity_reload_and_decide_again() {
 #[tokio::test]
 async fn a_rejected_command_leaves_the_state_and_needs_no_reload() {
     let store = store();
-    let entities = entities(&store, LONG);
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, LONG).await;
     let before = store.events_read();
     let err = entities
         .execute(&a, BankAccountCommand::withdraw(11))
@@ -325,12 +304,7 @@ async fn a_rejected_command_leaves_the_state_and_needs_no_reload() {
 #[tokio::test]
 async fn a_store_failure_drops_the_cached_state() {
     let store = store();
-    let entities = entities(&store, LONG);
-    let a = account(1);
-    entities
-        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
-        .await
-        .unwrap();
+    let (entities, a) = opened(&store, LONG).await;
     store.fail_next_append();
     let err = entities
         .execute(&a, BankAccountCommand::deposit(1))
