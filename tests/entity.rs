@@ -227,6 +227,38 @@ async fn a_command_never_overtakes_a_message_sent_before_it() {
     ));
 }
 
+#[tokio::test]
+async fn a_caller_that_gives_up_on_a_full_mailbox_leaves_nothing_pending() {
+    use std::task::Poll;
+
+    let store = store();
+    let entities = Entities::with_options(
+        Repository::<BankAccount, _>::new(store.clone()),
+        EntityOptions {
+            idle_timeout: LONG,
+            mailbox: 1,
+            ..EntityOptions::default()
+        },
+    );
+    let a = account(1);
+    entities
+        .execute(&a, BankAccountCommand::open("Alice".into(), 10))
+        .await
+        .unwrap();
+    // A read fills the mailbox (the entity's task has not run since);
+    // a command then waits for room, and its caller gives up.
+    let mut read = std::pin::pin!(entities.read(&a, |acc, _| acc.balance));
+    assert!(poll_once(read.as_mut()).is_pending());
+    {
+        let mut given_up = std::pin::pin!(entities.execute(&a, BankAccountCommand::deposit(1)));
+        assert!(poll_once(given_up.as_mut()).is_pending());
+    }
+    assert_eq!(read.await.unwrap(), 10);
+    // Nothing is pending any more: the next command runs in place.
+    let mut next = std::pin::pin!(entities.execute(&a, BankAccountCommand::deposit(2)));
+    assert!(matches!(poll_once(next.as_mut()), Poll::Ready(Ok(ref done)) if done.version == 2));
+}
+
 #[tokio::test(start_paused = true)]
 async fn commands_run_in_the_entitys_place_keep_it_live() {
     let store = store();

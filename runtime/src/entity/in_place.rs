@@ -48,9 +48,12 @@ impl<A: Aggregate> Cell<A> {
         }
     }
 
-    /// Counts a message about to be sent to the entity's mailbox.
-    pub(super) fn sending(&self) {
+    /// Counts a message about to be sent to the entity's mailbox, until
+    /// the returned guard is dropped without [`Sending::sent`] (the send
+    /// failed, or its caller gave up on it).
+    pub(super) fn sending(&self) -> Sending<'_, A> {
         self.pending.fetch_add(1, Ordering::AcqRel);
+        Sending { cell: Some(self) }
     }
 
     /// Counts `n` messages handled by the task (or not sent after all).
@@ -85,6 +88,26 @@ impl<A: Aggregate> Cell<A> {
     /// Whether something is pending (the entity is not idle).
     pub(super) fn busy(&self) -> bool {
         self.pending.load(Ordering::Acquire) > 0
+    }
+}
+
+/// A message counted as pending while it is sent.
+pub(super) struct Sending<'a, A: Aggregate> {
+    cell: Option<&'a Cell<A>>,
+}
+
+impl<A: Aggregate> Sending<'_, A> {
+    /// The message is in the mailbox: the task counts it as handled.
+    pub(super) fn sent(mut self) {
+        self.cell = None;
+    }
+}
+
+impl<A: Aggregate> Drop for Sending<'_, A> {
+    fn drop(&mut self) {
+        if let Some(cell) = self.cell {
+            cell.handled(1);
+        }
     }
 }
 

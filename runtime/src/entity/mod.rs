@@ -4,9 +4,10 @@
 //! in its own tokio task with a mailbox:
 //!
 //! * **Commands in order.** The commands for one stream go through its
-//!   entity (its mailbox, or in place, see below) and are handled one at a
-//!   time, in the order they arrived; different streams run concurrently. Commands to one stream
-//!   never race each other, so they do not conflict.
+//!   entity (its mailbox, or in place, see below) and are handled one at
+//!   a time, in the order they arrived; different streams run
+//!   concurrently. Commands to one stream never race each other, so they
+//!   do not conflict.
 //! * **Hot aggregates: batches.** When commands queue up in an entity's
 //!   mailbox (many callers on one aggregate), the entity takes every command
 //!   waiting (up to [`EntityOptions::max_batch`]), decides them in order,
@@ -378,13 +379,13 @@ where
             let entry = self.entry(stream)?;
             // Pending from before it is sent: no caller runs a command in
             // the entity's place ahead of it.
-            entry.cell.sending();
+            let sending = entry.cell.sending();
             match entry.mailbox.send(message).await {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(back)) => {
-                    entry.cell.handled(1);
-                    message = back;
+                Ok(()) => {
+                    sending.sent();
+                    return Ok(());
                 }
+                Err(mpsc::error::SendError(back)) => message = back,
             }
         }
         Err(stopped(stream))
@@ -478,10 +479,9 @@ async fn run<A, S, C>(
                     // Every sender is gone: stopped, or the `Entities` dropped.
                     Ok(None) => return,
                     // A caller runs a command in the task's place (or a
-                    // message is on its way): not idle; wait for the state.
+                    // message is on its way): not idle.
                     Err(_idle) if cell.busy() => {
-                        drop(cell.state.lock().await);
-                        tokio::task::yield_now().await;
+                        last_message = tokio::time::Instant::now();
                         continue;
                     }
                     // A caller ran a command in the task's place meanwhile:
