@@ -93,6 +93,82 @@ async fn commands_to_one_entity_run_in_order_without_conflicts() {
     assert_eq!(entities.live(), 1);
 }
 
+// Many callers in a closed loop on a few entities, with a snapshot after
+// every event: commands run in place and through the mailbox (in batches)
+// by turns, and none is lost, doubled or reordered within its caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_callers_in_place_and_queued_lose_nothing() {
+    use eventfold::snapshot::SnapshotPolicy;
+
+    const ACCOUNTS: u32 = 4;
+    const CALLERS: u64 = 64;
+    const COMMANDS: u64 = 25;
+    let store = store();
+    let entities = Entities::with_options(
+        Repository::<BankAccount, _>::with_snapshots(store.clone())
+            .snapshot_policy(SnapshotPolicy::every(1)),
+        EntityOptions {
+            idle_timeout: LONG,
+            ..EntityOptions::default()
+        },
+    );
+    for n in 0..ACCOUNTS {
+        entities
+            .execute(&account(n), BankAccountCommand::open("Alice".into(), 0))
+            .await
+            .unwrap();
+    }
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let entities = entities.clone();
+            tokio::spawn(async move {
+                let a = account((caller % u64::from(ACCOUNTS)) as u32);
+                let mut versions = Vec::new();
+                for _ in 0..COMMANDS {
+                    let done = entities
+                        .execute(&a, BankAccountCommand::deposit(caller + 1))
+                        .await
+                        .unwrap();
+                    assert_eq!(done.events.len(), 1);
+                    versions.push(done.version);
+                }
+                (a, versions)
+            })
+        })
+        .collect();
+    let mut all: std::collections::HashMap<StreamId, Vec<u64>> = Default::default();
+    for caller in callers {
+        let (a, versions) = caller.await.unwrap();
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "one caller's commands in order: {versions:?}"
+        );
+        all.entry(a).or_default().extend(versions);
+    }
+    let per_account = CALLERS / u64::from(ACCOUNTS) * COMMANDS;
+    for n in 0..ACCOUNTS {
+        let a = account(n);
+        let mut versions = all.remove(&a).unwrap();
+        versions.sort_unstable();
+        assert_eq!(versions, (2..=per_account + 1).collect::<Vec<_>>(), "{a}");
+        let expected: u64 = (0..CALLERS)
+            .filter(|c| c % u64::from(ACCOUNTS) == u64::from(n))
+            .map(|c| (c + 1) * COMMANDS)
+            .sum();
+        let (balance, version) = entities.read(&a, |acc, v| (acc.balance, v)).await.unwrap();
+        assert_eq!((balance, version), (expected, per_account + 1), "{a}");
+        // What the store holds replays to the same state.
+        let stored = Repository::<BankAccount, _>::new(store.clone())
+            .load(&a)
+            .await
+            .unwrap();
+        assert_eq!(
+            (stored.state.balance, stored.version),
+            (expected, per_account + 1)
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_state_is_kept_between_commands() {
     let store = store();
