@@ -210,6 +210,43 @@ async fn a_batch_over_the_group_budget_lands_whole() {
     assert_eq!(s.head_position().await.unwrap(), total);
 }
 
+/// A request carried over to the next group (it did not fit the last one)
+/// is written even when no other request comes: the committer that carries
+/// it does not wait for the queue, which the other committer holds while it
+/// waits for a request. (On one thread the two committers interleave the
+/// same way every time: the first takes both batches and carries the
+/// second, the other then waits on the queue.)
+#[tokio::test(flavor = "current_thread")]
+async fn a_carried_request_is_written_while_the_other_committer_waits() {
+    let Some((s, _schema)) = store("carried").await else {
+        return;
+    };
+    let s = Arc::new(s);
+    let appends: Vec<_> = (0..2)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.append(
+                    &sid(&format!("carried-{w}")),
+                    ExpectedVersion::NoStream,
+                    evs(6_000),
+                )
+                .await
+            })
+        })
+        .collect();
+    let all = async {
+        for append in appends {
+            let done = append.await.unwrap().unwrap();
+            assert_eq!(done.next_expected_version, 6_000);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("both batches written (a carried request must not wait for new ones)");
+    assert_eq!(s.head_position().await.unwrap(), 12_000);
+}
+
 /// A value the server refuses (a NUL byte in an event type, in metadata)
 /// fails that append alone, with the server's reason in the error's text,
 /// not the driver's bare "db error".

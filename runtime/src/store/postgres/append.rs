@@ -885,14 +885,23 @@ async fn run(inner: Weak<Inner>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedRe
     loop {
         let mut group = std::mem::take(&mut carried);
         let mut overflow = None;
-        {
+        // With nothing carried over, wait for the queue (holding it while
+        // waiting for a request). With requests carried over (one that did
+        // not fit the last group, deferred ones), never wait for it: the
+        // other task may hold it while it waits for a request that no
+        // caller sends until the carried ones are answered. Take what
+        // waits only if the queue is free.
+        let queue = if group.is_empty() {
             let mut queue = queue.lock().await;
-            if group.is_empty() {
-                match queue.recv().await {
-                    Some(request) => group.push(request),
-                    None => return,
-                }
+            match queue.recv().await {
+                Some(request) => group.push(request),
+                None => return,
             }
+            Some(queue)
+        } else {
+            queue.try_lock().ok()
+        };
+        if let Some(mut queue) = queue {
             let mut events: usize = group.iter().map(|r| r.events.len()).sum();
             while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
                 match queue.try_recv() {
