@@ -323,15 +323,15 @@ where
         // Nothing pending for the entity: run the command here, in its
         // place (see `in_place`).
         if let Some(mut in_place) = entry.cell.try_take() {
-            let run =
-                self.shared
-                    .repository
-                    .execute_from(stream, &mut in_place.state, command, options);
+            let run = execute(
+                &self.shared.repository,
+                stream,
+                &mut in_place.state,
+                command,
+                options,
+            );
             return match CatchUnwind::new(run).await {
-                Ok(outcome) => Ok(outcome.map(|(done, loaded)| {
-                    *in_place.state = Some(loaded);
-                    done
-                })?),
+                Ok(outcome) => Ok(outcome?),
                 // A handler that panicked stops its entity.
                 Err(_panic) => {
                     *in_place.state = None;
@@ -344,6 +344,7 @@ where
         let (reply, answer) = oneshot::channel();
         self.send(
             stream,
+            Some(entry),
             Message::Execute {
                 command,
                 options,
@@ -366,17 +367,26 @@ where
         let reader: Reader<A> = Box::new(move |loaded| {
             let _ = reply.send(loaded.map(|l| read(&l.state, l.version)));
         });
-        self.send(stream, Message::Read(reader)).await?;
+        self.send(stream, None, Message::Read(reader)).await?;
         Ok(answer.await.map_err(|_| stopped(stream))??)
     }
 
-    /// Puts `message` in the mailbox of `stream`'s entity, starting one if
-    /// none runs (or the one found stopped meanwhile).
-    async fn send(&self, stream: &StreamId, mut message: Message<A>) -> Result<(), A> {
+    /// Puts `message` in the mailbox of `stream`'s entity (`found`, when
+    /// the caller looked it up already), starting one if none runs (or the
+    /// one found stopped meanwhile).
+    async fn send(
+        &self,
+        stream: &StreamId,
+        mut found: Option<Entry<A>>,
+        mut message: Message<A>,
+    ) -> Result<(), A> {
         // An entity can stop between the lookup and the send (passivation):
         // then its mailbox refuses the message, and a new entity takes it.
         for _ in 0..3 {
-            let entry = self.entry(stream)?;
+            let entry = match found.take() {
+                Some(entry) => entry,
+                None => self.entry(stream)?,
+            };
             // Pending from before it is sent: no caller runs a command in
             // the entity's place ahead of it.
             let sending = entry.cell.sending();
@@ -500,9 +510,7 @@ async fn run<A, S, C>(
                         // Messages sent before the entry went away are still ours.
                         mailbox.close();
                         while let Some(message) = mailbox.recv().await {
-                            handle(&repository, &stream, &mut *cell.state.lock().await, message)
-                                .await;
-                            cell.handled(1);
+                            handle_one(&repository, &stream, &cell, message).await;
                         }
                         return;
                     }
@@ -539,13 +547,28 @@ async fn run<A, S, C>(
             let Some(message) = batch.pop() else {
                 continue;
             };
-            handle(&repository, &stream, &mut *cell.state.lock().await, message).await;
-            cell.handled(1);
+            handle_one(&repository, &stream, &cell, message).await;
             continue;
         }
-        handle(&repository, &stream, &mut *cell.state.lock().await, message).await;
-        cell.handled(1);
+        handle_one(&repository, &stream, &cell, message).await;
     }
+}
+
+/// Handles one message of the mailbox on the entity's state (waiting for a
+/// caller running a command in the task's place), and counts it handled.
+async fn handle_one<A, S, C>(
+    repository: &Repository<A, S, C>,
+    stream: &StreamId,
+    cell: &Cell<A>,
+    message: Message<A>,
+) where
+    A: Aggregate,
+    A::Command: Clone + Send,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    handle(repository, stream, &mut *cell.state.lock().await, message).await;
+    cell.handled(1);
 }
 
 /// Whether a message can join a batch: a command without a
@@ -586,6 +609,29 @@ async fn handle_batch<A, S, C>(
     }
 }
 
+/// Handles one command on the entity's `state` (left as
+/// [`Repository::execute_from`] leaves its cache, or holding the state the
+/// command left), whoever runs it: the task or a caller in its place.
+async fn execute<A, S, C>(
+    repository: &Repository<A, S, C>,
+    stream: &StreamId,
+    state: &mut Option<LoadedAggregate<A>>,
+    command: A::Command,
+    options: CommandOptions,
+) -> Answer<Executed<A>, A>
+where
+    A: Aggregate,
+    A::Command: Clone + Send,
+    S: EventStore + SnapshotStore,
+    C: Codec,
+{
+    let (done, loaded) = repository
+        .execute_from(stream, state, command, options)
+        .await?;
+    *state = Some(loaded);
+    Ok(done)
+}
+
 async fn handle<A, S, C>(
     repository: &Repository<A, S, C>,
     stream: &StreamId,
@@ -603,14 +649,7 @@ async fn handle<A, S, C>(
             options,
             reply,
         } => {
-            let outcome = repository
-                .execute_from(stream, state, command, options)
-                .await
-                .map(|(done, loaded)| {
-                    *state = Some(loaded);
-                    done
-                });
-            let _ = reply.send(outcome);
+            let _ = reply.send(execute(repository, stream, state, command, options).await);
         }
         Message::Read(read) => {
             let loaded = match state {
