@@ -6,6 +6,7 @@
 //!   (each writer its own stream, `ExpectedVersion::Any`).
 //! * `append_expected`: one writer, one event per append, each expecting the
 //!   version the last one left (as a repository or an entity appends).
+//! * `append_any`: the same with `ExpectedVersion::Any`.
 //! * `append_batch`: one append of 10, 100 or 1,000 events.
 //! * `read_all`: pages of 5,000 through 100,000 `BankAccount` events, raw
 //!   (`RecordedEvent`s) and decoded with the JSON codec.
@@ -177,6 +178,23 @@ fn append_expected(bencher: divan::Bencher) {
                 done.next_expected_version,
                 std::sync::atomic::Ordering::Relaxed,
             );
+        });
+}
+
+/// One writer appending one event at a time to its stream with
+/// `ExpectedVersion::Any` (no check: what a process manager's or an
+/// integration's outputs send): the lone append's one write statement,
+/// which moves the stream on from whatever version it is at.
+#[divan::bench]
+fn append_any(bencher: divan::Bencher) {
+    let b = bench();
+    let stream = StreamId::new(format!("any-{}", uuid::Uuid::now_v7())).unwrap();
+    bencher
+        .counter(ItemsCount::new(1usize))
+        .with_inputs(|| events(2).pop().unwrap())
+        .bench_local_values(|event| {
+            b.rt.block_on(b.store.append(&stream, ExpectedVersion::Any, vec![event]))
+                .expect("appends")
         });
 }
 

@@ -31,22 +31,23 @@
 //!    listeners, sent together with `COMMIT` (if the statement fails, the
 //!    server ends the transaction with a rollback).
 //!
-//! **One round trip** when every expected version of the group is known
-//! (`Exact` or `NoStream`) and its streams are distinct, the common case
-//! of commands through a repository or entities: `BEGIN`, the locking
-//! statement of step 1, one statement that writes everything as step 3
-//! does if every stream is at its expected version (and nothing
-//! otherwise), and `COMMIT` go out together (a group of one request, a
-//! lone writer's, sends no locking statement: its write locks the
-//! stream's row itself by updating it only at the expected version). If
-//! a stream was elsewhere
-//! (or an event id is stored already, which fails the write and turns the
-//! commit into a rollback), nothing was written, and the group goes the
-//! way above, which answers each request exactly. The streams refused
-//! that way are remembered for the next [`CONTENDED_GROUPS`] groups (at
-//! most [`CONTENDED_MEMORY`] of them), and a group holding one goes the
-//! general way at once: contention on one stream costs the groups it joins
-//! no failed attempt, and a stream whose contention is over gets its one
+//! **One round trip** for a group of one request (a lone writer's,
+//! whatever it expects, `Any` included) and for a group whose expected
+//! versions are all known (`Exact` or `NoStream`) on distinct streams, the
+//! common case of commands through a repository or entities. A lone
+//! request sends `BEGIN`, one write that locks the stream's row itself by
+//! moving it only from a version the request accepts (or creating it), and
+//! `COMMIT`, together; a larger group sends `BEGIN`, the locking statement
+//! of step 1, one statement that writes everything as step 3 does if every
+//! stream is at its expected version (and nothing otherwise), and
+//! `COMMIT`. If a stream was elsewhere or is deleted (or an event id is
+//! stored already, which fails the write and turns the commit into a
+//! rollback), nothing was written, and the group goes the way above, which
+//! answers each request exactly. The streams refused that way are
+//! remembered for the next [`CONTENDED_GROUPS`] groups (at most
+//! [`CONTENDED_MEMORY`] of them), and a group holding one goes the general
+//! way at once: contention on one stream costs the groups it joins no
+//! failed attempt, and a stream whose contention is over gets its one
 //! round trip back.
 //!
 //! A request is answered only after its transaction committed (or, when
@@ -251,7 +252,25 @@ struct Batch<'a> {
     metadata: Vec<Option<&'a str>>,
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
+    /// Adds `request`'s events; with `first_version`, the version of its
+    /// first event, also each event's stream and version (the group writes
+    /// take them from the batch, a lone request's write works them out).
+    fn push(&mut self, request: &'a Request, first_version: Option<u64>) {
+        for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
+            if let Some(first) = first_version {
+                self.streams.push(request.stream.as_str());
+                self.versions
+                    .push(upper_bound(first.saturating_add(i as u64)));
+            }
+            self.ids.push(e.event_id);
+            self.types.push(&e.event_type);
+            self.schema_versions.push(i64::from(e.schema_version));
+            self.payloads.push(&e.payload);
+            self.metadata.push(md.as_deref());
+        }
+    }
+
     /// The parameters of a group's write ([`super::sql::Sql::write_group`]
     /// and [`super::sql::Sql::write_expected`]): `n` events in all, the
     /// three per-request arrays `$2` to `$4` (which differ between the
@@ -383,9 +402,13 @@ impl PostgresStore {
             Some(client) => client,
             None => conn.insert(self.client().await.map_err(Failure::Failed)?),
         };
-        let fast = self.expected_versions_known(group);
+        let fast = self.one_round_trip(group);
         if fast {
-            match self.attempt_expected(client, group).await {
+            let attempt = match group {
+                [one] => self.attempt_one(client, one).await,
+                _ => self.attempt_expected(client, group).await,
+            };
+            match attempt {
                 Ok(Some(outcomes)) => return Ok(outcomes),
                 // Some stream was not at its expected version (or an event
                 // id is stored already): nothing was written; the general
@@ -434,13 +457,16 @@ impl PostgresStore {
         }
     }
 
-    /// Whether the group can be written in one round trip: every request
-    /// expects a known version (`Exact`, or `NoStream`, which is version
-    /// 0), its streams are distinct, and none of them was contended of
-    /// late.
-    fn expected_versions_known(&self, group: &[Request]) -> bool {
+    /// Whether the group can be written in one round trip: none of its
+    /// streams was contended of late, and it is one request (whatever it
+    /// expects), or every request expects a known version (`Exact`, or
+    /// `NoStream`, which is version 0) and its streams are distinct.
+    fn one_round_trip(&self, group: &[Request]) -> bool {
         let mut contended = self.contended();
         contended.tick();
+        if let [one] = group {
+            return !contended.holds(&HashSet::from([one.stream.as_str()]));
+        }
         let known = group.iter().all(|r| {
             matches!(
                 r.expected,
@@ -473,16 +499,81 @@ impl PostgresStore {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The group in one round trip, when every expected version is known:
-    /// `BEGIN`, the statement that locks (or creates) the streams' rows,
-    /// the statement that writes everything if every stream is at its
-    /// expected version and nothing otherwise, and `COMMIT`, pipelined. A
-    /// group of one request (a lone writer's) sends no locking statement:
-    /// its write locks the stream's row by updating (or creating) it only if
-    /// the stream is at the expected version.
-    /// `Ok(None)`: nothing was written (a stream was elsewhere, or an event
-    /// id is stored already, which makes the write fail and the commit a
-    /// rollback); the caller writes the group the general way.
+    /// A group of one request in one round trip, whatever it expects:
+    /// `BEGIN`, one write that locks the stream's row itself by moving it
+    /// only from a version the request accepts (or creating it), and
+    /// `COMMIT`, pipelined; no locking statement, no id lookup.
+    /// `Ok(None)`: nothing was written (the stream was elsewhere or is
+    /// deleted, or an event id is stored already, which makes the write
+    /// fail and the commit a rollback); the caller writes it the general
+    /// way, which answers exactly.
+    async fn attempt_one(
+        &self,
+        client: &deadpool_postgres::Object,
+        request: &Request,
+    ) -> Result<Option<Vec<Outcome>>, Failure> {
+        let group = std::slice::from_ref(request);
+        let fail = |e| self.classify(group, e, false);
+        // The versions the stream may be at. Saturating: an expected
+        // version no stream can be at (near `u64::MAX`) matches no row,
+        // and the general way refuses it.
+        let (lowest, highest) = match request.expected {
+            ExpectedVersion::Any => (0, i64::MAX),
+            ExpectedVersion::NoStream => (0, 0),
+            ExpectedVersion::StreamExists => (1, i64::MAX),
+            ExpectedVersion::Exact(v) => (upper_bound(v), upper_bound(v)),
+        };
+        let mut batch = Batch::default();
+        batch.push(request, None);
+        let n = batch.ids.len() as i64;
+        let stream = request.stream.as_str();
+        let write = client
+            .prepare_cached(&self.inner.sql.write_one)
+            .await
+            .map_err(fail)?;
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &n,
+            &stream,
+            &lowest,
+            &highest,
+            &batch.ids,
+            &batch.types,
+            &batch.schema_versions,
+            &batch.payloads,
+            &batch.metadata,
+            &self.inner.channel,
+        ];
+        self.count_round_trip();
+        let (began, row, committed) = tokio::join!(
+            biased;
+            client.batch_execute(statements::BEGIN_APPEND),
+            client.query_one(&write, &params),
+            client.batch_execute(statements::COMMIT),
+        );
+        let Some((last, recorded_at, row)) = written(began, row, committed, fail)? else {
+            return Ok(None);
+        };
+        advance(&self.inner.head, last);
+        let before: Option<i64> = row.try_get(4).map_err(fail)?;
+        let before = stream_version(stream, before.unwrap_or(0)).map_err(Failure::Failed)?;
+        let next_expected_version = before + request.events.len() as u64;
+        Ok(Some(vec![Outcome::Answer(Ok(AppendResult {
+            first_version: before + 1,
+            next_expected_version,
+            last_position: last,
+            written: true,
+            recorded_at: Some(recorded_at),
+        }))]))
+    }
+
+    /// A group of several requests in one round trip, when every expected
+    /// version is known: `BEGIN`, the statement that locks (or creates)
+    /// the streams' rows, the statement that writes everything if every
+    /// stream is at its expected version and nothing otherwise, and
+    /// `COMMIT`, pipelined. `Ok(None)`: nothing was written (a stream was
+    /// elsewhere, or an event id is stored already, which makes the write
+    /// fail and the commit a rollback); the caller writes the group the
+    /// general way.
     async fn attempt_expected(
         &self,
         client: &deadpool_postgres::Object,
@@ -506,17 +597,7 @@ impl PostgresStore {
             streams.push(request.stream.as_str());
             expected.push(upper_bound(from));
             after.push(upper_bound(to));
-            for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
-                batch.streams.push(request.stream.as_str());
-                batch
-                    .versions
-                    .push(upper_bound(from.saturating_add(1 + i as u64)));
-                batch.ids.push(e.event_id);
-                batch.types.push(&e.event_type);
-                batch.schema_versions.push(i64::from(e.schema_version));
-                batch.payloads.push(&e.payload);
-                batch.metadata.push(md.as_deref());
-            }
+            batch.push(request, Some(from.saturating_add(1)));
             decisions.push(Decision::Written {
                 first_version: from.saturating_add(1),
                 next_expected_version: to,
@@ -524,73 +605,32 @@ impl PostgresStore {
             });
         }
         let n = batch.ids.len() as i64;
-        let (began, row, committed) = if let [one] = group {
-            // One stream: its write locks its row; no statement before it.
-            let write = client.prepare_cached(&sql.write_one).await.map_err(fail)?;
-            let stream = one.stream.as_str();
-            let params: [&(dyn ToSql + Sync); 10] = [
-                &n,
-                &stream,
-                &expected[0],
-                &after[0],
-                &batch.ids,
-                &batch.types,
-                &batch.schema_versions,
-                &batch.payloads,
-                &batch.metadata,
-                &self.inner.channel,
-            ];
-            self.count_round_trip();
-            tokio::join!(
-                biased;
-                client.batch_execute(statements::BEGIN_APPEND),
-                client.query_one(&write, &params),
-                client.batch_execute(statements::COMMIT),
-            )
-        } else {
-            let mut names = streams.clone();
-            names.sort_unstable();
-            let lock = client
-                .prepare_cached(&sql.lock_streams)
-                .await
-                .map_err(fail)?;
-            let write = client
-                .prepare_cached(&sql.write_expected)
-                .await
-                .map_err(fail)?;
-            let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
-            let write_params =
-                batch.write_params(&n, [&streams, &expected, &after], &self.inner.channel);
-            self.count_round_trip();
-            let (began, locked, row, committed) = tokio::join!(
-                biased;
-                client.batch_execute(statements::BEGIN_APPEND),
-                client.query(&lock, &lock_params),
-                client.query_one(&write, &write_params),
-                client.batch_execute(statements::COMMIT),
-            );
-            (began.and(locked.map(drop)), row, committed)
-        };
-        began.map_err(fail)?;
-        let row = match row {
-            Ok(row) => row,
-            // The server refused the write (an event id stored already, a
-            // value it rejects): the transaction ended in a rollback at
-            // `COMMIT`; the general way sorts it out.
-            Err(e) if e.as_db_error().is_some() => {
-                committed.map_err(fail)?;
-                return Ok(None);
-            }
-            Err(e) => return Err(fail(e)),
-        };
-        committed.map_err(fail)?;
-        let all_ok: bool = row.try_get(0).map_err(fail)?;
-        if !all_ok {
+        let mut names = streams.clone();
+        names.sort_unstable();
+        let lock = client
+            .prepare_cached(&sql.lock_streams)
+            .await
+            .map_err(fail)?;
+        let write = client
+            .prepare_cached(&sql.write_expected)
+            .await
+            .map_err(fail)?;
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&names];
+        let write_params =
+            batch.write_params(&n, [&streams, &expected, &after], &self.inner.channel);
+        self.count_round_trip();
+        let (began, locked, row, committed) = tokio::join!(
+            biased;
+            client.batch_execute(statements::BEGIN_APPEND),
+            client.query(&lock, &lock_params),
+            client.query_one(&write, &write_params),
+            client.batch_execute(statements::COMMIT),
+        );
+        let Some((last, recorded_at, _)) =
+            written(began.and(locked.map(drop)), row, committed, fail)?
+        else {
             return Ok(None);
-        }
-        let last: i64 = row.try_get(1).map_err(fail)?;
-        let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get(3).map_err(fail)?;
-        let last = u64::try_from(last).unwrap_or(0);
+        };
         advance(&self.inner.head, last);
         let base = last.saturating_sub(n as u64);
         Ok(Some(
@@ -725,16 +765,8 @@ impl PostgresStore {
                 continue;
             }
             let first_version = row.version + 1;
-            for (i, (e, md)) in request.events.iter().zip(&request.metadata).enumerate() {
-                batch.streams.push(stream.as_str());
-                batch.versions.push(upper_bound(first_version + i as u64));
-                batch.ids.push(e.event_id);
-                batch.types.push(&e.event_type);
-                batch.schema_versions.push(i64::from(e.schema_version));
-                batch.payloads.push(&e.payload);
-                batch.metadata.push(md.as_deref());
-                in_group.insert(e.event_id);
-            }
+            batch.push(request, Some(first_version));
+            in_group.extend(request.events.iter().map(|e| e.event_id));
             row.version += request.events.len() as u64;
             row.written = true;
             decisions.push(Decision::Written {
@@ -923,6 +955,38 @@ async fn run(inner: Weak<Inner>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedRe
         carried = PostgresStore { inner }.commit(group, &mut conn).await;
         carried.extend(overflow);
     }
+}
+
+/// What a one-round-trip attempt (`BEGIN`, its statements, the write,
+/// `COMMIT`, each answered in turn) wrote: the last global position, the
+/// record time and the write's row, or `None` if it wrote nothing (the
+/// write found a stream elsewhere and said so in its column 0, or the
+/// server refused it, an event id stored already, and ended the
+/// transaction with a rollback at `COMMIT`).
+#[allow(clippy::type_complexity)]
+fn written(
+    began: Result<(), tokio_postgres::Error>,
+    row: Result<tokio_postgres::Row, tokio_postgres::Error>,
+    committed: Result<(), tokio_postgres::Error>,
+    fail: impl Fn(tokio_postgres::Error) -> Failure,
+) -> Result<Option<(u64, chrono::DateTime<chrono::Utc>, tokio_postgres::Row)>, Failure> {
+    began.map_err(&fail)?;
+    let row = match row {
+        Ok(row) => row,
+        Err(e) if e.as_db_error().is_some() => {
+            committed.map_err(&fail)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    committed.map_err(&fail)?;
+    let all_ok: bool = row.try_get(0).map_err(&fail)?;
+    if !all_ok {
+        return Ok(None);
+    }
+    let last: i64 = row.try_get(1).map_err(&fail)?;
+    let recorded_at = row.try_get(3).map_err(&fail)?;
+    Ok(Some((u64::try_from(last).unwrap_or(0), recorded_at, row)))
 }
 
 /// Answers the requests of a committed (or fully refused) group; returns
@@ -1185,6 +1249,100 @@ mod tests {
             .collect();
         assert_eq!(found, (1..=6).map(|v| (v, v)).collect::<Vec<_>>());
         assert_eq!(all[2].metadata.actor.as_deref(), Some("probe"));
+        drop_schema(&url, &schema).await;
+    }
+
+    /// A lone request is one round trip whatever it expects: `Any` and
+    /// `StreamExists` move the stream on from the version it is at (the
+    /// answer says which versions they took), and `Any` creates a missing
+    /// stream. A `StreamExists` on a missing stream, anything on a deleted
+    /// one, and a resend of stored events write nothing and are answered
+    /// exactly by the general way after it.
+    #[tokio::test]
+    async fn a_lone_request_of_any_expectation_is_one_round_trip() {
+        let Some((store, url, schema)) = scratch_store().await else {
+            return;
+        };
+        let lone = |stream: &str, expected, id| vec![request(stream, expected, id)];
+        let first = Uuid::now_v7();
+        let (answers, trips) =
+            commit_counting(&store, lone("s", ExpectedVersion::Any, first)).await;
+        assert_eq!(trips, 1, "a new stream");
+        let done = answers[0].as_ref().unwrap();
+        assert_eq!((done.first_version, done.next_expected_version), (1, 1));
+        assert_eq!((done.last_position, done.written), (1, true));
+        assert!(done.recorded_at.is_some());
+        for (version, expected) in [
+            (2, ExpectedVersion::Any),
+            (3, ExpectedVersion::StreamExists),
+            (4, ExpectedVersion::Any),
+        ] {
+            let (answers, trips) =
+                commit_counting(&store, lone("s", expected, Uuid::now_v7())).await;
+            assert_eq!(trips, 1, "{expected:?}");
+            let done = answers[0].as_ref().unwrap();
+            assert_eq!(
+                (done.first_version, done.next_expected_version),
+                (version, version)
+            );
+            assert_eq!(done.last_position, version);
+        }
+
+        // Written nothing, then answered by the general way.
+        let (answers, trips) = commit_counting(
+            &store,
+            lone("missing", ExpectedVersion::StreamExists, Uuid::now_v7()),
+        )
+        .await;
+        assert_eq!(trips, 3);
+        assert!(answers[0].as_ref().unwrap_err().is_conflict());
+        let (answers, trips) =
+            commit_counting(&store, lone("s", ExpectedVersion::Any, first)).await;
+        assert_eq!(trips, 3, "a resend");
+        let resend = answers[0].as_ref().unwrap();
+        assert_eq!((resend.first_version, resend.written), (1, false));
+        let gone = StreamId::new("gone").unwrap();
+        crate::store::EventStore::delete_stream(&store, &gone, crate::store::DeleteMode::Tombstone)
+            .await
+            .unwrap();
+        let (answers, trips) =
+            commit_counting(&store, lone("gone", ExpectedVersion::Any, Uuid::now_v7())).await;
+        assert_eq!(trips, 3);
+        assert!(
+            matches!(answers[0], Err(StoreError::StreamDeleted { .. })),
+            "{:?}",
+            answers[0]
+        );
+
+        // No gaps, no trace of what was refused.
+        let (answers, trips) =
+            commit_counting(&store, lone("t", ExpectedVersion::Any, Uuid::now_v7())).await;
+        assert_eq!(trips, 1);
+        assert_eq!(answers[0].as_ref().unwrap().last_position, 5);
+        let all = crate::store::EventStore::read_all(&store, 0, 100)
+            .await
+            .unwrap();
+        let found: Vec<(u64, &str, u64)> = all
+            .iter()
+            .map(|e| (e.global_position, e.stream_id.as_str(), e.stream_version))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, "s", 1),
+                (2, "s", 2),
+                (3, "s", 3),
+                (4, "s", 4),
+                (5, "t", 1)
+            ]
+        );
+        let missing = StreamId::new("missing").unwrap();
+        assert!(
+            crate::store::EventStore::stream_info(&store, &missing)
+                .await
+                .unwrap()
+                .is_none()
+        );
         drop_schema(&url, &schema).await;
     }
 

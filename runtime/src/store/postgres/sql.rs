@@ -51,10 +51,10 @@ pub(super) struct Sql {
     /// known (see `append.rs`): writes everything if every stream is at its
     /// expected version, nothing otherwise; column 0 says which.
     pub(super) write_expected: String,
-    /// [`Sql::write_expected`] for a group of one request, which needs no
-    /// locking statement before it: it locks its stream's row by writing
-    /// it, and writes nothing if the stream is not at its expected version
-    /// (see `append.rs`).
+    /// The write of a group of one request, whatever it expects, which
+    /// needs no locking statement before it: it locks its stream's row by
+    /// writing it, and writes nothing if the stream is not at a version
+    /// the request accepts (see `append.rs`).
     pub(super) write_one: String,
     pub(super) lookup_ids: String,
     pub(super) load_stream: String,
@@ -140,39 +140,48 @@ impl Sql {
                    CASE WHEN ok.all_ok THEN pg_notify($12, (h.base + $1::bigint)::text) END, now() \
                  FROM ok LEFT JOIN h ON true"
             ),
-            // $1: events, $2: the stream, $3: its expected version (0: no
-            // stream yet), $4: its version after them, $5-$9: the events'
-            // ids, types, schema versions, payloads and metadata, $10: the
-            // channel to notify. `ok` is read before `head` is written (its
+            // $1: events, $2: the stream, $3 and $4: the versions the
+            // stream may be at (0: no stream yet; `Exact` gives one,
+            // `Any` 0 to the largest), $5-$9: the events' ids, types,
+            // schema versions, payloads and metadata, $10: the channel to
+            // notify. Column 4 of the answer: the stream's version before
+            // the events (`NULL`: nothing written). `v` moves an existing
+            // stream (never when it must be new), `c` creates one (only
+            // when it may be new) or moves one that exists if it may (they
+            // never both run). `ok` is read before `head` is written (its
             // one-time filter), so the stream's row is locked before the
             // `head` row, as in the other writes.
             write_one: format!(
                 "WITH v AS ( \
-                   UPDATE {s}.streams SET version = $4 \
-                   WHERE stream_id = $2 AND version = $3 AND $3 > 0 AND NOT deleted \
-                   RETURNING 1 \
+                   UPDATE {s}.streams SET version = version + $1::bigint \
+                   WHERE $3::bigint > 0 AND stream_id = $2 \
+                     AND version BETWEEN $3::bigint AND $4::bigint AND NOT deleted \
+                   RETURNING version - $1::bigint AS base \
                  ), c AS ( \
                    INSERT INTO {s}.streams AS st (stream_id, version, deleted) \
-                   SELECT $2, $4, false WHERE $3 = 0 \
-                   ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version \
-                     WHERE st.version = 0 AND NOT st.deleted \
-                   RETURNING 1 \
+                   SELECT $2, $1::bigint, false WHERE $3::bigint = 0 \
+                   ON CONFLICT (stream_id) DO UPDATE SET version = st.version + $1::bigint \
+                     WHERE st.version BETWEEN $3::bigint AND $4::bigint AND NOT st.deleted \
+                   RETURNING st.version - $1::bigint AS base \
                  ), ok AS ( \
-                   SELECT EXISTS (SELECT FROM v) OR EXISTS (SELECT FROM c) AS all_ok \
+                   SELECT base FROM v UNION ALL SELECT base FROM c \
                  ), h AS ( \
                    UPDATE {s}.head SET position = position + $1::bigint \
-                   WHERE (SELECT all_ok FROM ok) \
+                   WHERE EXISTS (SELECT FROM ok) \
                    RETURNING position - $1::bigint AS base \
                  ), i AS ( \
                    INSERT INTO {s}.events (global_position, event_id, stream_id, \
                      stream_version, recorded_at, event_type, schema_version, payload, metadata) \
-                   SELECT h.base + u.n, u.id, $2, $3 + u.n, now(), u.ty, u.sv, u.pl, u.md::jsonb \
-                   FROM h, UNNEST($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], \
+                   SELECT h.base + u.n, u.id, $2, ok.base + u.n, now(), u.ty, u.sv, u.pl, \
+                     u.md::jsonb \
+                   FROM h, ok, UNNEST($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], \
                      $9::text[]) WITH ORDINALITY AS u(id, ty, sv, pl, md, n) \
                  ) \
-                 SELECT ok.all_ok, h.base + $1::bigint, \
-                   CASE WHEN ok.all_ok THEN pg_notify($10, (h.base + $1::bigint)::text) END, now() \
-                 FROM ok LEFT JOIN h ON true"
+                 SELECT ok.base IS NOT NULL, h.base + $1::bigint, \
+                   CASE WHEN ok.base IS NOT NULL \
+                     THEN pg_notify($10, (h.base + $1::bigint)::text) END, \
+                   now(), ok.base \
+                 FROM (SELECT) AS one LEFT JOIN ok ON true LEFT JOIN h ON true"
             ),
             lookup_ids: format!(
                 "SELECT event_id, stream_id, stream_version, global_position FROM {s}.events \
