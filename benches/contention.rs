@@ -6,6 +6,12 @@
 //! refused and retried). Target: the unrelated stream keeps at least 80% of
 //! its rate under contention.
 //!
+//! `contended-elsewhere` puts the hot stream in another store on the same
+//! machine (another SQLite file, another schema of the same PostgreSQL
+//! server): no queue, lock or connection of the unrelated stream's store is
+//! shared, so the share it keeps there is what the machine leaves it (the
+//! disk's flushes, the cores), the most any store could keep.
+//!
 //! SQLite (default durability) and PostgreSQL (when `EVENTFOLD_POSTGRES_URL`
 //! is set). Run: `cargo bench --bench contention -- --sample-count 10`.
 //! Figures in BENCHMARKS.md ("Contention").
@@ -38,8 +44,17 @@ const HOT_LIMIT: u64 = 1_000_000;
 
 /// `contended`: the repository's defaults (each hot command its own
 /// append); `contended-batched`: `command_batch(128)`, the commands queued
-/// on the hot stream written together.
-const MODES: &[&str] = &["alone", "contended", "contended-batched"];
+/// on the hot stream written together; `contended-elsewhere`: as
+/// `contended`, but the hot stream lives in another store on the same
+/// machine (another SQLite file, another PostgreSQL schema of the same
+/// server): what the unrelated stream loses then is the machine's and the
+/// server's (disk flushes, cores), not the store's.
+const MODES: &[&str] = &[
+    "alone",
+    "contended",
+    "contended-batched",
+    "contended-elsewhere",
+];
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -54,22 +69,29 @@ fn deposit() -> NewEvent {
     NewEvent::encode(&event, &JsonCodec, Metadata::default()).expect("encodes")
 }
 
-/// Times `APPENDS` appends to a cold stream; with `mode == "contended"`,
-/// while `CONTENDERS` tasks run deposits on one hot account through the
-/// repository (started before the timed part, stopped after it).
+/// Times `APPENDS` appends to a cold stream in `store`; unless `mode` is
+/// `alone`, while `CONTENDERS` tasks run deposits on one hot account
+/// through a repository (started before the timed part, stopped after it)
+/// on `store`, or on `elsewhere` in mode `contended-elsewhere`.
 fn bench_unrelated<S: EventStore + SnapshotStore + Clone>(
     bencher: Bencher,
     rt: &tokio::runtime::Runtime,
     mode: &str,
     store: S,
+    elsewhere: S,
 ) {
     let batch = if mode == "contended-batched" {
         128
     } else {
         DEFAULT_COMMAND_BATCH
     };
+    let hot_store = if mode == "contended-elsewhere" {
+        elsewhere
+    } else {
+        store.clone()
+    };
     let repo = Arc::new(
-        Repository::<BankAccount, _>::new(store.clone())
+        Repository::<BankAccount, _>::new(hot_store)
             .retry(RetryPolicy {
                 max_attempts: u32::MAX,
                 ..RetryPolicy::default()
@@ -133,19 +155,24 @@ fn bench_unrelated<S: EventStore + SnapshotStore + Clone>(
 fn sqlite(bencher: Bencher, mode: &str) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let store = rt
-        .block_on(SqliteStore::open(dir.path().join("bench.db")))
-        .expect("open");
-    bench_unrelated(bencher, &rt, mode, store);
+    let open = |file: &str| {
+        rt.block_on(SqliteStore::open(dir.path().join(file)))
+            .expect("open")
+    };
+    let (store, elsewhere) = (open("bench.db"), open("elsewhere.db"));
+    bench_unrelated(bencher, &rt, mode, store, elsewhere);
 }
 
 #[divan::bench(args = MODES, sample_size = 1)]
 fn postgres(bencher: Bencher, mode: &str) {
-    // The schema is dropped when this function returns.
-    let Some(schema) = PostgresSchema::new("bench_contention") else {
+    // The schemas are dropped when this function returns.
+    let (Some(schema), Some(other)) = (
+        PostgresSchema::new("bench_contention"),
+        PostgresSchema::new("bench_contention_elsewhere"),
+    ) else {
         return;
     };
     let rt = runtime();
-    let store = rt.block_on(schema.store());
-    bench_unrelated(bencher, &rt, mode, store);
+    let (store, elsewhere) = (rt.block_on(schema.store()), rt.block_on(other.store()));
+    bench_unrelated(bencher, &rt, mode, store, elsewhere);
 }
