@@ -5,6 +5,7 @@
 use crate::store::{AnyStore, SqliteStore, StoreError};
 
 /// A loopback port nobody listens on.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -13,6 +14,8 @@ fn closed_port() -> u16 {
         .port()
 }
 
+/// The service URL in variable `name`, or `None` with a notice.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 fn env(name: &str) -> Option<String> {
     let url = std::env::var(name).ok();
     if url.is_none() {
@@ -32,6 +35,7 @@ fn assert_newer_layout(err: &StoreError, found: &str) {
 }
 
 /// `err` is `Unreachable` naming `127.0.0.1:port`, and retryable.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 fn assert_unreachable(err: &StoreError, port: u16) {
     match err {
         StoreError::Unreachable { host, port: p, .. } => {
@@ -116,6 +120,7 @@ async fn a_layout_newer_than_the_code_is_incompatible_layout_everywhere() {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
 #[tokio::test]
 async fn an_unreachable_server_is_unreachable_everywhere() {
     let port = closed_port();

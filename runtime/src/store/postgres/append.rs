@@ -157,11 +157,9 @@ impl Contended {
         }
     }
 
-    /// Whether one of `streams` is remembered.
-    fn holds(&self, streams: &HashSet<&str>) -> bool {
-        self.streams
-            .iter()
-            .any(|(s, _)| streams.contains(s.as_str()))
+    /// Whether a remembered stream is one that `among` says is.
+    fn holds(&self, among: impl Fn(&str) -> bool) -> bool {
+        self.streams.iter().any(|(s, _)| among(s.as_str()))
     }
 
     /// Remembers `stream` (again) for the next [`CONTENDED_GROUPS`] groups.
@@ -465,7 +463,7 @@ impl PostgresStore {
         let mut contended = self.contended();
         contended.tick();
         if let [one] = group {
-            return !contended.holds(&HashSet::from([one.stream.as_str()]));
+            return !contended.holds(|s| s == one.stream.as_str());
         }
         let known = group.iter().all(|r| {
             matches!(
@@ -477,7 +475,8 @@ impl PostgresStore {
             return false;
         }
         let mut streams = HashSet::with_capacity(group.len());
-        group.iter().all(|r| streams.insert(r.stream.as_str())) && !contended.holds(&streams)
+        group.iter().all(|r| streams.insert(r.stream.as_str()))
+            && !contended.holds(|s| streams.contains(s))
     }
 
     /// Remembers the streams of `group` refused for their expected version
