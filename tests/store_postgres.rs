@@ -356,6 +356,111 @@ async fn two_committers_race_with_known_expected_versions() {
     assert_eq!(positions, (1..=total as u64).collect::<Vec<_>>());
 }
 
+/// Two stores on one schema (two processes) race on a few shared streams
+/// with every kind of expectation, most of them lone requests (the one
+/// write statement that moves a stream on from whatever version it is
+/// at): `Any` and `StreamExists` batches of one to three events, and
+/// `Exact` after reading the version (retried on a conflict). Each answer
+/// names the versions its events took; read back, every stream holds
+/// exactly the answered events at exactly those versions, in order, with
+/// no gap, and global positions have no gap either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_committers_race_with_every_expectation() {
+    const STREAMS: usize = 3;
+    const TASKS: usize = 16;
+    const APPENDS: usize = 30;
+    let Some(pg) = PostgresSchema::new("every_expectation") else {
+        return;
+    };
+    let stores = [Arc::new(pg.store().await), Arc::new(pg.store().await)];
+    let tagged = |tag: String| {
+        NewEvent::new(
+            "Tagged",
+            1,
+            format!("{{\"tag\":\"{tag}\"}}").into_bytes(),
+            Metadata::default(),
+        )
+    };
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = stores[t % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            // (stream, first version, the tags written there in order)
+            let mut written = Vec::new();
+            for i in 0..APPENDS {
+                let stream = sid(&format!("raced-{}", (t + i) % STREAMS));
+                let size = 1 + (t + i) % 3;
+                let tags: Vec<String> = (0..size).map(|k| format!("{t}-{i}-{k}")).collect();
+                let batch = || tags.iter().cloned().map(tagged).collect::<Vec<_>>();
+                let done = loop {
+                    // Every stream gets every kind (the stream turns
+                    // with `t + i`, the kind with `i`).
+                    let expected = match i % 3 {
+                        0 => ExpectedVersion::Any,
+                        1 => ExpectedVersion::StreamExists,
+                        _ => match store.stream_info(&stream).await.unwrap() {
+                            Some(info) => ExpectedVersion::Exact(info.version),
+                            None => ExpectedVersion::NoStream,
+                        },
+                    };
+                    match store.append(&stream, expected, batch()).await {
+                        Ok(done) => break done,
+                        Err(e) if e.is_conflict() => tokio::task::yield_now().await,
+                        Err(e) => panic!("{expected:?} on {stream}: {e}"),
+                    }
+                };
+                assert!(done.written);
+                assert_eq!(
+                    done.next_expected_version - done.first_version + 1,
+                    size as u64
+                );
+                written.push((stream, done.first_version, tags));
+            }
+            written
+        }));
+    }
+    let mut answered = std::collections::HashMap::new();
+    for task in tasks {
+        for (stream, first, tags) in task.await.unwrap() {
+            for (k, tag) in tags.into_iter().enumerate() {
+                let at = (stream.to_string(), first + k as u64);
+                assert!(
+                    answered.insert(at.clone(), tag).is_none(),
+                    "{at:?} answered twice"
+                );
+            }
+        }
+    }
+    let mut total = 0;
+    for s in 0..STREAMS {
+        let stream = sid(&format!("raced-{s}"));
+        let events = stores[s % 2]
+            .read_stream(&stream, ReadStream::all())
+            .await
+            .unwrap();
+        for (n, event) in events.iter().enumerate() {
+            assert_eq!(event.stream_version, n as u64 + 1, "{stream}: a gap");
+            let payload: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+            let tag = answered
+                .get(&(stream.to_string(), event.stream_version))
+                .unwrap_or_else(|| {
+                    panic!("{stream}@{}: stored, never answered", event.stream_version)
+                });
+            assert_eq!(
+                payload["tag"],
+                tag.as_str(),
+                "{stream}@{}",
+                event.stream_version
+            );
+        }
+        total += events.len();
+    }
+    assert_eq!(total, answered.len(), "answered but not stored");
+    let all = stores[1].read_all(0, 100_000).await.unwrap();
+    let positions: Vec<u64> = all.iter().map(|e| e.global_position).collect();
+    assert_eq!(positions, (1..=total as u64).collect::<Vec<_>>());
+}
+
 /// A store opens its `LISTEN` connection only when something first waits
 /// for an append (a process that only writes has none, so commits wake no
 /// one); from then on, an append by another process wakes the waiter.

@@ -1287,6 +1287,18 @@ mod tests {
             assert_eq!(done.last_position, version);
         }
 
+        // Several events at once.
+        let (mut two, answer) = request("s", ExpectedVersion::Any, Uuid::now_v7());
+        let mut event = NewEvent::new("Probe", 1, b"{}".to_vec(), Metadata::default());
+        event.event_id = Uuid::now_v7();
+        two.events.push(event);
+        two.metadata.push(None);
+        let (answers, trips) = commit_counting(&store, vec![(two, answer)]).await;
+        assert_eq!(trips, 1, "two events");
+        let done = answers[0].as_ref().unwrap();
+        assert_eq!((done.first_version, done.next_expected_version), (5, 6));
+        assert_eq!(done.last_position, 6);
+
         // Written nothing, then answered by the general way.
         let (answers, trips) = commit_counting(
             &store,
@@ -1317,7 +1329,7 @@ mod tests {
         let (answers, trips) =
             commit_counting(&store, lone("t", ExpectedVersion::Any, Uuid::now_v7())).await;
         assert_eq!(trips, 1);
-        assert_eq!(answers[0].as_ref().unwrap().last_position, 5);
+        assert_eq!(answers[0].as_ref().unwrap().last_position, 7);
         let all = crate::store::EventStore::read_all(&store, 0, 100)
             .await
             .unwrap();
@@ -1332,7 +1344,9 @@ mod tests {
                 (2, "s", 2),
                 (3, "s", 3),
                 (4, "s", 4),
-                (5, "t", 1)
+                (5, "s", 5),
+                (6, "s", 6),
+                (7, "t", 1)
             ]
         );
         let missing = StreamId::new("missing").unwrap();
