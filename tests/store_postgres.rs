@@ -22,6 +22,18 @@ async fn store(test: &str) -> Option<(PostgresStore, PostgresSchema)> {
     Some((schema.store().await, schema))
 }
 
+/// Two stores on one fresh schema (two processes: two group committers),
+/// and the schema (dropped when the test ends); `None` (skip) without a
+/// server.
+async fn two_stores(test: &str) -> Option<([Arc<PostgresStore>; 2], PostgresSchema)> {
+    let schema = PostgresSchema::new(test)?;
+    let stores = [
+        Arc::new(schema.store().await),
+        Arc::new(schema.store().await),
+    ];
+    Some((stores, schema))
+}
+
 fn sid(s: &str) -> StreamId {
     StreamId::new(s).unwrap()
 }
@@ -304,10 +316,9 @@ async fn two_committers_race_with_known_expected_versions() {
     const STREAMS: usize = 4;
     const TASKS: usize = 8;
     const APPENDS: usize = 25;
-    let Some(pg) = PostgresSchema::new("two_committers") else {
+    let Some((stores, _schema)) = two_stores("two_committers").await else {
         return;
     };
-    let stores = [Arc::new(pg.store().await), Arc::new(pg.store().await)];
     let mut tasks = Vec::new();
     for t in 0..TASKS {
         let store = stores[t % 2].clone();
@@ -369,10 +380,9 @@ async fn two_committers_race_with_every_expectation() {
     const STREAMS: usize = 3;
     const TASKS: usize = 16;
     const APPENDS: usize = 30;
-    let Some(pg) = PostgresSchema::new("every_expectation") else {
+    let Some((stores, _schema)) = two_stores("every_expectation").await else {
         return;
     };
-    let stores = [Arc::new(pg.store().await), Arc::new(pg.store().await)];
     let tagged = |tag: String| {
         NewEvent::new(
             "Tagged",
