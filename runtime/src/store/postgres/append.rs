@@ -555,14 +555,13 @@ impl PostgresStore {
         advance(&self.inner.head, last);
         let before: Option<i64> = row.try_get(4).map_err(fail)?;
         let before = stream_version(stream, before.unwrap_or(0)).map_err(Failure::Failed)?;
-        let next_expected_version = before + request.events.len() as u64;
-        Ok(Some(vec![Outcome::Answer(Ok(AppendResult {
+        let decision = Decision::Written {
             first_version: before + 1,
-            next_expected_version,
-            last_position: last,
-            written: true,
-            recorded_at: Some(recorded_at),
-        }))]))
+            next_expected_version: before + n as u64,
+            end: n as u64,
+        };
+        let base = last.saturating_sub(n as u64);
+        Ok(Some(vec![decision.outcome(base, Some(recorded_at))]))
     }
 
     /// A group of several requests in one round trip, when every expected
